@@ -1,0 +1,11 @@
+"""Scikit-learn estimators that learn a measure with particles.
+
+A model is a cloud of particles (a weight and a position each) trained by
+gradient descent on all of them with the mean-field scaling (Chizat & Bach,
+NeurIPS 2018).
+"""
+
+from ._regressor import MeanFieldRegressor
+
+__all__ = ["MeanFieldRegressor"]
+__version__ = "0.1.0"

@@ -1,0 +1,87 @@
+"""Synthetic problems from the mean-field literature."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+from ._units import ACTIVATIONS
+
+__all__ = ["make_teacher_student"]
+
+
+@validate_params(
+    {
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_features": [Interval(Integral, 1, None, closed="left")],
+        "n_teacher": [Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "bias": ["boolean"],
+        "return_teacher": ["boolean"],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_teacher_student(
+    n_samples=1000,
+    n_features=10,
+    *,
+    n_teacher=5,
+    activation="relu",
+    noise=0.0,
+    bias=False,
+    return_teacher=False,
+    random_state=None,
+):
+    """Inputs and targets from a random two-layer teacher network.
+
+    As in the experiments of Chizat & Bach (2018): ``x ~ N(0, I_d)`` and
+
+        y = sum_{k=1}^{n_teacher} a_k sigma(u_k . x + c_k) + noise * eps,
+
+    with unit-norm teacher neurons ``u_k`` (uniform on the sphere), output
+    weights ``a_k = +-1`` (alternating signs: ``+1, -1, +1, ...``), biases
+    ``c_k = 0`` unless ``bias=True`` (then ``c_k ~ U[-1, 1]``) and
+    ``eps ~ N(0, 1)``.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+    n_features : int, default=10
+        The input dimension ``d``.
+    n_teacher : int, default=5
+        Number of teacher neurons ``m0``.
+    activation : {"relu", "sigmoid", "tanh"}, default="relu"
+    noise : float, default=0.0
+        Standard deviation of the Gaussian noise added to ``y``.
+    bias : bool, default=False
+        Whether the teacher neurons have a bias.
+    return_teacher : bool, default=False
+        Also return the teacher's output weights and positions.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    teacher_weights : ndarray of shape (n_teacher,)
+        The ``a_k``; only with ``return_teacher=True``.
+    teacher_positions : ndarray of shape (n_teacher, n_features + 1)
+        The ``[u_k, c_k]``, in the layout of ``MeanFieldRegressor.positions_``;
+        only with ``return_teacher=True``.
+    """
+    rng = check_random_state(random_state)
+    U = rng.standard_normal((n_teacher, n_features))
+    U /= np.linalg.norm(U, axis=1, keepdims=True)
+    c = rng.uniform(-1, 1, size=n_teacher) if bias else np.zeros(n_teacher)
+    a = np.where(np.arange(n_teacher) % 2 == 0, 1.0, -1.0)
+    X = rng.standard_normal((n_samples, n_features))
+    act = ACTIVATIONS[activation][0]
+    y = act(X @ U.T + c) @ a
+    if noise > 0:
+        y += noise * rng.standard_normal(n_samples)
+    if return_teacher:
+        return X, y, a, np.column_stack([U, c])
+    return X, y
