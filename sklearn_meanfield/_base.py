@@ -51,6 +51,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "init_scale": [Interval(Real, 0, None, closed="neither")],
+        "position_metric": [StrOptions({"whiten", "diagonal", "euclidean"})],
         "fit_intercept": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -58,7 +59,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
     }
 
     def _make_objective(self):
-        unit = NeuronUnit(self.activation, self.init_scale)
+        unit = NeuronUnit(self.activation, self.init_scale, self.position_metric)
         return MeanFieldObjective(unit, self._make_loss(), L2Penalty(self.alpha))
 
     def _init_particles(self, objective, Xp, Y, s, n_outputs, random_state):

@@ -40,8 +40,8 @@ class WassersteinGradientDescent:
         theta_i <- theta_i - eta * P gTheta[i]
         b       <- b       - eta * gb
 
-    ``P`` is the unit's diagonal metric (identity on standardised data, see
-    :meth:`NeuronUnit.metric`). The step is accepted only if ``J`` is finite
+    ``P = M^(-1)`` for the unit's constant metric ``M`` on positions (identity
+    for the paper's Euclidean flow, see :class:`~sklearn_meanfield._units.InputMetric`). The step is accepted only if ``J`` is finite
     and does not increase; otherwise ``eta`` is halved and the step retried
     from the same particles, so a divergence is caught before it reaches the
     particles. After an accepted step ``eta`` grows back by a factor 1.1, up
@@ -83,10 +83,9 @@ class WassersteinGradientDescent:
         gW, gTheta, gb = grads
         new = particles.copy()
         new.weights -= eta * gW
-        if metric is None:
-            new.positions -= eta * gTheta
-        else:
-            new.positions -= (eta * metric) * gTheta
+        if metric is not None:
+            gTheta = metric.precondition(gTheta)
+        new.positions -= eta * gTheta
         if gb is not None:
             new.intercept -= eta * gb
         return new

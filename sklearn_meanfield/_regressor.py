@@ -41,8 +41,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     learning_rate_init : float, default=0.5
         Largest time step of the flow. A step that would increase ``J`` or
         make it non-finite is halved and retried, so the default is safe on
-        raw data; the positions' step is also preconditioned by the mean
-        square of each feature (identity on standardised data).
+        raw data.
     max_iter : int, default=5000
         Maximum number of gradient steps (full passes over the data).
     tol : float, default=1e-4
@@ -55,6 +54,14 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         units where the features have unit mean square (so pre-activations
         are ``O(init_scale)``); for ReLU, output weights ``+-init_scale`` with
         balanced signs; for sigmoid and tanh, output weights zero.
+    position_metric : {"whiten", "diagonal", "euclidean"}, default="whiten"
+        The constant metric ``M`` on positions: they move by
+        ``-eta M^(-1) grad``. ``"whiten"``: ``M`` is the weighted second
+        moment of ``[x, 1]``, which makes the fit invariant to affine changes
+        of units of ``X`` (safe and effective on raw data such as
+        ``X ~ N(100, 1)``); ``"diagonal"``: its diagonal; ``"euclidean"``:
+        ``M = I``, the paper's flow as is. On standardised, uncorrelated
+        features the three coincide up to sampling noise.
     fit_intercept : bool, default=True
         Whether to fit an intercept ``b`` (not penalised), initialised at the
         weighted mean of ``y``.
@@ -121,6 +128,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         tol=1e-4,
         n_iter_no_change=10,
         init_scale=0.5,
+        position_metric="whiten",
         fit_intercept=True,
         random_state=None,
         verbose=False,
@@ -134,6 +142,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.init_scale = init_scale
+        self.position_metric = position_metric
         self.fit_intercept = fit_intercept
         self.random_state = random_state
         self.verbose = verbose

@@ -32,7 +32,7 @@ Contract (duck-typed, checked by :func:`sklearn_meanfield._flow.check_unit`):
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS", "NeuronUnit"]
+__all__ = ["ACTIVATIONS", "InputMetric", "NeuronUnit"]
 
 
 def _relu(Z):
@@ -90,6 +90,8 @@ class NeuronUnit:
     init_scale : float, default=1.0
         Radius of the initial positions, in units where the pre-activations
         ``theta . [x, 1]`` have unit mean square (see ``init_positions``).
+    metric : {"whiten", "diagonal", "euclidean"}, default="whiten"
+        The metric of the position space (:class:`InputMetric`).
 
     Notes
     -----
@@ -98,7 +100,7 @@ class NeuronUnit:
     ``grad = (C * sigma'(Z)).T @ Xp``: two BLAS calls per step.
     """
 
-    def __init__(self, activation="relu", init_scale=1.0):
+    def __init__(self, activation="relu", init_scale=1.0, metric="whiten"):
         if activation not in ACTIVATIONS:
             raise ValueError(
                 f"Unknown activation {activation!r}; expected one of "
@@ -106,6 +108,7 @@ class NeuronUnit:
             )
         self.activation = activation
         self.init_scale = init_scale
+        self.metric_kind = metric
         self._act, self._dact, self.homogeneous = ACTIVATIONS[activation]
 
     def n_params(self, n_features):
@@ -130,29 +133,21 @@ class NeuronUnit:
         return C.T @ Xp
 
     def metric(self, Xp, sample_weight):
-        """Diagonal preconditioner ``1 / s**2`` of the position step.
-
-        Positions follow the gradient flow for the metric ``diag(s**2)`` on
-        Theta, ``s`` from :func:`feature_scale`. On standardised data
-        ``s = 1`` and this is the Euclidean (Wasserstein-2) flow of the paper;
-        on raw data it makes the step size independent of the units of each
-        feature, which is what keeps a default step safe on, e.g.,
-        ``X ~ N(100, 1)``.
-        """
-        return 1.0 / np.square(feature_scale(Xp, sample_weight))
+        """The constant metric of the position space (see :class:`InputMetric`)."""
+        return InputMetric(self.metric_kind).fit(Xp, sample_weight)
 
     def init_positions(self, n_particles, Xp, sample_weight, random_state):
         """Positions covering all directions of the parameter space.
 
         For ReLU, directions ``u_i`` are uniform on the unit sphere of
         R^(n_features + 1); for sigmoid and tanh, ``u_i ~ N(0, I / p)`` (full
-        support, ``E|u_i|^2 = 1``, ``p = n_features + 1``). The positions
-        are ``theta_i = init_scale * u_i / s`` (elementwise), where ``s_k``
-        is the root weighted mean square of column ``k`` of ``[X, 1]``
-        (:func:`feature_scale`). On standardised data ``s = 1`` and
-        the positions lie on the sphere of radius ``init_scale``; in general
-        the pre-activations ``theta_i . [x, 1]`` have mean square about
-        ``init_scale**2`` whatever the units of ``X``.
+        support, ``E|u_i|^2 = 1``, ``p = n_features + 1``). The positions are
+        ``theta_i = init_scale * M^(-1/2) u_i`` with ``M`` the metric of
+        :meth:`metric` (the weighted second moment of ``[x, 1]``, or its
+        diagonal, or the identity): the pre-activations ``theta_i . [x, 1]``
+        then have mean square ``init_scale**2`` whatever the units of ``X``,
+        and on standardised data the positions lie on the sphere of radius
+        ``init_scale``.
         """
         p = Xp.shape[1]
         U = random_state.standard_normal((n_particles, p))
@@ -163,10 +158,66 @@ class NeuronUnit:
             # sigmoid / tanh: cover the whole space (a Gaussian has full
             # support), with the same mean square radius.
             U /= np.sqrt(p)
-        scale = feature_scale(Xp, sample_weight)
         U *= self.init_scale
-        U /= scale
+        U = self.metric(Xp, sample_weight).inverse_sqrt(U)
         return U.astype(Xp.dtype, copy=False)
+
+
+class InputMetric:
+    """A constant metric ``M`` on the space of neuron positions.
+
+    The flow moves positions by ``-eta M^(-1) grad`` (the gradient flow of
+    ``J`` for the metric ``<a, b>_M = a^T M b``), which is the Euclidean flow
+    of the paper after the linear change of variables ``theta' = M^(1/2)
+    theta``, that is on the inputs ``M^(-1/2) [x, 1]``.
+
+    Parameters
+    ----------
+    kind : {"whiten", "diagonal", "euclidean"}
+        ``"whiten"``: ``M = sum_j s_j [x_j, 1] [x_j, 1]^T``, the second moment
+        of the inputs (eigenvalues floored at ``1e-8`` times the largest), so
+        that the step is invariant to any invertible affine map of ``X``;
+        ``"diagonal"``: its diagonal, invariant to per-feature units;
+        ``"euclidean"``: ``M = I``, the paper's flow as is. On standardised,
+        uncorrelated features the three coincide up to sampling noise.
+    """
+
+    def __init__(self, kind="whiten"):
+        if kind not in ("whiten", "diagonal", "euclidean"):
+            raise ValueError(f"Unknown metric {kind!r}.")
+        self.kind = kind
+
+    def fit(self, Xp, sample_weight):
+        if self.kind == "euclidean":
+            self.inv_, self.inv_sqrt_ = None, None
+        elif self.kind == "diagonal":
+            scale = feature_scale(Xp, sample_weight)
+            self.inv_, self.inv_sqrt_ = 1.0 / np.square(scale), 1.0 / scale
+        else:
+            Xw = np.asarray(Xp, dtype=np.float64)
+            M = (Xw * sample_weight[:, None]).T @ Xw
+            eigval, eigvec = np.linalg.eigh(M)
+            floor = max(float(eigval[-1]), 1e-300) * 1e-8
+            eigval = np.maximum(eigval, floor)
+            self.inv_ = (eigvec / eigval) @ eigvec.T
+            self.inv_sqrt_ = (eigvec / np.sqrt(eigval)) @ eigvec.T
+        return self
+
+    @staticmethod
+    def _apply(A, G):
+        if A is None:
+            return G
+        if A.ndim == 1:
+            return G * A.astype(G.dtype, copy=False)
+        return G @ A.astype(G.dtype, copy=False)
+
+    def precondition(self, G):
+        """``G M^(-1)`` for row vectors ``G`` (n_particles, n_params)."""
+        return self._apply(self.inv_, G)
+
+    def inverse_sqrt(self, U):
+        """``U M^(-1/2)`` for row vectors ``U``."""
+        return self._apply(self.inv_sqrt_, U)
 
 
 def feature_scale(Xp, sample_weight):
