@@ -41,11 +41,12 @@ class WassersteinGradientDescent:
         b       <- b       - eta * gb
 
     ``P = M^(-1)`` for the unit's constant metric ``M`` on positions (identity
-    for the paper's Euclidean flow, see :class:`~sklearn_meanfield._units.InputMetric`). The step is accepted only if ``J`` is finite
-    and does not increase; otherwise ``eta`` is halved and the step retried
-    from the same particles, so a divergence is caught before it reaches the
-    particles. After an accepted step ``eta`` grows back by a factor 1.1, up
-    to ``learning_rate_init``.
+    for the paper's Euclidean flow, see
+    :class:`~sklearn_meanfield._units.InputMetric`). The step is accepted only
+    if ``J`` is finite and does not increase; otherwise ``eta`` is halved and
+    the step retried from the same particles, so a divergence is caught before
+    it reaches the particles. After an accepted step ``eta`` grows back by a
+    factor 1.1, up to ``learning_rate_init``.
 
     Stopping: ``max_iter`` steps, or ``n_iter_no_change`` consecutive steps
     that each fail to lower the best ``J`` by ``tol * |J_best|`` (a relative
