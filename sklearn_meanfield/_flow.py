@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["FlowResult", "WassersteinGradientDescent"]
+__all__ = ["DivergenceError", "FlowResult", "WassersteinGradientDescent"]
+
+
+class DivergenceError(ValueError, FloatingPointError):
+    """The objective is not finite and no step size makes it finite.
+
+    A ``ValueError`` (it is caused by the input: values too large for the
+    dtype) and a ``FloatingPointError``.
+    """
 
 
 @dataclass
@@ -96,13 +104,13 @@ class WassersteinGradientDescent:
 
         Raises
         ------
-        FloatingPointError
+        DivergenceError
             If ``J`` is not finite at the initial particles, or no step down
             to ``min_step_ratio * learning_rate_init`` gives a finite ``J``.
         """
         value, state = objective.forward(Xp, Y, s, particles)
         if not np.isfinite(value):
-            raise FloatingPointError(
+            raise DivergenceError(
                 "The objective is not finite at the initial particles; the "
                 "input values are too large for this dtype. Rescale X and y "
                 "(e.g. with StandardScaler)."
@@ -130,7 +138,7 @@ class WassersteinGradientDescent:
                             # rounding. Keep the current particles.
                             result.converged = True
                             return self._finish(result, particles, eta, it)
-                        raise FloatingPointError(
+                        raise DivergenceError(
                             "The particle flow diverged: no step size gives a "
                             "finite objective. Rescale X and y."
                         )

@@ -1,0 +1,83 @@
+"""The mean-field gradients are m times the true partial derivatives of J."""
+
+import numpy as np
+import pytest
+
+from sklearn_meanfield._losses import L2Penalty, SquaredLoss
+from sklearn_meanfield._objective import MeanFieldObjective, Particles
+from sklearn_meanfield._units import InputMetric, NeuronUnit
+
+
+def _problem(activation, n=40, d=3, m=7, k=2, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.standard_normal((n, d))
+    Y = rng.standard_normal((n, k))
+    s = rng.uniform(0.5, 1.5, n)
+    s /= s.sum()
+    unit = NeuronUnit(activation)
+    objective = MeanFieldObjective(unit, SquaredLoss(), L2Penalty(0.3))
+    particles = Particles(
+        rng.standard_normal((m, k)),
+        rng.standard_normal((m, d + 1)),
+        rng.standard_normal(k),
+    )
+    return objective, unit.prepare(X), Y, s, particles
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+def test_mean_field_gradient_matches_finite_differences(activation):
+    objective, Xp, Y, s, particles = _problem(activation)
+    m = particles.n_particles
+    _, (gW, gTheta, gb) = objective.value_and_gradient(Xp, Y, s, particles)
+    eps = 1e-6
+    for name, grad, scale in [
+        ("weights", gW, m),
+        ("positions", gTheta, m),
+        ("intercept", gb, 1),
+    ]:
+        numeric = np.zeros_like(grad)
+        for idx in np.ndindex(grad.shape):
+            plus, minus = particles.copy(), particles.copy()
+            getattr(plus, name)[idx] += eps
+            getattr(minus, name)[idx] -= eps
+            numeric[idx] = (
+                objective.value(Xp, Y, s, plus) - objective.value(Xp, Y, s, minus)
+            ) / (2 * eps)
+        # particles carry the factor m (mean-field scaling), the intercept not
+        np.testing.assert_allclose(grad, scale * numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_prediction_carries_one_over_m():
+    objective, Xp, Y, s, particles = _problem("relu")
+    doubled = Particles(
+        np.vstack([particles.weights] * 2),
+        np.vstack([particles.positions] * 2),
+        particles.intercept,
+    )
+    # duplicating every particle leaves the measure, hence f, unchanged
+    np.testing.assert_allclose(
+        objective.predict(Xp, particles), objective.predict(Xp, doubled)
+    )
+
+
+@pytest.mark.parametrize("kind", ["whiten", "diagonal"])
+def test_metric_makes_preactivations_unit_scale(kind):
+    rng = np.random.RandomState(0)
+    X = rng.normal(100, 1, size=(2000, 4))
+    unit = NeuronUnit("relu", init_scale=1.0, metric=kind)
+    Xp = unit.prepare(X)
+    s = np.full(2000, 1 / 2000)
+    theta = unit.init_positions(500, Xp, s, rng)
+    mean_square = np.mean(np.square(Xp @ theta.T))
+    assert 0.5 < mean_square < 2.0
+
+
+def test_whiten_metric_is_inverse_second_moment():
+    rng = np.random.RandomState(0)
+    Xp = NeuronUnit("relu").prepare(rng.normal(3, 2, size=(300, 3)))
+    s = np.full(300, 1 / 300)
+    metric = InputMetric("whiten").fit(Xp, s)
+    M = Xp.T @ (Xp * s[:, None])
+    np.testing.assert_allclose(metric.precondition(M), np.eye(4), atol=1e-8)
+    R = metric.inverse_sqrt(np.eye(4))
+    np.testing.assert_allclose(R @ R, metric.precondition(np.eye(4)), atol=1e-10)

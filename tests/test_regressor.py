@@ -1,0 +1,345 @@
+"""MeanFieldRegressor: the paper's claim, scikit-learn behaviour, bad input."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_meanfield import DivergenceError, MeanFieldRegressor
+from sklearn_meanfield.datasets import make_teacher_student
+
+
+def _teacher_split(seed, n_train=2000, n_test=1000, d=10, m0=5, **kwargs):
+    X, y = make_teacher_student(
+        n_train + n_test, d, n_teacher=m0, random_state=seed, **kwargs
+    )
+    return train_test_split(X, y, train_size=n_train, random_state=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_teacher_student_global_convergence(seed):
+    # The paper's claim: ReLU teacher, m0 = 5 in d = 10, n = 2000, noise-free;
+    # with 10 * m0 particles and default settings, held-out R^2 > 0.999.
+    X_train, X_test, y_train, y_test = _teacher_split(seed)
+    reg = MeanFieldRegressor(n_particles=50, random_state=seed).fit(X_train, y_train)
+    assert reg.score(X_test, y_test) > 0.999
+
+
+def test_same_step_size_for_ten_and_a_thousand_particles():
+    # Mean-field scaling: one time step works for m = 10 and m = 1000, and the
+    # loss curves approach a limit as m grows (the Wasserstein flow).
+    X, y = make_teacher_student(400, 5, n_teacher=3, random_state=0)
+    curves, scores = {}, {}
+    for m in (10, 1000, 2000):
+        reg = MeanFieldRegressor(
+            n_particles=m, learning_rate_init=0.5, max_iter=300, tol=0, random_state=0
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            reg.fit(X, y)
+        assert reg.n_step_reductions_ == 0  # the step never had to be cut
+        curves[m], scores[m] = np.array(reg.loss_curve_), reg.score(X, y)
+    assert scores[10] > 0.99 and scores[1000] > 0.99
+    # m = 1000 and m = 2000 follow the same flow to within 15% at every time
+    np.testing.assert_allclose(curves[1000], curves[2000], rtol=0.15)
+
+
+def test_pipeline_and_grid_search_parallel():
+    X_train, X_test, y_train, y_test = _teacher_split(0, n_train=600, n_test=300)
+    X_train = 10 * X_train + 3
+    X_test = 10 * X_test + 3
+    pipe = make_pipeline(StandardScaler(), MeanFieldRegressor(random_state=0))
+    search = GridSearchCV(
+        pipe,
+        {
+            "meanfieldregressor__alpha": [1e-5, 1.0],
+            "meanfieldregressor__n_particles": [20, 40],
+        },
+        cv=3,
+        n_jobs=2,
+    ).fit(X_train, y_train)
+    assert search.best_params_["meanfieldregressor__alpha"] == 1e-5
+    assert search.score(X_test, y_test) > 0.99
+
+
+def test_clone_and_pickle_round_trip():
+    X_train, X_test, y_train, _ = _teacher_split(0, n_train=300, n_test=100)
+    reg = MeanFieldRegressor(n_particles=20, max_iter=200, random_state=0)
+    reg.fit(X_train, y_train)
+    restored = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(reg.predict(X_test), restored.predict(X_test))
+    refit = clone(reg).fit(X_train, y_train)
+    np.testing.assert_array_equal(reg.predict(X_test), refit.predict(X_test))
+
+
+def test_reproducible_bit_for_bit():
+    X, y = make_teacher_student(300, 4, n_teacher=3, random_state=1)
+    a = MeanFieldRegressor(n_particles=30, max_iter=300, random_state=7).fit(X, y)
+    b = MeanFieldRegressor(n_particles=30, max_iter=300, random_state=7).fit(X, y)
+    np.testing.assert_array_equal(a.positions_, b.positions_)
+    np.testing.assert_array_equal(a.weights_, b.weights_)
+    c = MeanFieldRegressor(n_particles=30, max_iter=300, random_state=8).fit(X, y)
+    assert not np.array_equal(a.positions_, c.positions_)
+
+
+def test_fitted_attributes_shapes_and_prediction_formula():
+    X, y = make_teacher_student(200, 3, n_teacher=2, random_state=0)
+    reg = MeanFieldRegressor(n_particles=12, max_iter=100, random_state=0).fit(X, y)
+    assert reg.weights_.shape == (12,)
+    assert reg.positions_.shape == (12, 4)
+    assert reg.n_features_in_ == 3
+    assert len(reg.loss_curve_) == reg.n_iter_
+    assert reg.best_loss_ == min(reg.loss_curve_)
+    Xa = np.column_stack([X, np.ones(len(X))])
+    by_hand = np.maximum(Xa @ reg.positions_.T, 0) @ reg.weights_ / 12
+    np.testing.assert_allclose(reg.predict(X), by_hand + reg.intercept_)
+
+
+def test_relu_initialisation_balanced_signs_and_sphere():
+    X, y = make_teacher_student(200, 3, n_teacher=2, random_state=0)
+    reg = MeanFieldRegressor(
+        n_particles=40, max_iter=1, init_scale=0.5, position_metric="euclidean"
+    )
+    reg.set_params(learning_rate_init=1e-12, random_state=0, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    np.testing.assert_allclose(np.linalg.norm(reg.positions_, axis=1), 0.5)
+    assert np.sum(reg.weights_ > 0) == 20 and np.sum(reg.weights_ < 0) == 20
+    tanh = MeanFieldRegressor(n_particles=40, activation="tanh", max_iter=1)
+    tanh.set_params(learning_rate_init=1e-12, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        tanh.fit(X, y)
+    assert np.max(np.abs(tanh.weights_)) < 1e-9  # zero output weights at init
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_smooth_activations_fit_their_teacher(activation):
+    X_train, X_test, y_train, y_test = _teacher_split(
+        0, n_train=1000, n_test=500, d=5, m0=3, activation=activation
+    )
+    reg = MeanFieldRegressor(n_particles=30, activation=activation, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X_train, y_train)
+    assert reg.score(X_test, y_test) > 0.99
+
+
+def test_multi_output():
+    rng = np.random.RandomState(0)
+    X, y1 = make_teacher_student(1500, 5, n_teacher=3, random_state=0)
+    y2 = np.maximum(X[:, 0] - X[:, 2], 0) - 0.5 * X[:, 1] + 1
+    Y = np.column_stack([y1, y2])
+    X_train, X_test, Y_train, Y_test = train_test_split(X, Y, random_state=rng)
+    reg = MeanFieldRegressor(n_particles=60, random_state=0).fit(X_train, Y_train)
+    assert reg.weights_.shape == (60, 2)
+    assert reg.intercept_.shape == (2,)
+    assert reg.predict(X_test).shape == Y_test.shape
+    assert reg.score(X_test, Y_test) > 0.99
+
+
+def test_float32_stays_float32_and_agrees_with_float64():
+    X, y = make_teacher_student(500, 4, n_teacher=3, random_state=0)
+    r64 = MeanFieldRegressor(n_particles=20, random_state=0).fit(X, y)
+    r32 = MeanFieldRegressor(n_particles=20, random_state=0).fit(
+        X.astype(np.float32), y.astype(np.float32)
+    )
+    assert r32.positions_.dtype == np.float32
+    assert r32.weights_.dtype == np.float32
+    pred32 = r32.predict(X.astype(np.float32))
+    assert pred32.dtype == np.float32
+    assert abs(r32.score(X, y) - r64.score(X, y)) < 1e-3
+
+
+def test_sample_weight_zero_is_removal_and_integer_is_repetition():
+    X, y = make_teacher_student(60, 3, n_teacher=2, noise=0.1, random_state=0)
+    sw = np.random.RandomState(0).randint(0, 3, size=60)
+    params = dict(n_particles=10, max_iter=200, tol=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weighted = MeanFieldRegressor(**params).fit(X, y, sample_weight=sw)
+        repeated = MeanFieldRegressor(**params).fit(
+            np.repeat(X, sw, 0), np.repeat(y, sw)
+        )
+        plain = MeanFieldRegressor(**params).fit(X, y)
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6)
+    assert np.max(np.abs(weighted.predict(X) - plain.predict(X))) > 1e-3
+
+
+def test_all_zero_sample_weight_raises():
+    X, y = make_teacher_student(30, 3, random_state=0)
+    with pytest.raises(ValueError, match="non-zero|sample weights are zero"):
+        MeanFieldRegressor().fit(X, y, sample_weight=np.zeros(30))
+    with pytest.raises(ValueError, match="[Nn]egative"):
+        MeanFieldRegressor().fit(X, y, sample_weight=-np.ones(30))
+
+
+def test_unscaled_inputs_are_safe_and_learned():
+    # X ~ N(100, 1), as scikit-learn's checks use: the default step is safe
+    # and the whitening metric makes the fit as good as on scaled data.
+    rng = np.random.RandomState(0)
+    X = rng.normal(100, 1, size=(300, 5))
+    y = np.maximum(X[:, 0] - 100, 0) - (X[:, 1] - 100)
+    reg = MeanFieldRegressor(n_particles=30, random_state=0).fit(X, y)
+    assert np.all(np.isfinite(reg.predict(X)))
+    assert reg.score(X, y) > 0.99
+
+
+def test_huge_step_is_reduced_not_returned_as_nan():
+    X, y = make_teacher_student(200, 3, n_teacher=2, random_state=0)
+    reg = MeanFieldRegressor(
+        n_particles=10, learning_rate_init=1e8, max_iter=50, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    assert reg.n_step_reductions_ > 10
+    assert np.all(np.diff(reg.loss_curve_) <= 0)
+    assert np.all(np.isfinite(reg.predict(X)))
+
+
+def test_non_finite_objective_is_a_clear_error():
+    X, y = make_teacher_student(50, 3, random_state=0)
+    with pytest.raises(DivergenceError, match="not finite"):
+        MeanFieldRegressor(max_iter=5).fit(X, y * 1e300)
+
+
+def test_convergence_warning_and_stopping_rule():
+    X, y = make_teacher_student(200, 3, n_teacher=2, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="max_iter=5"):
+        MeanFieldRegressor(max_iter=5, random_state=0).fit(X, y)
+    reg = MeanFieldRegressor(n_particles=10, tol=1e-2, n_iter_no_change=3)
+    reg.set_params(random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.fit(X, y)  # stops on tol, well before max_iter
+    assert reg.n_iter_ < reg.max_iter
+    lc = np.array(reg.loss_curve_)
+    n = len(lc)
+    # each of the last 3 steps failed to beat the best so far by 1%
+    for k in range(n - 3, n):
+        assert lc[k] > (1 - 1e-2) * lc[:k].min()
+
+
+def test_warm_start_continues():
+    X, y = make_teacher_student(300, 3, n_teacher=2, random_state=0)
+    reg = MeanFieldRegressor(n_particles=20, max_iter=30, random_state=0)
+    reg.set_params(warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+        first = reg.loss_curve_[-1]
+        reg.fit(X, y)
+    # the second fit starts where the first stopped
+    assert reg.loss_curve_[0] <= first
+    cold = MeanFieldRegressor(n_particles=20, max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cold.fit(X, y)
+    assert reg.loss_curve_[-1] < cold.loss_curve_[-1]
+    reg.set_params(n_particles=21)
+    with pytest.raises(ValueError, match="warm_start"):
+        reg.fit(X, y)
+
+
+def test_verbose_prints_progress(capsys):
+    X, y = make_teacher_student(100, 3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MeanFieldRegressor(max_iter=4, verbose=2, random_state=0).fit(X, y)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "Iteration" in ln]
+    assert [ln.split(",")[0] for ln in lines] == ["Iteration 2", "Iteration 4"]
+
+
+def test_feature_names_in():
+    pd = pytest.importorskip("pandas")
+    X, y = make_teacher_student(100, 3, random_state=0)
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    reg = MeanFieldRegressor(max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(df, y)
+    assert list(reg.feature_names_in_) == ["a", "b", "c"]
+
+
+# --- bad input: a clear error, and the caller's arrays untouched -------------
+
+
+@pytest.fixture
+def data():
+    X, y = make_teacher_student(40, 3, random_state=0)
+    return X, y
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_raises(data, bad):
+    X, y = data
+    Xb = X.copy()
+    Xb[3, 1] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        MeanFieldRegressor().fit(Xb, y)
+    yb = y.copy()
+    yb[5] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        MeanFieldRegressor().fit(X, yb)
+
+
+def test_empty_complex_and_string_inputs_raise(data):
+    X, y = data
+    with pytest.raises(ValueError, match="0 sample"):
+        MeanFieldRegressor().fit(np.empty((0, 3)), np.empty(0))
+    with pytest.raises(ValueError, match="[Cc]omplex"):
+        MeanFieldRegressor().fit(X + 1j, y)
+    with pytest.raises(ValueError, match="numeric|could not convert"):
+        MeanFieldRegressor().fit(X, np.array(["a", "b"] * 20))
+
+
+def test_wrong_feature_count_at_predict(data):
+    X, y = data
+    reg = MeanFieldRegressor(max_iter=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features, but MeanFieldRegressor"):
+        reg.predict(X[:, :2])
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"n_particles": -3}, "n_particles"),
+        ({"n_particles": 2.5}, "n_particles"),
+        ({"n_particles": 0}, "n_particles"),
+        ({"activation": "softplus"}, "activation"),
+        ({"alpha": -1.0}, "alpha"),
+        ({"learning_rate_init": 0.0}, "learning_rate_init"),
+        ({"position_metric": "l1"}, "position_metric"),
+    ],
+)
+def test_invalid_parameters_raise(data, params, match):
+    X, y = data
+    with pytest.raises(ValueError, match=match):
+        MeanFieldRegressor(**params).fit(X, y)
+
+
+def test_caller_arrays_are_not_modified(data):
+    X, y = data
+    sw = np.linspace(0.5, 1.5, len(y))
+    X32 = X.astype(np.float32)
+    copies = [a.copy() for a in (X, y, sw, X32)]
+    reg = MeanFieldRegressor(max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y, sample_weight=sw)
+        reg.predict(X)
+        reg.fit(X32, y, sample_weight=sw)
+        reg.predict(X32)
+    for original, copy in zip((X, y, sw, X32), copies, strict=True):
+        np.testing.assert_array_equal(original, copy)
