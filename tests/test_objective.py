@@ -48,7 +48,7 @@ def test_mean_field_gradient_matches_finite_differences(activation):
 
 
 def test_prediction_carries_one_over_m():
-    objective, Xp, Y, s, particles = _problem("relu")
+    objective, Xp, _, _, particles = _problem("relu")
     doubled = Particles(
         np.vstack([particles.weights] * 2),
         np.vstack([particles.positions] * 2),
