@@ -5,7 +5,8 @@ gradient descent on all of them with the mean-field scaling (Chizat & Bach,
 NeurIPS 2018).
 """
 
+from ._classifier import MeanFieldClassifier
 from ._regressor import MeanFieldRegressor
 
-__all__ = ["MeanFieldRegressor"]
+__all__ = ["MeanFieldClassifier", "MeanFieldRegressor"]
 __version__ = "0.1.0"
