@@ -54,7 +54,8 @@ def make_teacher_student(
     the (noisy) teacher output: ``y = 1{f(x) > 0}`` for ``n_classes=2``,
     with ``f`` the teacher above; for ``n_classes > 2`` the teacher has
     ``n_classes`` outputs ``f_c(x) = sum_k a_kc sigma(u_k . x + c_k) + noise *
-    eps_c``, with ``a_kc ~ N(0, 1)`` (no ties between classes), and
+    eps_c``, with ``a_kc ~ N(0, 1)`` (no ties between classes) centred
+    so that ``sum_k a_kc = 0`` for every class (when ``n_teacher > 1``), and
     ``y = argmax_c f_c(x)`` in ``{0, ..., n_classes - 1}``. ``noise`` then flips the
     labels of the points near the teacher's decision boundary.
 
@@ -101,6 +102,11 @@ def make_teacher_student(
     if task == "classification" and n_classes > 2:
         # Drawn after X so that the regression stream is unchanged.
         a = rng.standard_normal((n_teacher, n_classes))
+        if n_teacher > 1:
+            # Zero column sums: every f_c has the same mean when the u_k . x
+            # are identically distributed (no bias), so that no class is
+            # favoured by the positive mean of ReLU / sigmoid outputs.
+            a -= a.mean(axis=0)
     y = act(X @ U.T + c) @ a
     if noise > 0:
         y += noise * rng.standard_normal(y.shape)
