@@ -57,9 +57,11 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         Largest time step of the flow. It is larger than the regressor's
         default (0.5) because the logistic and softmax losses have curvature
         at most 1/4 and 1/2 in ``f`` (the squared loss has 1), so the same
-        stability margin allows a step about four times larger. A step
-        that would increase ``J`` or make it non-finite is halved and
-        retried, so too large a value only costs a few rejected steps.
+        stability margin allows a step two to four times larger; on
+        standardised digits and breast-cancer data it halves the number of
+        steps with few or no rejected steps. A step that would increase
+        ``J`` or make it non-finite is halved and retried, so too large a
+        value only costs a few rejected steps.
     max_iter : int, default=5000
         Maximum number of gradient steps (full passes over the data).
     tol : float, default=1e-4

@@ -12,6 +12,10 @@ Loss contract:
 ``init_intercept(Y, s) -> (n_outputs,)``
     The best constant prediction, used as the initial intercept.
 
+Classification losses also have ``log_proba(F) -> (n_samples, n_classes)``,
+the log-probabilities of the classes that the loss models (the inverse link),
+computed stably for any finite ``F``.
+
 Penalty contract (with the mean-field scaling already applied, see
 :mod:`sklearn_meanfield._objective`):
 

