@@ -5,8 +5,9 @@ gradient descent on all of them with the mean-field scaling (Chizat & Bach,
 NeurIPS 2018).
 """
 
+from ._classifier import MeanFieldClassifier
 from ._flow import DivergenceError
 from ._regressor import MeanFieldRegressor
 
-__all__ = ["DivergenceError", "MeanFieldRegressor"]
+__all__ = ["DivergenceError", "MeanFieldClassifier", "MeanFieldRegressor"]
 __version__ = "0.1.0"

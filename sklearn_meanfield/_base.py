@@ -51,7 +51,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "init_scale": [Interval(Real, 0, None, closed="neither")],
-        "position_metric": [StrOptions({"whiten", "diagonal", "euclidean"})],
+        "position_metric": [StrOptions({"standardize", "diagonal", "euclidean"})],
         "fit_intercept": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],

@@ -12,6 +12,10 @@ Loss contract:
 ``init_intercept(Y, s) -> (n_outputs,)``
     The best constant prediction, used as the initial intercept.
 
+Classification losses also have ``log_proba(F) -> (n_samples, n_classes)``,
+the log-probabilities of the classes that the loss models (the inverse link),
+computed stably for any finite ``F``.
+
 Penalty contract (with the mean-field scaling already applied, see
 :mod:`sklearn_meanfield._objective`):
 
@@ -20,8 +24,20 @@ the gradient multiplied by the number of particles.
 """
 
 import numpy as np
+from scipy.special import expit, log_expit, logsumexp
 
-__all__ = ["LOSSES", "L2Penalty", "SquaredLoss"]
+__all__ = [
+    "LOSSES",
+    "BinaryLogisticLoss",
+    "L2Penalty",
+    "SoftmaxCrossEntropyLoss",
+    "SquaredLoss",
+]
+
+#: Smallest class frequency used by ``init_intercept`` of the classification
+#: losses: a class with zero weight gets a finite (very negative) log prior
+#: instead of ``-inf``.
+_MIN_PRIOR = 1e-8
 
 
 class SquaredLoss:
@@ -35,6 +51,78 @@ class SquaredLoss:
 
     def init_intercept(self, Y, s):
         return s @ Y
+
+
+class BinaryLogisticLoss:
+    """Binary logistic loss on one output, labels ``y_j`` in {0, 1}.
+
+    ``l(y, f) = log(1 + exp(f)) - y f = -log sigmoid((2 y - 1) f)``, so
+
+        R(F) = sum_j s_j [log(1 + exp(f_j)) - y_j f_j],
+        dl/df = sigmoid(f) - y.
+
+    Computed as ``-log_expit((2 y - 1) f)`` and ``expit(f) - y``, which are
+    finite for every finite ``f`` (no ``exp`` overflow).
+    """
+
+    def value_and_gradient(self, Y, F, s):
+        # margin (2y - 1) f: the loss is -log sigmoid(margin)
+        margin = (2 * Y - 1) * F
+        value = -float(s @ log_expit(margin).sum(axis=1))
+        G = expit(F, out=F)
+        G -= Y
+        G *= s[:, None]
+        return value, G
+
+    def init_intercept(self, Y, s):
+        """The log-odds ``log(p / (1 - p))`` of ``p = sum_j s_j y_j``, the
+        minimiser of ``R`` over constants (``p`` clipped to
+        ``[1e-8, 1 - 1e-8]``)."""
+        p = np.clip(s @ Y, _MIN_PRIOR, 1 - _MIN_PRIOR)
+        return np.log(p) - np.log1p(-p)
+
+    @staticmethod
+    def log_proba(F):
+        """``[log(1 - sigmoid(f)), log sigmoid(f)]``, shape (n_samples, 2),
+        from ``F`` of shape (n_samples, 1)."""
+        f = F[:, 0]
+        return np.column_stack([log_expit(-f), log_expit(f)])
+
+
+class SoftmaxCrossEntropyLoss:
+    """Softmax cross-entropy on ``k`` outputs, ``Y`` one-hot (n_samples, k).
+
+    ``l(y, f) = logsumexp(f) - y . f = -log softmax(f)_c`` for ``y = e_c``, so
+
+        R(F) = sum_j s_j [log sum_c exp(f_jc) - y_j . f_j],
+        dl/df = softmax(f) - y.
+
+    Both are computed after subtracting ``max_c f_c`` from each row (the
+    log-sum-exp trick), which leaves them unchanged and keeps every ``exp``
+    at most 1, so they are finite for every finite ``F``.
+    """
+
+    def value_and_gradient(self, Y, F, s):
+        F -= F.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(F).sum(axis=1))
+        value = float(s @ (lse - np.einsum("ij,ij->i", Y, F)))
+        F -= lse[:, None]
+        G = np.exp(F, out=F)  # softmax(f)
+        G -= Y
+        G *= s[:, None]
+        return value, G
+
+    def init_intercept(self, Y, s):
+        """Centred log class priors ``log p_c - mean_c log p_c`` with
+        ``p = sum_j s_j y_j`` (clipped below at 1e-8): the minimiser of ``R``
+        over constants, which is defined up to a common shift."""
+        logp = np.log(np.maximum(s @ Y, _MIN_PRIOR))
+        return logp - logp.mean()
+
+    @staticmethod
+    def log_proba(F):
+        """``log softmax(F)`` row by row, shape (n_samples, k)."""
+        return F - logsumexp(F, axis=1, keepdims=True)
 
 
 class L2Penalty:
@@ -67,4 +155,8 @@ class L2Penalty:
             gTheta += self.alpha * particles.positions
 
 
-LOSSES = {"squared_error": SquaredLoss}
+LOSSES = {
+    "squared_error": SquaredLoss,
+    "log_loss": BinaryLogisticLoss,
+    "softmax_cross_entropy": SoftmaxCrossEntropyLoss,
+}

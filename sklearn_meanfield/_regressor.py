@@ -54,14 +54,15 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         units where the features have unit mean square (so pre-activations
         are ``O(init_scale)``); for ReLU, output weights ``+-init_scale`` with
         balanced signs; for sigmoid and tanh, output weights zero.
-    position_metric : {"whiten", "diagonal", "euclidean"}, default="whiten"
-        The constant metric ``M`` on positions: they move by
-        ``-eta M^(-1) grad``. ``"whiten"``: ``M`` is the weighted second
-        moment of ``[x, 1]``, which makes the fit invariant to affine changes
-        of units of ``X`` (safe and effective on raw data such as
-        ``X ~ N(100, 1)``); ``"diagonal"``: its diagonal; ``"euclidean"``:
-        ``M = I``, the paper's flow as is. On standardised, uncorrelated
-        features the three coincide up to sampling noise.
+    position_metric : {"standardize", "diagonal", "euclidean"}, \
+            default="standardize"
+        The constant metric on positions. ``"standardize"``: the flow on
+        ``X`` is exactly the paper's Euclidean flow on standardised ``X``
+        (weighted mean and standard deviation per feature), positions kept in
+        the units of ``X``; on standardised data it *is* the Euclidean flow,
+        and it makes the default step safe and effective on raw data such as
+        ``X ~ N(100, 1)``. ``"diagonal"``: per-feature root mean square
+        scaling only. ``"euclidean"``: the paper's flow on ``X`` as given.
     fit_intercept : bool, default=True
         Whether to fit an intercept ``b`` (not penalised), initialised at the
         weighted mean of ``y``.
@@ -128,7 +129,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         tol=1e-4,
         n_iter_no_change=10,
         init_scale=0.5,
-        position_metric="whiten",
+        position_metric="standardize",
         fit_intercept=True,
         random_state=None,
         verbose=False,

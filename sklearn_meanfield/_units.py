@@ -90,7 +90,7 @@ class NeuronUnit:
     init_scale : float, default=1.0
         Radius of the initial positions, in units where the pre-activations
         ``theta . [x, 1]`` have unit mean square (see ``init_positions``).
-    metric : {"whiten", "diagonal", "euclidean"}, default="whiten"
+    metric : {"standardize", "diagonal", "euclidean"}, default="standardize"
         The metric of the position space (:class:`InputMetric`).
 
     Notes
@@ -100,7 +100,7 @@ class NeuronUnit:
     ``grad = (C * sigma'(Z)).T @ Xp``: two BLAS calls per step.
     """
 
-    def __init__(self, activation="relu", init_scale=1.0, metric="whiten"):
+    def __init__(self, activation="relu", init_scale=1.0, metric="standardize"):
         if activation not in ACTIVATIONS:
             raise ValueError(
                 f"Unknown activation {activation!r}; expected one of "
@@ -142,12 +142,11 @@ class NeuronUnit:
         For ReLU, directions ``u_i`` are uniform on the unit sphere of
         R^(n_features + 1); for sigmoid and tanh, ``u_i ~ N(0, I / p)`` (full
         support, ``E|u_i|^2 = 1``, ``p = n_features + 1``). The positions are
-        ``theta_i = init_scale * M^(-1/2) u_i`` with ``M`` the metric of
-        :meth:`metric` (the weighted second moment of ``[x, 1]``, or its
-        diagonal, or the identity): the pre-activations ``theta_i . [x, 1]``
-        then have mean square ``init_scale**2`` whatever the units of ``X``,
-        and on standardised data the positions lie on the sphere of radius
-        ``init_scale``.
+        ``theta_i = init_scale * B^T u_i`` with ``B`` from the metric of
+        :meth:`metric`: ``theta_i . [x, 1] = init_scale * u_i . B [x, 1]``,
+        so the pre-activations have mean square about ``init_scale**2``
+        whatever the units of ``X``, and on standardised data the positions
+        lie on the sphere of radius ``init_scale``.
         """
         p = Xp.shape[1]
         U = random_state.standard_normal((n_particles, p))
@@ -168,22 +167,23 @@ class InputMetric:
 
     The flow moves positions by ``-eta M^(-1) grad`` (the gradient flow of
     ``J`` for the metric ``<a, b>_M = a^T M b``), which is the Euclidean flow
-    of the paper after the linear change of variables ``theta' = M^(1/2)
-    theta``, that is on the inputs ``M^(-1/2) [x, 1]``.
+    of the paper after the linear change of variables ``theta = B^T theta'``
+    with ``M^(-1) = B^T B``, that is on the inputs ``B [x, 1]``.
 
     Parameters
     ----------
-    kind : {"whiten", "diagonal", "euclidean"}
-        ``"whiten"``: ``M = sum_j s_j [x_j, 1] [x_j, 1]^T``, the second moment
-        of the inputs (eigenvalues floored at ``1e-8`` times the largest), so
-        that the step is invariant to any invertible affine map of ``X``;
-        ``"diagonal"``: its diagonal, invariant to per-feature units;
-        ``"euclidean"``: ``M = I``, the paper's flow as is. On standardised,
-        uncorrelated features the three coincide up to sampling noise.
+    kind : {"standardize", "diagonal", "euclidean"}
+        ``"standardize"``: ``B [x, 1] = [(x - mean) / std, 1]`` with the
+        weighted mean and standard deviation of each feature (a constant
+        feature gets ``std = 1``, as in ``StandardScaler``): the flow on raw
+        ``X`` is exactly the paper's flow on standardised ``X``, and on
+        standardised data ``B = I``. ``"diagonal"``: ``B = diag(1 / s)``, ``s``
+        the root mean square of each column of ``[x, 1]``. ``"euclidean"``:
+        ``B = I``, the paper's flow on ``X`` as given.
     """
 
-    def __init__(self, kind="whiten"):
-        if kind not in ("whiten", "diagonal", "euclidean"):
+    def __init__(self, kind="standardize"):
+        if kind not in ("standardize", "diagonal", "euclidean"):
             raise ValueError(f"Unknown metric {kind!r}.")
         self.kind = kind
 
@@ -194,13 +194,19 @@ class InputMetric:
             scale = feature_scale(Xp, sample_weight)
             self.inv_, self.inv_sqrt_ = 1.0 / np.square(scale), 1.0 / scale
         else:
-            Xw = np.asarray(Xp, dtype=np.float64)
-            M = (Xw * sample_weight[:, None]).T @ Xw
-            eigval, eigvec = np.linalg.eigh(M)
-            floor = max(float(eigval[-1]), 1e-300) * 1e-8
-            eigval = np.maximum(eigval, floor)
-            self.inv_ = (eigvec / eigval) @ eigvec.T
-            self.inv_sqrt_ = (eigvec / np.sqrt(eigval)) @ eigvec.T
+            X = np.asarray(Xp[:, :-1], dtype=np.float64)
+            mean = sample_weight @ X
+            var = sample_weight @ np.square(X - mean)
+            std = np.sqrt(var)
+            # constant features (std at rounding level) are left unscaled
+            tiny = std <= 1e-10 * np.maximum(np.abs(mean), 1.0)
+            std[tiny] = 1.0
+            p = Xp.shape[1]
+            B = np.zeros((p, p))
+            B[np.arange(p - 1), np.arange(p - 1)] = 1.0 / std
+            B[:-1, -1] = -mean / std
+            B[-1, -1] = 1.0
+            self.inv_, self.inv_sqrt_ = B.T @ B, B
         return self
 
     @staticmethod
@@ -216,7 +222,7 @@ class InputMetric:
         return self._apply(self.inv_, G)
 
     def inverse_sqrt(self, U):
-        """``U M^(-1/2)`` for row vectors ``U``."""
+        """``U B`` for row vectors ``U`` (``theta = B^T u``)."""
         return self._apply(self.inv_sqrt_, U)
 
 

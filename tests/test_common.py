@@ -2,12 +2,12 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_meanfield import MeanFieldRegressor
+from sklearn_meanfield import MeanFieldClassifier, MeanFieldRegressor
 
 
 def _estimators():
     # The default parameters, with a smaller max_iter to keep the suite fast.
-    return [MeanFieldRegressor()]
+    return [MeanFieldRegressor(), MeanFieldClassifier()]
 
 
 @parametrize_with_checks(_estimators())

@@ -183,7 +183,7 @@ def test_all_zero_sample_weight_raises():
 
 def test_unscaled_inputs_are_safe_and_learned():
     # X ~ N(100, 1), as scikit-learn's checks use: the default step is safe
-    # and the whitening metric makes the fit as good as on scaled data.
+    # and the standardize metric makes the fit as good as on scaled data.
     rng = np.random.RandomState(0)
     X = rng.normal(100, 1, size=(300, 5))
     y = np.maximum(X[:, 0] - 100, 0) - (X[:, 1] - 100)
