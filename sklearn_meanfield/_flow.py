@@ -6,6 +6,17 @@ mean-field gradient (``m`` times its partial derivative, i.e. the gradient of
 the first variation ``J'(mu)`` at the particle). The step size is therefore a
 time step of the continuous flow and does not depend on the number of
 particles.
+
+Three flows share one driver (epochs, full batch or minibatches, step-size
+schedule, stopping, early stopping, trajectory record, interruption):
+
+- :class:`WassersteinGradientDescent`: plain gradient descent on weights and
+  positions (the Wasserstein-2 flow of Chizat & Bach, 2018);
+- :class:`ConicParticleGradientDescent`: multiplicative (mirror) updates of
+  the weights and mass-normalised position steps (the Wasserstein-Fisher-Rao
+  flow of Chizat, 2022);
+- :class:`LangevinGradientDescent`: gradient descent plus Gaussian noise
+  (mean-field Langevin dynamics, minimising ``J + tau * entropy``).
 """
 
 import time
@@ -14,8 +25,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
 
-__all__ = ["DivergenceError", "FlowResult", "WassersteinGradientDescent"]
+__all__ = [
+    "ConicParticleGradientDescent",
+    "DivergenceError",
+    "FlowResult",
+    "LangevinGradientDescent",
+    "WassersteinGradientDescent",
+]
 
 
 class DivergenceError(ValueError, FloatingPointError):
@@ -36,13 +54,50 @@ class FlowResult:
     converged: bool = False
     step_size: float = 0.0
     n_step_reductions: int = 0
+    samples_seen: int = 0
+    validation_scores: list = field(default_factory=list)
+    best_validation_score: float | None = None
+    trajectory: dict | None = None
+
+
+class _Trajectory:
+    """Snapshots of the particles every ``every`` epochs, at most ``limit``.
+
+    When the record is full, every other snapshot is dropped and the stride
+    doubles, so memory stays bounded by ``limit`` snapshots for any run length.
+    """
+
+    def __init__(self, every, limit):
+        self.every = every
+        self.limit = max(2, limit)
+        self.iterations, self.weights, self.positions = [], [], []
+
+    def add(self, iteration, particles):
+        if iteration % self.every:
+            return
+        self.iterations.append(iteration)
+        self.weights.append(particles.weights.copy())
+        self.positions.append(particles.positions.copy())
+        if len(self.iterations) > self.limit:
+            for seq in (self.iterations, self.weights, self.positions):
+                del seq[1::2]
+            self.every *= 2
+
+    def as_dict(self):
+        return {
+            "iterations": np.asarray(self.iterations, dtype=int),
+            "weights": np.stack(self.weights) if self.weights else None,
+            "positions": np.stack(self.positions) if self.positions else None,
+        }
 
 
 class WassersteinGradientDescent:
-    """Full-batch gradient descent on all particles (Wasserstein-2 flow).
+    """Gradient descent on all particles (Wasserstein-2 flow).
 
-    One iteration, with step ``eta`` and the mean-field gradients of
-    :meth:`MeanFieldObjective.backward`::
+    One step, with step ``eta`` and the mean-field gradients of
+    :meth:`MeanFieldObjective.backward` on the whole data (full batch) or on a
+    minibatch ``B`` (the loss restricted to ``B`` with the weights ``s_j``
+    renormalised over ``B``)::
 
         w_i     <- w_i     - eta * gW[i]
         theta_i <- theta_i - eta * P gTheta[i]
@@ -50,43 +105,96 @@ class WassersteinGradientDescent:
 
     ``P = M^(-1)`` for the unit's constant metric ``M`` on positions (identity
     for the paper's Euclidean flow, see
-    :class:`~sklearn_meanfield._units.InputMetric`). The step is accepted only
-    if ``J`` is finite and does not increase; otherwise ``eta`` is halved and
-    the step retried from the same particles, so a divergence is caught before
-    it reaches the particles. After an accepted step ``eta`` grows back by a
-    factor 1.1, up to ``learning_rate_init``.
+    :class:`~sklearn_meanfield._units.InputMetric`).
 
-    Stopping: ``max_iter`` steps, or ``n_iter_no_change`` consecutive steps
-    that each fail to lower the best ``J`` by ``tol * |J_best|`` (a relative
-    tolerance, so that it does not depend on the units of ``y``).
+    Step control. Full batch: a step is accepted only if ``J`` is finite and
+    does not increase; otherwise ``eta`` is halved and the step retried from
+    the same particles, so a divergence is caught before it reaches the
+    particles; after an accepted step ``eta`` grows back by a factor 1.1, up
+    to the schedule's value. Minibatches: an epoch whose loss or particles
+    become non-finite is restarted from its initial particles with half the
+    step. Schedule: ``"constant"``, ``eta_k = learning_rate_init``;
+    ``"invscaling"``, ``eta_k = learning_rate_init / (1 + k)^power_t`` at
+    epoch ``k``.
+
+    Stopping: ``max_iter`` epochs (a full-batch epoch is one step), or
+    ``n_iter_no_change`` consecutive epochs that each fail to lower the best
+    ``J`` by ``tol * |J_best|`` (relative, so independent of the units of
+    ``y``); with a ``validation`` scorer, epochs that fail to raise the best
+    validation score by ``tol`` instead, and the best particles are restored.
+    A ``callback`` may also stop the flow.
 
     Parameters
     ----------
     learning_rate_init : float
         The time step ``eta`` of the flow (its largest value).
     max_iter : int
-        Maximum number of accepted steps.
+        Maximum number of epochs.
     tol : float
-        Relative tolerance of the stopping rule.
-    n_iter_no_change : int
-        Patience of the stopping rule.
+        Tolerance of the stopping rule.
+    n_iter_no_change : int or None
+        Patience of the stopping rule; None disables it.
     verbose : bool or int
-        Print the objective every ``verbose`` iterations (every one if True).
+        Print one line every ``verbose`` epochs (every one if True).
+    batch_size : int or None, default=None
+        Minibatch size; None for full batch.
+    shuffle : bool, default=True
+        Shuffle the samples at every epoch (minibatches only).
+    learning_rate : {"constant", "invscaling"}, default="constant"
+    power_t : float, default=0.5
+    random_state : RandomState or None
+        For shuffling and noise.
+    record_every : int or None, default=None
+        Record the particles every ``record_every`` epochs.
+    max_records : int, default=200
+        Bound on the number of recorded snapshots.
+    warn_on_max_iter : bool, default=True
+        Warn with ``ConvergenceWarning`` when ``max_iter`` is reached.
     """
 
     #: step growth after an accepted step, and the smallest step tried,
-    #: relative to learning_rate_init, before giving up.
+    #: relative to the schedule, before giving up.
     growth = 1.1
     min_step_ratio = 1e-12
+    #: whether a full-batch step must not increase J (False for noisy flows)
+    monotone = True
 
     def __init__(
-        self, learning_rate_init, max_iter, tol, n_iter_no_change, verbose=False
+        self,
+        learning_rate_init,
+        max_iter,
+        tol,
+        n_iter_no_change,
+        verbose=False,
+        *,
+        batch_size=None,
+        shuffle=True,
+        learning_rate="constant",
+        power_t=0.5,
+        random_state=None,
+        record_every=None,
+        max_records=200,
+        warn_on_max_iter=True,
     ):
         self.learning_rate_init = learning_rate_init
         self.max_iter = max_iter
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.verbose = verbose
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.random_state = random_state
+        self.record_every = record_every
+        self.max_records = max_records
+        self.warn_on_max_iter = warn_on_max_iter
+
+    # --- the step rule: what subclasses change ------------------------------
+
+    def _gradients(self, objective, state):
+        """The gradients ``_move`` uses, from a forward state."""
+        return objective.backward(state)
 
     def _move(self, particles, grads, eta, metric):
         gW, gTheta, gb = grads
@@ -99,85 +207,355 @@ class WassersteinGradientDescent:
             new.intercept -= eta * gb
         return new
 
-    def run(self, objective, Xp, Y, s, particles, metric=None):
+    def _epoch_started(self, epoch):
+        """Hook called at the start of every epoch (e.g. annealing)."""
+
+    # --- the driver ---------------------------------------------------------
+
+    def _schedule(self, epoch):
+        if self.learning_rate == "invscaling":
+            return self.learning_rate_init / (1.0 + epoch) ** self.power_t
+        return float(self.learning_rate_init)
+
+    def run(
+        self,
+        objective,
+        Xp,
+        Y,
+        s,
+        particles,
+        metric=None,
+        callback=None,
+        validation=None,
+        start_epoch=0,
+    ):
         """Run the flow from ``particles``; return a :class:`FlowResult`.
+
+        Parameters
+        ----------
+        objective : MeanFieldObjective
+        Xp, Y, s : ndarray
+            Prepared inputs, encoded targets (n_samples, n_outputs) and sample
+            weights summing to one.
+        particles : Particles
+        metric : object with ``precondition`` or None
+        callback : callable or None
+            ``callback(n_iter, particles, value)`` after every epoch; the flow
+            stops (converged) when it returns True.
+        validation : callable or None
+            ``validation(particles) -> score`` (higher is better): early
+            stopping on it, and the best particles are returned.
+        start_epoch : int
+            Epochs already done (for the schedule, with warm starts).
 
         Raises
         ------
         DivergenceError
             If ``J`` is not finite at the initial particles, or no step down
-            to ``min_step_ratio * learning_rate_init`` gives a finite ``J``.
+            to ``min_step_ratio`` times the schedule gives a finite ``J``.
         """
-        value, state = objective.forward(Xp, Y, s, particles)
-        if not np.isfinite(value):
-            raise DivergenceError(
-                "The objective is not finite at the initial particles; the "
-                "input values are too large for this dtype. Rescale X and y "
-                "(e.g. with StandardScaler)."
-            )
-        grads = objective.backward(state)
-        eta_max = float(self.learning_rate_init)
-        eta = eta_max
+        self._rng = check_random_state(self.random_state)
+        n = Xp.shape[0]
+        minibatch = self.batch_size is not None and self.batch_size < n
         result = FlowResult(particles=particles)
-        best = value
-        no_improvement = 0
+        record = (
+            _Trajectory(self.record_every, self.max_records)
+            if self.record_every
+            else None
+        )
+        if record is not None:
+            record.add(0, particles)
         verbose_every = int(self.verbose) if self.verbose else 0
         start = time.perf_counter()
+        best, best_score, best_particles = np.inf, -np.inf, None
+        no_improvement = 0
+        if not minibatch:
+            value, state = objective.forward(Xp, Y, s, particles)
+            if not np.isfinite(value):
+                raise DivergenceError(
+                    "The objective is not finite at the initial particles; the "
+                    "input values are too large for this dtype. Rescale X and "
+                    "y (e.g. with StandardScaler)."
+                )
+            grads = self._gradients(objective, state)
+        self._scale = 1.0  # step multiplier, halved on divergence
+        self._eta = np.inf  # current full-batch step, capped by the schedule
         try:
-            for it in range(self.max_iter):
-                while True:
-                    candidate = self._move(particles, grads, eta, metric)
-                    new_value, new_state = objective.forward(Xp, Y, s, candidate)
-                    if np.isfinite(new_value) and new_value <= value:
-                        break
-                    eta *= 0.5
-                    result.n_step_reductions += 1
-                    if eta < self.min_step_ratio * eta_max:
-                        if np.isfinite(new_value):
-                            # No descent step left: a stationary point up to
-                            # rounding. Keep the current particles.
-                            result.converged = True
-                            return self._finish(result, particles, eta, it)
-                        raise DivergenceError(
-                            "The particle flow diverged: no step size gives a "
-                            "finite objective. Rescale X and y."
-                        )
-                particles, value = candidate, new_value
-                grads = objective.backward(new_state)
-                result.loss_curve.append(value)
-                eta = min(eta * self.growth, eta_max)
-                if verbose_every and (it + 1) % verbose_every == 0:
-                    print(
-                        f"Iteration {it + 1}, loss = {value:.8f}, step = {eta:.3g}, "
-                        f"time = {time.perf_counter() - start:.2f}s"
+            for epoch in range(self.max_iter):
+                self._epoch_started(start_epoch + epoch)
+                eta_max = self._schedule(start_epoch + epoch)
+                if minibatch:
+                    particles, value = self._minibatch_epoch(
+                        objective, Xp, Y, s, particles, metric, eta_max, result
                     )
-                if value > best - self.tol * abs(best):
-                    no_improvement += 1
                 else:
-                    no_improvement = 0
-                best = min(best, value)
-                if no_improvement >= self.n_iter_no_change:
+                    stepped = self._full_batch_step(
+                        objective,
+                        Xp,
+                        Y,
+                        s,
+                        particles,
+                        metric,
+                        eta_max,
+                        value,
+                        grads,
+                        result,
+                    )
+                    if stepped is None:  # no descent step left: stationary
+                        result.converged = True
+                        break
+                    particles, value, grads = stepped
+                result.samples_seen += n
+                result.loss_curve.append(value)
+                if record is not None:
+                    record.add(epoch + 1, particles)
+                line = f"Iteration {epoch + 1}, loss = {value:.8f}"
+                if validation is not None:
+                    score = validation(particles)
+                    result.validation_scores.append(score)
+                    line += f", validation score = {score:.6f}"
+                    improved = score > best_score + self.tol
+                    if score > best_score:
+                        best_score, best_particles = score, particles.copy()
+                else:
+                    improved = value <= best - self.tol * abs(best)
+                    best = min(best, value)
+                no_improvement = 0 if improved else no_improvement + 1
+                if verbose_every and (epoch + 1) % verbose_every == 0:
+                    elapsed = time.perf_counter() - start
+                    print(f"{line}, time = {elapsed:.2f}s")
+                if (
+                    self.n_iter_no_change is not None
+                    and no_improvement >= self.n_iter_no_change
+                ) or (callback is not None and callback(epoch + 1, particles, value)):
                     result.converged = True
-                    return self._finish(result, particles, eta, it + 1)
+                    break
+            else:
+                if self.warn_on_max_iter:
+                    warnings.warn(
+                        f"The particle flow reached max_iter={self.max_iter} "
+                        "iterations and the optimization hasn't converged yet.",
+                        ConvergenceWarning,
+                        stacklevel=2,
+                    )
         except KeyboardInterrupt:
             warnings.warn(
                 "Training interrupted by the user; the particles of the last "
-                "accepted step are kept.",
+                "completed step are kept.",
                 UserWarning,
                 stacklevel=2,
             )
-            return self._finish(result, particles, eta, len(result.loss_curve))
-        warnings.warn(
-            f"The particle flow reached max_iter={self.max_iter} steps and the "
-            "optimization hasn't converged yet.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
-        return self._finish(result, particles, eta, self.max_iter)
-
-    @staticmethod
-    def _finish(result, particles, eta, n_iter):
+        if best_particles is not None:
+            particles = best_particles
+            result.best_validation_score = best_score
         result.particles = particles
-        result.step_size = eta
-        result.n_iter = n_iter
+        result.n_iter = len(result.loss_curve)
+        result.step_size = getattr(self, "_last_eta", 0.0)
+        if record is not None:
+            result.trajectory = record.as_dict()
         return result
+
+    def _full_batch_step(
+        self, objective, Xp, Y, s, particles, metric, eta_max, value, grads, result
+    ):
+        """One accepted step with backtracking; None when no step descends."""
+        eta_cap = eta_max * self._scale
+        eta = min(self._eta, eta_cap)
+        while True:
+            candidate = self._move(particles, grads, eta, metric)
+            new_value, new_state = objective.forward(Xp, Y, s, candidate)
+            finite = np.isfinite(new_value)
+            if finite and (not self.monotone or new_value <= value):
+                break
+            eta *= 0.5
+            result.n_step_reductions += 1
+            if eta < self.min_step_ratio * eta_max:
+                if finite:
+                    self._eta = self._last_eta = eta
+                    return None
+                raise DivergenceError(
+                    "The particle flow diverged: no step size gives a finite "
+                    "objective. Rescale X and y."
+                )
+        self._last_eta = eta
+        self._eta = min(eta * self.growth, eta_cap)
+        return candidate, new_value, self._gradients(objective, new_state)
+
+    def _minibatch_epoch(self, objective, Xp, Y, s, particles, metric, eta_max, result):
+        """One pass of minibatch steps; restarted with half the step if the
+        loss or the particles become non-finite."""
+        n = Xp.shape[0]
+        while True:
+            order = self._rng.permutation(n) if self.shuffle else np.arange(n)
+            eta = eta_max * self._scale
+            current, total, ok = particles, 0.0, True
+            for begin in range(0, n, self.batch_size):
+                idx = order[begin : begin + self.batch_size]
+                sb = s[idx]
+                mass = sb.sum()
+                if not mass > 0:
+                    continue
+                value, state = objective.forward(Xp[idx], Y[idx], sb / mass, current)
+                if not np.isfinite(value):
+                    ok = False
+                    break
+                total += mass * value
+                current = self._move(
+                    current, self._gradients(objective, state), eta, metric
+                )
+            if ok and current.all_finite():
+                self._last_eta = eta
+                return current, total / max(s.sum(), 1e-300)
+            self._scale *= 0.5
+            result.n_step_reductions += 1
+            if self._scale < self.min_step_ratio:
+                raise DivergenceError(
+                    "The particle flow diverged: no step size gives a finite "
+                    "objective. Rescale X and y."
+                )
+
+
+class ConicParticleGradientDescent(WassersteinGradientDescent):
+    """Conic particle gradient descent (Wasserstein-Fisher-Rao flow).
+
+    Chizat, "Sparse optimization on measures with over-parameterized gradient
+    descent", Math. Programming 2022. Each weight is written
+    ``w_ic = sign_ic * r_ic^2`` with a sign fixed at initialisation (two
+    families of particles for a signed measure). With ``gW`` the mean-field
+    weight gradient (the first variation ``J'(mu)`` at the particle) and
+    ``gV`` the position gradient per unit mass (the gradient of the first
+    variation with the weights replaced by ``w_i / |w_i|``, see
+    :meth:`MeanFieldObjective.first_variation`), one step is::
+
+        r_ic    <- r_ic exp(-2 eta sign_ic gW_ic)     (mirror retraction)
+                   i.e.  w_ic <- w_ic exp(-4 eta sign_ic gW_ic)
+        theta_i <- theta_i - eta * ratio * P gV_i
+
+    ``eta`` the weights' time step and ``ratio = position_step /
+    weight_step``; the position step carries no mass factor, so a particle
+    of vanishing mass still moves at O(1) speed, while mass flows to the
+    particles where ``J'`` is most negative. The multiplicative update never
+    changes a sign and never creates mass from zero: initial weights must be
+    non-zero. Step control, stopping and warnings are those of
+    :class:`WassersteinGradientDescent`; both steps are reduced together.
+
+    Parameters
+    ----------
+    weight_step : float
+        The largest time step ``eta`` of the masses.
+    position_step : float
+        The largest time step of the positions, in the unit's metric.
+    max_iter, tol, n_iter_no_change, verbose
+        As in :class:`WassersteinGradientDescent`.
+    project : callable or None
+        Applied in place to the new positions after each step (e.g. wrapping
+        onto the torus).
+    **kwargs
+        The driver options of :class:`WassersteinGradientDescent`.
+    """
+
+    def __init__(
+        self,
+        weight_step,
+        position_step,
+        max_iter,
+        tol=0.0,
+        n_iter_no_change=None,
+        verbose=False,
+        project=None,
+        **kwargs,
+    ):
+        super().__init__(
+            weight_step, max_iter, tol, n_iter_no_change, verbose, **kwargs
+        )
+        self.weight_step = weight_step
+        self.position_step = position_step
+        self.project = project
+
+    def _gradients(self, objective, state):
+        return objective.first_variation(state)
+
+    def _move(self, particles, grads, eta, metric):
+        gW, gV, gb = grads
+        new = particles.copy()
+        sign = np.sign(particles.weights)
+        with np.errstate(over="ignore"):
+            new.weights *= np.exp((-4 * eta) * (sign * gW))
+        if metric is not None:
+            gV = metric.precondition(gV)
+        new.positions -= (eta * (self.position_step / self.weight_step)) * gV
+        if self.project is not None:
+            self.project(new.positions)
+        if gb is not None:
+            new.intercept -= eta * gb
+        return new
+
+
+class LangevinGradientDescent(WassersteinGradientDescent):
+    """Mean-field Langevin dynamics: gradient descent plus Gaussian noise.
+
+    Mei, Montanari & Nguyen (2018); Chizat (2022); Nitanda, Wu & Suzuki
+    (2022). Every particle ``(w_i, theta_i)`` moves by the Euler-Maruyama step
+    of ``d z = -grad J'(mu)(z) dt + sqrt(2 tau) dB``::
+
+        w_i     <- w_i     - eta gW[i]       + sqrt(2 eta tau) xi
+        theta_i <- theta_i - eta P gTheta[i] + sqrt(2 eta tau) P^(1/2) xi'
+
+    (``xi, xi'`` standard Gaussian, ``P^(1/2)`` the metric's square root), a
+    discretisation of the Wasserstein gradient flow of ``J + tau * H``, ``H``
+    the negative entropy of the particle distribution. It converges
+    exponentially under a log-Sobolev condition (a weight decay ``alpha > 0``
+    provides the confinement) without special initialisation, to a diffuse
+    solution with an ``O(tau)`` bias unless ``tau`` is annealed. Steps are
+    accepted whenever ``J`` stays finite (the noise makes ``J`` fluctuate).
+
+    Parameters
+    ----------
+    temperature : float
+        ``tau`` at the first epoch.
+    annealing : {"constant", "linear"}, default="constant"
+        ``"linear"``: ``tau_k = tau (1 - k / max_iter)``, ending at 0 so that
+        the last epochs are plain gradient descent.
+    **kwargs
+        As in :class:`WassersteinGradientDescent`.
+    """
+
+    monotone = False
+
+    def __init__(
+        self,
+        learning_rate_init,
+        max_iter,
+        tol,
+        n_iter_no_change,
+        verbose=False,
+        *,
+        temperature,
+        annealing="constant",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate_init, max_iter, tol, n_iter_no_change, verbose, **kwargs
+        )
+        self.temperature = temperature
+        self.annealing = annealing
+        self._tau = temperature
+
+    def _epoch_started(self, epoch):
+        if self.annealing == "linear":
+            self._tau = self.temperature * max(0.0, 1.0 - epoch / self.max_iter)
+        else:
+            self._tau = self.temperature
+
+    def _move(self, particles, grads, eta, metric):
+        new = super()._move(particles, grads, eta, metric)
+        if self._tau > 0:
+            sigma = np.sqrt(2.0 * eta * self._tau)
+            dtype = new.weights.dtype
+            xi = self._rng.standard_normal(new.weights.shape).astype(dtype)
+            new.weights += sigma * xi
+            xi = self._rng.standard_normal(new.positions.shape).astype(dtype)
+            if metric is not None:
+                xi = metric.inverse_sqrt(xi)
+            new.positions += sigma * xi
+        return new

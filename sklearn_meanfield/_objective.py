@@ -25,6 +25,7 @@ same thing for ``m = 10`` and ``m = 10,000``.
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn import get_config
 
 __all__ = ["MeanFieldObjective", "Particles"]
 
@@ -93,18 +94,59 @@ class MeanFieldObjective:
         """``J`` alone (one forward pass)."""
         return self.forward(Xp, Y, s, particles)[0]
 
+    def _chunks(self, n_samples, n_particles, itemsize):
+        """Row slices so that an (n_rows, n_particles) block and its
+        sensitivity fit in scikit-learn's ``working_memory``."""
+        budget = get_config()["working_memory"] * 2**20  # MiB to bytes
+        rows = max(1, min(n_samples, int(budget // (2 * n_particles * itemsize))))
+        return [slice(i, min(i + rows, n_samples)) for i in range(0, n_samples, rows)]
+
     def forward(self, Xp, Y, s, particles):
         """``J`` and the state ``backward`` needs (one forward pass).
 
         Splitting the two lets a line search reject a step after the forward
-        pass alone.
+        pass alone. When the (n_samples, n_particles) matrix ``Phi`` does not
+        fit in ``working_memory`` (``sklearn.set_config``), the pass runs over
+        chunks of samples and keeps only the loss gradient ``G``
+        (n_samples, n_outputs); ``backward`` then recomputes ``Phi`` chunk by
+        chunk, so memory stays bounded whatever ``n_samples``.
         """
-        Phi, cache = self.unit.forward(Xp, particles.positions)
-        F = self._readout(Phi, particles)
-        value, G = self.loss.value_and_gradient(Y, F, s)
+        chunks = self._chunks(Xp.shape[0], particles.n_particles, Xp.itemsize)
+        if len(chunks) == 1:
+            Phi, cache = self.unit.forward(Xp, particles.positions)
+            F = self._readout(Phi, particles)
+            value, G = self.loss.value_and_gradient(Y, F, s)
+        else:
+            Phi = cache = None
+            G = np.empty((Xp.shape[0], particles.weights.shape[1]), Xp.dtype)
+            value = 0.0
+            for rows in chunks:
+                Phi_c, _ = self.unit.forward(Xp[rows], particles.positions)
+                F = self._readout(Phi_c, particles)
+                del Phi_c
+                v, G[rows] = self.loss.value_and_gradient(Y[rows], F, s[rows])
+                value += v
         if self.penalty is not None:
             value += self.penalty.value(particles)
         return value, (Xp, particles, Phi, cache, G)
+
+    def _accumulate(self, state, W):
+        """``gW = Phi.T G`` and ``gTheta = unit.backward(Xp, G W.T)``, over
+        chunks of samples when ``forward`` did not keep ``Phi``."""
+        Xp, particles, Phi, cache, G = state
+        if Phi is not None:
+            gW = Phi.T @ G
+            gTheta = self.unit.backward(Xp, particles.positions, cache, G @ W.T)
+            return gW, gTheta
+        gW = np.zeros_like(particles.weights)
+        gTheta = np.zeros_like(particles.positions)
+        for rows in self._chunks(Xp.shape[0], particles.n_particles, Xp.itemsize):
+            Phi_c, cache_c = self.unit.forward(Xp[rows], particles.positions)
+            gW += Phi_c.T @ G[rows]
+            gTheta += self.unit.backward(
+                Xp[rows], particles.positions, cache_c, G[rows] @ W.T
+            )
+        return gW, gTheta
 
     def backward(self, state):
         """Mean-field gradients ``(gW, gTheta, gb)`` from a ``forward`` state.
@@ -114,14 +156,35 @@ class MeanFieldObjective:
         ``gb = sum_j G_j`` (``None`` without intercept); ``G`` is the loss
         gradient with respect to ``F``.
         """
-        Xp, particles, Phi, cache, G = state
-        gW = Phi.T @ G
-        C = G @ particles.weights.T
-        gTheta = self.unit.backward(Xp, particles.positions, cache, C)
+        particles, G = state[1], state[4]
+        gW, gTheta = self._accumulate(state, particles.weights)
         gb = None if particles.intercept is None else G.sum(axis=0)
         if self.penalty is not None:
             self.penalty.add_gradient(particles, gW, gTheta)
         return gW, gTheta, gb
+
+    def first_variation(self, state):
+        """Gradients of the first variation per unit mass, for conic flows.
+
+        Returns ``(gW, gV, gb)``: ``gW`` as in :meth:`backward` (the first
+        variation ``J'(mu)`` at each particle, one value per output), and
+        ``gV[i]`` the position gradient of ``J'(mu)`` with the weight ``w_i``
+        replaced by its direction ``w_i / |w_i|`` (for one output,
+        ``sign(w_i) grad V(theta_i)``), plus the penalty's position gradient:
+        the velocity of a particle of unit mass in the Wasserstein-Fisher-Rao
+        geometry.
+        """
+        particles, G = state[1], state[4]
+        W = particles.weights
+        norms = np.linalg.norm(W, axis=1, keepdims=True)
+        directions = W / np.where(norms > 0, norms, 1)
+        gW, gV = self._accumulate(state, directions)
+        gb = None if particles.intercept is None else G.sum(axis=0)
+        if self.penalty is not None:
+            # the weights' penalty gradient as in backward; on positions, the
+            # gradient of the penalty per unit mass
+            self.penalty.add_gradient(particles, gW, gV)
+        return gW, gV, gb
 
     def value_and_gradient(self, Xp, Y, s, particles):
         """``J`` and its mean-field gradients ``(gW, gTheta, gb)``."""
