@@ -3,7 +3,6 @@ with a logistic (binary) or softmax cross-entropy (multiclass) loss."""
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -88,9 +87,46 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         Weights of the classes, ``{label: weight}``; ``"balanced"`` uses
         ``n_samples / (n_classes * np.bincount(y))``. They multiply
         ``sample_weight``.
+    batch_size : int or None, default=None
+        Minibatch size for stochastic gradient steps (each minibatch's loss
+        is its weighted mean, so the mean-field scaling and the meaning of the
+        step are unchanged); None for full-batch gradient descent with step
+        control. ``max_iter`` counts epochs either way.
+    shuffle : bool, default=True
+        Whether to shuffle the samples at every epoch (minibatches only).
+    learning_rate : {"constant", "invscaling"}, default="constant"
+        Schedule of the largest step: constant, or
+        ``learning_rate_init / (1 + k)^power_t`` at epoch ``k``.
+    power_t : float, default=0.5
+        Exponent of the ``"invscaling"`` schedule.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified),
+        stop when the validation score (:meth:`score`) has not improved by
+        ``tol`` for ``n_iter_no_change`` epochs, and restore the particles of
+        the best epoch.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out for early stopping.
+    flow : {"wasserstein", "conic", "langevin"}, default="wasserstein"
+        How the particles move. ``"wasserstein"``: gradient descent on weights
+        and positions (Chizat & Bach, 2018). ``"conic"``: the
+        Wasserstein-Fisher-Rao flow of conic particle gradient descent
+        (Chizat, 2022): multiplicative updates ``w <- w exp(-4 eta sign(w)
+        gW)`` that move mass to the best particles, and position steps per
+        unit mass. ``"langevin"``: mean-field Langevin dynamics, gradient
+        descent plus Gaussian noise ``sqrt(2 eta temperature)`` on weights and
+        positions, which minimises ``J + temperature * entropy`` and escapes
+        a bad initialisation (use ``alpha > 0`` for confinement).
+    temperature : float, default=1e-3
+        The temperature ``tau`` of the Langevin flow.
+    annealing : {"constant", "linear"}, default="constant"
+        Temperature schedule of the Langevin flow; ``"linear"`` decreases it
+        to 0 at ``max_iter``.
+    record_every : int or None, default=None
+        Record the particles every ``record_every`` epochs in
+        ``trajectory_`` (at most 200 snapshots: the stride doubles when full).
     random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation; with an int, fits are bit-for-bit
-        reproducible.
+        Seeds the initialisation, the shuffling, the validation split and
+        the Langevin noise; with an int, fits are bit-for-bit reproducible.
     verbose : bool or int, default=False
         Print the objective every ``verbose`` steps (every step if True).
     warm_start : bool, default=False
@@ -111,8 +147,8 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         classes.
     loss_curve_ : list of float
         ``J`` after each step.
-    best_loss_ : float
-        The smallest ``J`` reached.
+    best_loss_ : float or None
+        The smallest ``J`` reached (None with ``early_stopping=True``).
     n_iter_ : int
         Number of steps taken.
     step_size_ : float
@@ -120,6 +156,16 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
     n_step_reductions_ : int
         How many times a step was halved because it would have increased
         ``J``.
+    t_ : int
+        Number of training samples seen by the flow (epochs times samples).
+    validation_scores_ : list of float or None
+        Validation score after each epoch, with ``early_stopping=True``.
+    best_validation_score_ : float or None
+        The best validation score, with ``early_stopping=True``.
+    trajectory_ : dict
+        With ``record_every``: ``"iterations"`` (n_records,), ``"weights"``
+        (n_records, n_particles, n_outputs) and ``"positions"`` (n_records,
+        n_particles, n_features + 1).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -166,6 +212,16 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         position_metric="standardize",
         fit_intercept=True,
         class_weight=None,
+        batch_size=None,
+        shuffle=True,
+        learning_rate="constant",
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        flow="wasserstein",
+        temperature=1e-3,
+        annealing="constant",
+        record_every=None,
         random_state=None,
         verbose=False,
         warm_start=False,
@@ -181,6 +237,16 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         self.position_metric = position_metric
         self.fit_intercept = fit_intercept
         self.class_weight = class_weight
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.flow = flow
+        self.temperature = temperature
+        self.annealing = annealing
+        self.record_every = record_every
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -219,8 +285,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         """
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
-        encoder = LabelEncoder().fit(y)
-        classes = encoder.classes_
+        classes = np.unique(y)
         if (
             self.warm_start
             and hasattr(self, "classes_")
@@ -231,19 +296,78 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
                 f"the previous fit had {self.classes_.tolist()}, this one has "
                 f"{classes.tolist()}."
             )
+        X, Y, sw, code = self._encode(X, y, classes, sample_weight)
+        return self._fit_particles(X, Y, sw, stratify=code)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of the flow on ``(X, y)``, from the current particles.
+
+        The first call initialises the particles (and the position metric)
+        from this data and needs ``classes``; later calls continue, with the
+        feature count checked. With ``batch_size=None`` the epoch is one
+        full-batch step; set ``batch_size`` for stochastic steps over the
+        chunk.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All the classes, required on the first call (``y`` of one chunk
+            may miss some), ignored or checked afterwards.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MeanFieldClassifier
+        """
+        first = not hasattr(self, "classes_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if classes is not None:
+            classes = np.unique(np.asarray(classes))
+            if not first and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"classes={classes.tolist()} is not the same as on the first "
+                    f"call to partial_fit: {self.classes_.tolist()}."
+                )
+        else:
+            classes = self.classes_
+        X, y = validate_data(self, X, y, reset=first, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        unseen = np.setdiff1d(np.unique(y), classes)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels {unseen.tolist()} that are not in classes="
+                f"{classes.tolist()}."
+            )
+        X, Y, sw, _ = self._encode(X, y, classes, sample_weight, partial=True)
+        return self._fit_particles(X, Y, sw, incremental=True)
+
+    def _encode(self, X, y, classes, sample_weight, partial=False):
+        """Targets (n, 1) in {0, 1} or one-hot (n, k), sample weights times
+        class weights, and the class codes; sets ``classes_``."""
         if len(classes) < 2:
             raise ValueError(
                 "MeanFieldClassifier needs samples of at least 2 classes; "
                 f"y contains only one class: {classes[0]!r}."
             )
-        code = encoder.transform(y)
+        code = np.searchsorted(classes, y)
         sw = _check_sample_weight(
             sample_weight, X, dtype=X.dtype, ensure_non_negative=True
         )
         if self.class_weight is not None:
+            if partial and self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight='balanced' is not supported by partial_fit: "
+                    "the class frequencies of one chunk are not those of the "
+                    "data. Pass a dict, e.g. from sklearn.utils.class_weight."
+                    "compute_class_weight on the whole data."
+                )
             sw = sw * compute_sample_weight(self.class_weight, y).astype(X.dtype)
         class_totals = np.bincount(code, weights=sw, minlength=len(classes))
-        if np.count_nonzero(class_totals > 0) < 2:
+        if not partial and np.count_nonzero(class_totals > 0) < 2:
             raise ValueError(
                 "MeanFieldClassifier needs at least 2 classes with a positive "
                 "total weight (sample_weight times class_weight); the classes "
@@ -256,7 +380,15 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         else:
             Y = np.zeros((X.shape[0], len(classes)), dtype=X.dtype)
             Y[np.arange(X.shape[0]), code] = 1
-        return self._fit_particles(X, Y, sw)
+        return X, Y, sw, code
+
+    def _score_output(self, F, Y, s):
+        """Weighted accuracy of the outputs ``F`` (the validation score)."""
+        if F.shape[1] == 1:
+            correct = (F[:, 0] > 0) == (Y[:, 0] > 0.5)
+        else:
+            correct = F.argmax(axis=1) == Y.argmax(axis=1)
+        return float(np.average(correct, weights=s)) if s.sum() > 0 else 0.0
 
     def decision_function(self, X):
         """The network output ``f(x)``: the logit of ``classes_[1]`` (binary)

@@ -2,6 +2,7 @@
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseMeanFieldNetwork
@@ -66,9 +67,46 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     fit_intercept : bool, default=True
         Whether to fit an intercept ``b`` (not penalised), initialised at the
         weighted mean of ``y``.
+    batch_size : int or None, default=None
+        Minibatch size for stochastic gradient steps (each minibatch's loss
+        is its weighted mean, so the mean-field scaling and the meaning of the
+        step are unchanged); None for full-batch gradient descent with step
+        control. ``max_iter`` counts epochs either way.
+    shuffle : bool, default=True
+        Whether to shuffle the samples at every epoch (minibatches only).
+    learning_rate : {"constant", "invscaling"}, default="constant"
+        Schedule of the largest step: constant, or
+        ``learning_rate_init / (1 + k)^power_t`` at epoch ``k``.
+    power_t : float, default=0.5
+        Exponent of the ``"invscaling"`` schedule.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data,
+        stop when the validation score (:meth:`score`) has not improved by
+        ``tol`` for ``n_iter_no_change`` epochs, and restore the particles of
+        the best epoch.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out for early stopping.
+    flow : {"wasserstein", "conic", "langevin"}, default="wasserstein"
+        How the particles move. ``"wasserstein"``: gradient descent on weights
+        and positions (Chizat & Bach, 2018). ``"conic"``: the
+        Wasserstein-Fisher-Rao flow of conic particle gradient descent
+        (Chizat, 2022): multiplicative updates ``w <- w exp(-4 eta sign(w)
+        gW)`` that move mass to the best particles, and position steps per
+        unit mass. ``"langevin"``: mean-field Langevin dynamics, gradient
+        descent plus Gaussian noise ``sqrt(2 eta temperature)`` on weights and
+        positions, which minimises ``J + temperature * entropy`` and escapes
+        a bad initialisation (use ``alpha > 0`` for confinement).
+    temperature : float, default=1e-3
+        The temperature ``tau`` of the Langevin flow.
+    annealing : {"constant", "linear"}, default="constant"
+        Temperature schedule of the Langevin flow; ``"linear"`` decreases it
+        to 0 at ``max_iter``.
+    record_every : int or None, default=None
+        Record the particles every ``record_every`` epochs in
+        ``trajectory_`` (at most 200 snapshots: the stride doubles when full).
     random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation; with an int, fits are bit-for-bit
-        reproducible.
+        Seeds the initialisation, the shuffling, the validation split and
+        the Langevin noise; with an int, fits are bit-for-bit reproducible.
     verbose : bool or int, default=False
         Print the objective every ``verbose`` steps (every step if True).
     warm_start : bool, default=False
@@ -84,8 +122,8 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         The intercept ``b`` (0 when ``fit_intercept=False``).
     loss_curve_ : list of float
         ``J`` after each step.
-    best_loss_ : float
-        The smallest ``J`` reached.
+    best_loss_ : float or None
+        The smallest ``J`` reached (None with ``early_stopping=True``).
     n_iter_ : int
         Number of steps taken.
     step_size_ : float
@@ -93,6 +131,16 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     n_step_reductions_ : int
         How many times a step was halved because it would have increased
         ``J``.
+    t_ : int
+        Number of training samples seen by the flow (epochs times samples).
+    validation_scores_ : list of float or None
+        Validation score after each epoch, with ``early_stopping=True``.
+    best_validation_score_ : float or None
+        The best validation score, with ``early_stopping=True``.
+    trajectory_ : dict
+        With ``record_every``: ``"iterations"`` (n_records,), ``"weights"``
+        (n_records, n_particles, n_outputs) and ``"positions"`` (n_records,
+        n_particles, n_features + 1).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -131,6 +179,16 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         init_scale=0.5,
         position_metric="standardize",
         fit_intercept=True,
+        batch_size=None,
+        shuffle=True,
+        learning_rate="constant",
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        flow="wasserstein",
+        temperature=1e-3,
+        annealing="constant",
+        record_every=None,
         random_state=None,
         verbose=False,
         warm_start=False,
@@ -145,6 +203,16 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         self.init_scale = init_scale
         self.position_metric = position_metric
         self.fit_intercept = fit_intercept
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.flow = flow
+        self.temperature = temperature
+        self.annealing = annealing
+        self.record_every = record_every
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -154,6 +222,28 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
 
     def _squeeze_output(self):
         return self._y_1d
+
+    def _validate_Xy(self, X, y, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            multi_output=True,
+            y_numeric=True,
+            dtype=[np.float64, np.float32],
+        )
+        if y.dtype.kind not in "biuf":
+            raise ValueError(
+                f"MeanFieldRegressor needs numeric targets y; got dtype {y.dtype}."
+            )
+        if not reset and (y.ndim == 1) != self._y_1d:
+            raise ValueError(
+                "partial_fit needs y with the same number of dimensions as the "
+                f"first call ({1 if self._y_1d else 2}-D); got {y.ndim}-D."
+            )
+        self._y_1d = y.ndim == 1
+        return X, np.asarray(y, dtype=X.dtype).reshape(X.shape[0], -1)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -172,21 +262,35 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         -------
         self : MeanFieldRegressor
         """
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            multi_output=True,
-            y_numeric=True,
-            dtype=[np.float64, np.float32],
-        )
-        if y.dtype.kind not in "biuf":
-            raise ValueError(
-                f"MeanFieldRegressor needs numeric targets y; got dtype {y.dtype}."
-            )
-        self._y_1d = y.ndim == 1
-        Y = np.asarray(y, dtype=X.dtype).reshape(X.shape[0], -1)
+        X, Y = self._validate_Xy(X, y, reset=True)
         return self._fit_particles(X, Y, sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch of the flow on ``(X, y)``, from the current particles.
+
+        The first call initialises the particles (and the position metric)
+        from this data; later calls continue, with the feature count checked.
+        With ``batch_size=None`` the epoch is one full-batch step; set
+        ``batch_size`` for stochastic steps over the chunk.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MeanFieldRegressor
+        """
+        first = not hasattr(self, "positions_")
+        X, Y = self._validate_Xy(X, y, reset=first)
+        return self._fit_particles(X, Y, sample_weight, incremental=True)
+
+    def _score_output(self, F, Y, s):
+        """R^2 of the outputs ``F`` (the validation score)."""
+        return r2_score(Y, F, sample_weight=s)
 
     def predict(self, X):
         """``f(x) = (1/m) sum_i w_i sigma(theta_i . [x, 1]) + b``.
