@@ -324,10 +324,11 @@ class WassersteinGradientDescent:
                 if verbose_every and (epoch + 1) % verbose_every == 0:
                     elapsed = time.perf_counter() - start
                     print(f"{line}, time = {elapsed:.2f}s")
-                if (
-                    self.n_iter_no_change is not None
-                    and no_improvement >= self.n_iter_no_change
-                ) or (callback is not None and callback(epoch + 1, particles, value)):
+                # a noisy flow's loss fluctuates: only validation stops it early
+                patience = self.n_iter_no_change
+                if not self.monotone and validation is None:
+                    patience = None
+                if (patience is not None and no_improvement >= patience) or (callback is not None and callback(epoch + 1, particles, value)):
                     result.converged = True
                     break
             else:
@@ -507,7 +508,9 @@ class LangevinGradientDescent(WassersteinGradientDescent):
     exponentially under a log-Sobolev condition (a weight decay ``alpha > 0``
     provides the confinement) without special initialisation, to a diffuse
     solution with an ``O(tau)`` bias unless ``tau`` is annealed. Steps are
-    accepted whenever ``J`` stays finite (the noise makes ``J`` fluctuate).
+    accepted whenever ``J`` stays finite, and since the noise makes ``J``
+    fluctuate the flow runs ``max_iter`` epochs unless early stopping on a
+    validation score is on.
 
     Parameters
     ----------
