@@ -328,7 +328,9 @@ class WassersteinGradientDescent:
                 patience = self.n_iter_no_change
                 if not self.monotone and validation is None:
                     patience = None
-                if (patience is not None and no_improvement >= patience) or (callback is not None and callback(epoch + 1, particles, value)):
+                if (patience is not None and no_improvement >= patience) or (
+                    callback is not None and callback(epoch + 1, particles, value)
+                ):
                     result.converged = True
                     break
             else:
@@ -383,30 +385,50 @@ class WassersteinGradientDescent:
         return candidate, new_value, self._gradients(objective, new_state)
 
     def _minibatch_epoch(self, objective, Xp, Y, s, particles, metric, eta_max, result):
-        """One pass of minibatch steps; restarted with half the step if the
-        loss or the particles become non-finite."""
+        """One pass of minibatch steps.
+
+        Divergence is detected per batch: a loss that is not finite, or that
+        exceeds ``100 J_0 / s(B)`` (``J_0`` the objective at the initial
+        particles, ``s(B)`` the batch's share of the sample weight: at the
+        initial particles the batch loss is at most ``J_0 / s(B)``). The epoch
+        is then restarted with half the step from its initial particles, or
+        from those of the previous epoch if its very first batch failed (the
+        previous epoch ended in a blow-up that no batch had evaluated).
+        """
         n = Xp.shape[0]
+        if not hasattr(self, "_J0"):
+            self._J0 = objective.value(Xp, Y, s, particles)
+            if not np.isfinite(self._J0):
+                raise DivergenceError(
+                    "The objective is not finite at the initial particles; the "
+                    "input values are too large for this dtype. Rescale X and "
+                    "y (e.g. with StandardScaler)."
+                )
+            self._previous_start = particles
         while True:
             order = self._rng.permutation(n) if self.shuffle else np.arange(n)
             eta = eta_max * self._scale
-            current, total, ok = particles, 0.0, True
-            for begin in range(0, n, self.batch_size):
+            current, total, failed_at = particles, 0.0, None
+            for b, begin in enumerate(range(0, n, self.batch_size)):
                 idx = order[begin : begin + self.batch_size]
                 sb = s[idx]
                 mass = sb.sum()
                 if not mass > 0:
                     continue
                 value, state = objective.forward(Xp[idx], Y[idx], sb / mass, current)
-                if not np.isfinite(value):
-                    ok = False
+                if not (np.isfinite(value) and value <= 100 * self._J0 / mass):
+                    failed_at = b
                     break
                 total += mass * value
                 current = self._move(
                     current, self._gradients(objective, state), eta, metric
                 )
-            if ok and current.all_finite():
+            if failed_at is None and current.all_finite():
                 self._last_eta = eta
+                self._previous_start = particles
                 return current, total / max(s.sum(), 1e-300)
+            if failed_at == 0:
+                particles = self._previous_start
             self._scale *= 0.5
             result.n_step_reductions += 1
             if self._scale < self.min_step_ratio:

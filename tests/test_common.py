@@ -4,12 +4,32 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_meanfield import MeanFieldClassifier, MeanFieldRegressor
 
+# Minibatch steps visit repeated samples in other batches than one weighted
+# sample, so weighting by k is not the same as repeating k times (it is in
+# expectation only); full-batch instances pass this check exactly.
+MINIBATCH_SAMPLE_WEIGHT = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "minibatches see a repeated sample k times in different batches, a "
+        "weighted one once: equal in expectation, not exactly"
+    ),
+}
+
+
+def _expected_failures(estimator):
+    if estimator.batch_size is not None:
+        return MINIBATCH_SAMPLE_WEIGHT
+    return {}
+
 
 def _estimators():
-    # The default parameters, with a smaller max_iter to keep the suite fast.
-    return [MeanFieldRegressor(), MeanFieldClassifier()]
+    return [
+        MeanFieldRegressor(),
+        MeanFieldClassifier(),
+        MeanFieldRegressor(batch_size=8, max_iter=200),
+        MeanFieldClassifier(batch_size=8, max_iter=200),
+    ]
 
 
-@parametrize_with_checks(_estimators())
+@parametrize_with_checks(_estimators(), expected_failed_checks=_expected_failures)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -25,8 +25,10 @@ def test_minibatch_reaches_full_batch_r2_in_fewer_passes():
     full = MeanFieldRegressor(20, random_state=0).fit(X_train, y_train)
     mini = MeanFieldRegressor(20, random_state=0, **SGD).fit(X_train, y_train)
     r2_full, r2_mini = full.score(X_test, y_test), mini.score(X_test, y_test)
-    print(f"full batch R^2 {r2_full:.6f} in {full.n_iter_} passes; "
-          f"minibatch R^2 {r2_mini:.6f} in {mini.n_iter_} passes")
+    print(
+        f"full batch R^2 {r2_full:.6f} in {full.n_iter_} passes; "
+        f"minibatch R^2 {r2_mini:.6f} in {mini.n_iter_} passes"
+    )
     assert r2_full > 0.999
     assert r2_mini > r2_full - 0.001
     assert mini.n_iter_ < full.n_iter_
@@ -44,7 +46,9 @@ def test_partial_fit_over_chunks_matches_fit():
         warnings.simplefilter("ignore", ConvergenceWarning)
         fit.fit(X_train, y_train)
     stream = MeanFieldRegressor(20, random_state=0, **params)
-    chunks = list(zip(np.array_split(X_train, 10), np.array_split(y_train, 10)))
+    chunks = list(
+        zip(np.array_split(X_train, 10), np.array_split(y_train, 10), strict=True)
+    )
     for _ in range(30):
         for X_chunk, y_chunk in chunks:
             stream.partial_fit(X_chunk, y_chunk)
