@@ -263,3 +263,29 @@ def test_verbose_reports_validation_score(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3
     assert all("validation score" in line and "time" in line for line in lines)
+
+
+def test_memory_is_bounded_by_input_and_working_memory():
+    # n x m in float64 would be 200 MiB; with 16 MiB of working memory the
+    # passes run over chunks and the fit allocates the [X, 1] copy (about the
+    # size of X) plus a fixed working set.
+    import tracemalloc
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((50_000, 20))
+    y = X[:, 0] - X[:, 1]
+    working_memory = 16  # MiB
+    tracemalloc.start()
+    try:
+        with (
+            warnings.catch_warnings(),
+            sklearn.config_context(working_memory=working_memory),
+        ):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            MeanFieldRegressor(500, max_iter=2, random_state=0).fit(X, y)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    full_matrix = 50_000 * 500 * 8
+    assert peak < 1.2 * X.nbytes + 1.5 * working_memory * 2**20
+    assert peak < full_matrix / 4
