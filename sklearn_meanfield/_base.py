@@ -239,6 +239,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
             validation=validation,
             start_epoch=previous_epochs,
         )
+        objective.release()
         self._objective = objective
         self._fit_intercept = self.fit_intercept
         if incremental and fitted:

@@ -94,6 +94,29 @@ class MeanFieldObjective:
         """``J`` alone (one forward pass)."""
         return self.forward(Xp, Y, s, particles)[0]
 
+    def _buffer(self, name, Xp, particles):
+        """A reused (len(Xp), n_particles) work array of ``Xp``'s dtype.
+
+        Training allocates the two n x m arrays (activations and
+        sensitivities) once instead of at every step; a forward state is
+        therefore valid until the next ``forward`` of the same objective.
+        """
+        shape = (Xp.shape[0], particles.n_particles)
+        buffers = self.__dict__.setdefault("_buffers", {})
+        buf = buffers.get(name)
+        if (
+            buf is None
+            or buf.dtype != Xp.dtype
+            or buf.shape[1] != shape[1]
+            or buf.shape[0] < shape[0]
+        ):
+            buf = buffers[name] = np.empty(shape, dtype=Xp.dtype)
+        return buf[: shape[0]]
+
+    def release(self):
+        """Drop the work arrays (after a fit, before pickling)."""
+        self.__dict__.pop("_buffers", None)
+
     def _chunks(self, n_samples, n_particles, itemsize):
         """Row slices so that an (n_rows, n_particles) block and its
         sensitivity fit in scikit-learn's ``working_memory``."""
@@ -113,7 +136,9 @@ class MeanFieldObjective:
         """
         chunks = self._chunks(Xp.shape[0], particles.n_particles, Xp.itemsize)
         if len(chunks) == 1:
-            Phi, cache = self.unit.forward(Xp, particles.positions)
+            Phi, cache = self.unit.forward(
+                Xp, particles.positions, out=self._buffer("phi", Xp, particles)
+            )
             F = self._readout(Phi, particles)
             value, G = self.loss.value_and_gradient(Y, F, s)
         else:
@@ -121,7 +146,11 @@ class MeanFieldObjective:
             G = np.empty((Xp.shape[0], particles.weights.shape[1]), Xp.dtype)
             value = 0.0
             for rows in chunks:
-                Phi_c, _ = self.unit.forward(Xp[rows], particles.positions)
+                Phi_c, _ = self.unit.forward(
+                    Xp[rows],
+                    particles.positions,
+                    out=self._buffer("phi", Xp[rows], particles),
+                )
                 F = self._readout(Phi_c, particles)
                 del Phi_c
                 v, G[rows] = self.loss.value_and_gradient(Y[rows], F, s[rows])
@@ -136,16 +165,19 @@ class MeanFieldObjective:
         Xp, particles, Phi, cache, G = state
         if Phi is not None:
             gW = Phi.T @ G
-            gTheta = self.unit.backward(Xp, particles.positions, cache, G @ W.T)
+            C = np.matmul(G, W.T, out=self._buffer("sensitivity", Xp, particles))
+            gTheta = self.unit.backward(Xp, particles.positions, cache, C)
             return gW, gTheta
         gW = np.zeros_like(particles.weights)
         gTheta = np.zeros_like(particles.positions)
         for rows in self._chunks(Xp.shape[0], particles.n_particles, Xp.itemsize):
-            Phi_c, cache_c = self.unit.forward(Xp[rows], particles.positions)
-            gW += Phi_c.T @ G[rows]
-            gTheta += self.unit.backward(
-                Xp[rows], particles.positions, cache_c, G[rows] @ W.T
+            Xc = Xp[rows]
+            Phi_c, cache_c = self.unit.forward(
+                Xc, particles.positions, out=self._buffer("phi", Xc, particles)
             )
+            gW += Phi_c.T @ G[rows]
+            C = np.matmul(G[rows], W.T, out=self._buffer("sensitivity", Xc, particles))
+            gTheta += self.unit.backward(Xc, particles.positions, cache_c, C)
         return gW, gTheta
 
     def backward(self, state):

@@ -41,8 +41,9 @@ def _relu(Z):
 
 
 def _relu_derivative(A):
-    # sigma'(z) = 1{z > 0}, read off the activation: A > 0 iff z > 0.
-    return A > 0
+    # sigma'(z) = 1{z > 0}, read off the activation (A >= 0, A > 0 iff z > 0)
+    np.sign(A, out=A)
+    return A
 
 
 def _sigmoid(Z):
@@ -55,8 +56,11 @@ def _sigmoid(Z):
 
 
 def _sigmoid_derivative(A):
-    # sigma'(z) = sigma(z) (1 - sigma(z))
-    return A * (1 - A)
+    # sigma'(z) = sigma (1 - sigma) = 1/4 - (sigma - 1/2)^2, in place
+    A -= 0.5
+    np.square(A, out=A)
+    np.subtract(0.25, A, out=A)
+    return A
 
 
 def _tanh(Z):
@@ -65,14 +69,14 @@ def _tanh(Z):
 
 
 def _tanh_derivative(A):
-    # sigma'(z) = 1 - tanh(z)^2
-    D = np.square(A)
-    np.subtract(1, D, out=D)
-    return D
+    # sigma'(z) = 1 - tanh(z)^2, in place
+    np.square(A, out=A)
+    np.subtract(1, A, out=A)
+    return A
 
 
-#: name -> (in-place activation, derivative as a function of the activation,
-#: positively 1-homogeneous)
+#: name -> (activation in place of the pre-activation, derivative in place of
+#: the activation, positively 1-homogeneous)
 ACTIVATIONS = {
     "relu": (_relu, _relu_derivative, True),
     "sigmoid": (_sigmoid, _sigmoid_derivative, False),
@@ -121,14 +125,18 @@ class NeuronUnit:
         Xp[:, -1] = 1
         return Xp
 
-    def forward(self, Xp, positions):
-        Z = Xp @ positions.T
-        # The activation overwrites Z; ReLU and sigmoid/tanh derivatives are
-        # recovered from the activation itself, so no copy of Z is kept.
+    def forward(self, Xp, positions, out=None):
+        """``Phi = sigma(Xp @ Theta.T)`` (n_samples, n_particles), written into
+        ``out`` when given (a reused buffer saves the page faults of a fresh
+        n x m array at every step). Returns ``(Phi, cache)``, the cache being
+        ``Phi`` itself: the derivatives are recovered from the activation."""
+        Z = np.matmul(Xp, positions.T, out=out)
         A = self._act(Z)
         return A, A
 
     def backward(self, Xp, positions, cache, C):
+        """``grad = (C * sigma'(Z)).T @ Xp``; overwrites ``cache`` (with the
+        derivative) and ``C``."""
         C *= self._dact(cache)
         return C.T @ Xp
 
