@@ -111,7 +111,8 @@ class WassersteinGradientDescent:
     does not increase; otherwise ``eta`` is halved and the step retried from
     the same particles, so a divergence is caught before it reaches the
     particles; after an accepted step ``eta`` grows back by a factor 1.1, up
-    to the schedule's value. Minibatches: an epoch whose loss or particles
+    to the schedule's value (after a reduction, only once 20 steps have been
+    accepted at the reduced size). Minibatches: an epoch whose loss or particles
     become non-finite is restarted from its initial particles with half the
     step. Schedule: ``"constant"``, ``eta_k = learning_rate_init``;
     ``"invscaling"``, ``eta_k = learning_rate_init / (1 + k)^power_t`` at
@@ -156,6 +157,8 @@ class WassersteinGradientDescent:
     #: relative to the schedule, before giving up.
     growth = 1.1
     min_step_ratio = 1e-12
+    #: accepted steps without growth after a reduction
+    hold_after_reduction = 20
     #: whether a full-batch step must not increase J (False for noisy flows)
     monotone = True
 
@@ -280,6 +283,7 @@ class WassersteinGradientDescent:
             grads = self._gradients(objective, state)
         self._scale = 1.0  # step multiplier, halved on divergence
         self._eta = np.inf  # current full-batch step, capped by the schedule
+        self._hold = 0
         try:
             for epoch in range(self.max_iter):
                 self._epoch_started(start_epoch + epoch)
@@ -371,6 +375,7 @@ class WassersteinGradientDescent:
             if finite and (not self.monotone or new_value <= value):
                 break
             eta *= 0.5
+            self._hold = self.hold_after_reduction
             result.n_step_reductions += 1
             if eta < self.min_step_ratio * eta_max:
                 if finite:
@@ -381,7 +386,13 @@ class WassersteinGradientDescent:
                     "objective. Rescale X and y."
                 )
         self._last_eta = eta
-        self._eta = min(eta * self.growth, eta_cap)
+        if eta < eta_cap and self._hold > 0:
+            # just reduced: hold the step a while rather than climbing back
+            # to the rejected size every few iterations (a sawtooth)
+            self._hold -= 1
+            self._eta = eta
+        else:
+            self._eta = min(eta * self.growth, eta_cap)
         return candidate, new_value, self._gradients(objective, new_state)
 
     def _minibatch_epoch(self, objective, Xp, Y, s, particles, metric, eta_max, result):

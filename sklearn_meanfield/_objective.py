@@ -164,10 +164,7 @@ class MeanFieldObjective:
         chunks of samples when ``forward`` did not keep ``Phi``."""
         Xp, particles, Phi, cache, G = state
         if Phi is not None:
-            gW = Phi.T @ G
-            C = np.matmul(G, W.T, out=self._buffer("sensitivity", Xp, particles))
-            gTheta = self.unit.backward(Xp, particles.positions, cache, C)
-            return gW, gTheta
+            return Phi.T @ G, self._position_gradient(Xp, particles, cache, G, W)
         gW = np.zeros_like(particles.weights)
         gTheta = np.zeros_like(particles.positions)
         for rows in self._chunks(Xp.shape[0], particles.n_particles, Xp.itemsize):
@@ -176,9 +173,18 @@ class MeanFieldObjective:
                 Xc, particles.positions, out=self._buffer("phi", Xc, particles)
             )
             gW += Phi_c.T @ G[rows]
-            C = np.matmul(G[rows], W.T, out=self._buffer("sensitivity", Xc, particles))
-            gTheta += self.unit.backward(Xc, particles.positions, cache_c, C)
+            gTheta += self._position_gradient(Xc, particles, cache_c, G[rows], W)
         return gW, gTheta
+
+    def _position_gradient(self, Xp, particles, cache, G, W):
+        """``unit.backward`` with the sensitivity ``C = G W.T``; for one
+        output, the unit's ``backward_rank1`` avoids forming the n x m C."""
+        if G.shape[1] == 1 and hasattr(self.unit, "backward_rank1"):
+            return self.unit.backward_rank1(
+                Xp, particles.positions, cache, G[:, 0], W[:, 0]
+            )
+        C = np.matmul(G, W.T, out=self._buffer("sensitivity", Xp, particles))
+        return self.unit.backward(Xp, particles.positions, cache, C)
 
     def backward(self, state):
         """Mean-field gradients ``(gW, gTheta, gb)`` from a ``forward`` state.

@@ -41,8 +41,9 @@ def _relu(Z):
 
 
 def _relu_derivative(A):
-    # sigma'(z) = 1{z > 0}, read off the activation (A >= 0, A > 0 iff z > 0)
-    np.sign(A, out=A)
+    # sigma'(z) = 1{z > 0}, read off the activation (A > 0 iff z > 0); the
+    # comparison written into A is an order of magnitude faster than np.sign
+    np.greater(A, 0, out=A, casting="unsafe")
     return A
 
 
@@ -138,7 +139,17 @@ class NeuronUnit:
         """``grad = (C * sigma'(Z)).T @ Xp``; overwrites ``cache`` (with the
         derivative) and ``C``."""
         C *= self._dact(cache)
-        return C.T @ Xp
+        # (Xp.T @ C).T runs faster than C.T @ Xp in OpenBLAS for tall C
+        return (Xp.T @ C).T
+
+    def backward_rank1(self, Xp, positions, cache, g, w):
+        """``backward`` for ``C = g w^T`` (one output), without forming C:
+        ``grad_i = w_i sum_j sigma'(Z_ji) g_j Xp_j``, i.e.
+        ``((g * Xp).T @ sigma'(Z)).T * w``. Overwrites ``cache``."""
+        D = self._dact(cache)
+        grad = ((g[:, None] * Xp).T @ D).T
+        grad *= w[:, None]
+        return grad
 
     def metric(self, Xp, sample_weight):
         """The constant metric of the position space (see :class:`InputMetric`)."""
