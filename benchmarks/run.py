@@ -869,7 +869,7 @@ def main(argv=None):
         limits = threadpool_limits(args.threads)
     start = time.perf_counter()
     with limits:
-        env, sections = run_all(CONFIGS[name])
+        env, sections = run_all(CONFIGS[name], verbose=True)
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
     if args.threads is not None:
         command += f" --threads {args.threads}"
