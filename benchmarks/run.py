@@ -53,7 +53,7 @@ from sklearn_meanfield.datasets import make_teacher_student
 CONFIGS = {
     "full": {
         "repeats": 7,
-        "step": {"n": 20_000, "d": 50, "m": 1_000, "k1": 2, "k2": 6},
+        "step": {"n": 20_000, "d": 50, "m": 1_000, "k1": 1, "k2": 9},
         "epoch": {"n": 20_000, "d": 50, "m": 1_000, "k1": 1, "k2": 3},
         "epoch_repeats": 5,
         "accuracy": {
