@@ -46,6 +46,7 @@ from sklearn.linear_model import Lasso
 from sklearn.neural_network import MLPRegressor
 
 from sklearn_meanfield import MeanFieldRegressor
+from sklearn_meanfield._objective import MeanFieldObjective
 from sklearn_meanfield.datasets import make_teacher_student
 
 #: Problem sizes. "full" is the issue's configuration; "quick" a smoke test of
@@ -53,8 +54,8 @@ from sklearn_meanfield.datasets import make_teacher_student
 CONFIGS = {
     "full": {
         "repeats": 7,
-        "step": {"n": 20_000, "d": 50, "m": 1_000, "k1": 1, "k2": 9},
-        "epoch": {"n": 20_000, "d": 50, "m": 1_000, "k1": 1, "k2": 3},
+        "step": {"n": 20_000, "d": 50, "m": 1_000, "k": 8},
+        "epoch": {"n": 20_000, "d": 50, "m": 1_000, "k": 3},
         "epoch_repeats": 5,
         "accuracy": {
             "n": 5_000,
@@ -78,13 +79,13 @@ CONFIGS = {
             "grids": (1_000, 10_000),
             "repeats": 3,
         },
-        "scaling": {"n": 10_000, "d": 50, "m": 500, "k1": 1, "k2": 5},
+        "scaling": {"n": 10_000, "d": 50, "m": 500, "k": 6},
         "scaling_repeats": 5,
     },
     "quick": {
         "repeats": 3,
-        "step": {"n": 5_000, "d": 50, "m": 400, "k1": 2, "k2": 6},
-        "epoch": {"n": 5_000, "d": 50, "m": 400, "k1": 1, "k2": 3},
+        "step": {"n": 10_000, "d": 50, "m": 1_000, "k": 6},
+        "epoch": {"n": 10_000, "d": 50, "m": 1_000, "k": 3},
         "epoch_repeats": 2,
         "accuracy": {
             "n": 2_000,
@@ -108,13 +109,13 @@ CONFIGS = {
             "grids": (1_000, 10_000),
             "repeats": 1,
         },
-        "scaling": {"n": 4_000, "d": 25, "m": 200, "k1": 1, "k2": 5},
+        "scaling": {"n": 8_000, "d": 50, "m": 400, "k": 6},
         "scaling_repeats": 2,
     },
     "tiny": {
         "repeats": 1,
-        "step": {"n": 500, "d": 5, "m": 20, "k1": 1, "k2": 3},
-        "epoch": {"n": 500, "d": 5, "m": 20, "k1": 1, "k2": 2},
+        "step": {"n": 500, "d": 5, "m": 20, "k": 3},
+        "epoch": {"n": 500, "d": 5, "m": 20, "k": 2},
         "epoch_repeats": 1,
         "accuracy": {
             "n": 300,
@@ -138,7 +139,7 @@ CONFIGS = {
             "grids": (100, 300),
             "repeats": 1,
         },
-        "scaling": {"n": 400, "d": 4, "m": 16, "k1": 1, "k2": 3},
+        "scaling": {"n": 400, "d": 4, "m": 16, "k": 3},
         "scaling_repeats": 1,
     },
 }
@@ -208,22 +209,47 @@ def _matmul_time(A, B, repeats=3):
     return _median(out)
 
 
-def _per_iteration(make, X, y, k1, k2):
-    """Time of one iteration of ``make(max_iter)``, by differencing two fits.
+def _meanfield_iterations(m, n_iter, X, y):
+    """Durations of the iterations of one ``MeanFieldRegressor`` fit.
 
-    ``(T(k2) - T(k1)) / (n_iter(k2) - n_iter(k1))`` removes the fixed cost of
-    a fit (validation, initialisation, and for the flow one initial forward
-    and backward pass). Returns ``(per_iteration, fit_time / n_iter)``; when
-    noise makes the difference non-positive (tiny problems only), the first
-    is replaced by the second.
+    Every accepted iteration of the flow ends with one call of
+    ``MeanFieldObjective.backward``; the times between consecutive ends are
+    the iterations (particle update, forward and backward pass, bookkeeping;
+    a rejected step adds its forward pass to its iteration). Timing inside
+    one fit leaves out the fixed cost of a fit and is robust to load spikes
+    (the median of the iterations is used). Returns ``(durations, fit time,
+    n_iter_)``.
     """
-    est1, est2 = make(k1), make(k2)
-    t1 = _timed_fit(est1, X, y)
-    t2 = _timed_fit(est2, X, y)
-    whole = t2 / est2.n_iter_
-    dk = est2.n_iter_ - est1.n_iter_
-    per = (t2 - t1) / dk if dk > 0 else whole
-    return (per if per > 0 else whole), whole
+    stamps = []
+    original = MeanFieldObjective.backward
+
+    def backward(self, state):
+        grads = original(self, state)
+        stamps.append(time.perf_counter())
+        return grads
+
+    est = _mf(m, n_iter)
+    with mock.patch.object(MeanFieldObjective, "backward", backward):
+        total = _timed_fit(est, X, y)
+    durations = list(np.diff(stamps))
+    if not durations:  # the flow no longer calls backward: whole fit instead
+        durations = [total / est.n_iter_]
+    return durations, total, est.n_iter_
+
+
+def _mlp_epochs(make, n_epochs, X, y):
+    """Durations of ``n_epochs`` epochs of an MLPRegressor, one ``partial_fit``
+    call each, after a first call that initialises the network."""
+    est = make()
+    durations = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.partial_fit(X, y)
+        for _ in range(n_epochs):
+            start = time.perf_counter()
+            est.partial_fit(X, y)
+            durations.append(time.perf_counter() - start)
+    return durations
 
 
 def _mf(m, max_iter, **params):
@@ -232,15 +258,8 @@ def _mf(m, max_iter, **params):
     )
 
 
-def _mlp(m, max_iter, **params):
-    return MLPRegressor(
-        hidden_layer_sizes=(m,),
-        max_iter=max_iter,
-        tol=0.0,
-        n_iter_no_change=max_iter + 1,
-        random_state=0,
-        **params,
-    )
+def _mlp(m, **params):
+    return MLPRegressor(hidden_layer_sizes=(m,), random_state=0, **params)
 
 
 def _data(n, d, dtype, m0=10, random_state=0):
@@ -267,9 +286,10 @@ def step_efficiency(config):
         steps, wholes, matmuls, ratios = [], [], [], []
         for _ in range(config["repeats"]):
             t_mm = _matmul_time(Xp, T)
-            step, whole = _per_iteration(lambda k: _mf(m, k), X, y, c["k1"], c["k2"])
-            steps.append(step)
-            wholes.append(whole)
+            durations, total, n_iter = _meanfield_iterations(m, c["k"], X, y)
+            step = _median(durations)
+            steps.extend(durations)
+            wholes.append(total / n_iter)
             matmuls.append(t_mm)
             ratios.append((flops / step) / (2.0 * n * (d + 1) * m / t_mm))
         step, t_mm, ratio = _median(steps), _median(matmuls), _median(ratios)
@@ -306,15 +326,17 @@ def step_efficiency(config):
         ],
         "rows": rows,
         "notes": [
-            "step: one full-batch MeanFieldRegressor iteration, "
-            f"(T(max_iter={c['k2']}) - T(max_iter={c['k1']})) / {c['k2'] - c['k1']} "
-            "with tol=0 (excludes the fixed cost of a fit); 6*n*d*m flops.",
+            "step: one full-batch MeanFieldRegressor iteration (particle "
+            "update, forward and backward pass), median over the iterations of "
+            f"{config['repeats']} fits of {c['k']} iterations (tol=0), timed "
+            "inside each fit; 6*n*d*m flops. ratio: median over the rounds of "
+            "step GFLOP/s / matmul GFLOP/s.",
             "matmul: numpy (n, d+1) @ (d+1, m), 2*n*(d+1)*m flops, timed in the "
             "same rounds. The step's two products need 4*n*(d+1)*m flops, so a "
             "step bound by BLAS would reach 'step / matmul time' = 2 "
             "(ratio 150%).",
-            "fit time / n_iter_: a whole fit of max_iter iterations divided by "
-            "them (includes validation and the initial forward/backward pass).",
+            "fit time / n_iter_: a whole fit divided by its iterations "
+            "(includes validation and the initial forward/backward pass).",
         ],
         "targets": targets,
     }
@@ -323,28 +345,26 @@ def step_efficiency(config):
 def epoch_cost(config):
     """Section 2: time per epoch against MLPRegressor."""
     c = config["epoch"]
-    n, d, m, k1, k2 = c["n"], c["d"], c["m"], c["k1"], c["k2"]
-    contenders = {
-        "MeanFieldRegressor (full batch)": lambda k: _mf(m, k),
-        "MLPRegressor sgd, batch_size=n": lambda k: _mlp(
-            m, k, solver="sgd", batch_size=n
-        ),
-        "MLPRegressor adam, batch_size=200": lambda k: _mlp(m, k),
+    n, d, m, k = c["n"], c["d"], c["m"], c["k"]
+    mlps = {
+        "MLPRegressor sgd, batch_size=n": lambda: _mlp(m, solver="sgd", batch_size=n),
+        "MLPRegressor adam, batch_size=200": lambda: _mlp(m),
     }
+    mf_name = "MeanFieldRegressor (full batch)"
     rows, targets = [], []
     for dtype in DTYPES:
         X, y = _data(n, d, dtype)
-        times = {name: [] for name in contenders}
-        for make in contenders.values():
-            _timed_fit(make(1), X, y)  # warm-up
+        times = {name: [] for name in [mf_name, *mlps]}
+        _timed_fit(_mf(m, 1), X, y)  # warm-up
         for _ in range(config["epoch_repeats"]):
-            for name, make in contenders.items():
-                times[name].append(_per_iteration(make, X, y, k1, k2)[0])
-        mf = _median(times["MeanFieldRegressor (full batch)"])
-        for name in contenders:
+            times[mf_name] += _meanfield_iterations(m, k, X, y)[0]
+            for name, make in mlps.items():
+                times[name] += _mlp_epochs(make, k, X, y)
+        mf = _median(times[mf_name])
+        for name in times:
             t = _median(times[name])
             rows.append([name, np.dtype(dtype).name, 1e3 * t, mf / t])
-        for name in list(contenders)[1:]:
+        for name in mlps:
             ratio = mf / _median(times[name])
             targets.append(
                 (
@@ -360,10 +380,13 @@ def epoch_cost(config):
         "columns": ["estimator", "dtype", "epoch (ms)", "MeanField / this"],
         "rows": rows,
         "notes": [
-            "epoch: (T(max_iter=k2) - T(max_iter=k1)) / (k2 - k1) with "
-            f"k1={k1}, k2={k2}, tol=0, ConvergenceWarning silenced; one epoch "
-            "is one full-batch step for MeanFieldRegressor and for sgd with "
-            "batch_size=n, n/200 minibatch steps for adam.",
+            "epoch: median over "
+            f"{config['epoch_repeats']} rounds of {k} epochs each. "
+            "MeanFieldRegressor: one full-batch iteration, timed inside the "
+            "fit as in section 1. MLPRegressor: one partial_fit call (one "
+            "epoch; the first call, which initialises, is not timed): one "
+            "full-batch step for sgd with batch_size=n, n/200 minibatch steps "
+            "for adam.",
         ],
         "targets": targets,
     }
@@ -718,11 +741,7 @@ def scaling(config):
     _timed_fit(_mf(m, 1), *data["base"])  # warm-up
     for _ in range(config["scaling_repeats"]):
         for key, (_, _, mm) in shapes.items():
-            times[key].append(
-                _per_iteration(
-                    lambda k, mm=mm: _mf(mm, k), *data[key], c["k1"], c["k2"]
-                )[0]
-            )
+            times[key] += _meanfield_iterations(mm, c["k"], *data[key])[0]
     base = _median(times["base"])
     rows = []
     for key, (nn, dd, mm) in shapes.items():
