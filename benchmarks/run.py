@@ -17,10 +17,14 @@ are reported rather than single absolute times. Not part of the test suite.
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/run.py            # full run, ~10 minutes
-    PYTHONPATH=. python benchmarks/run.py --quick    # smoke test, ~1 minute
+    PYTHONPATH=. python benchmarks/run.py --threads 1   # full run, ~5 minutes
+    PYTHONPATH=. python benchmarks/run.py --quick       # smoke test, < 1 minute
 
 The table is printed and written to ``benchmarks/RESULTS.md`` (``--output``).
+``--threads 1`` (threadpoolctl) is what the recorded results use: on a shared
+machine, multi-threaded OpenBLAS spin-waits on busy cores and the small
+products of minibatch training slow down 10x (see benchmarks/NOTES.md).
+``--sections 1,3`` runs a subset.
 """
 
 import argparse
