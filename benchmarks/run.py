@@ -1,0 +1,935 @@
+"""Benchmarks of sklearn_meanfield against the baselines users would pick.
+
+Measures, side by side in one process (issue 6):
+
+1. step efficiency of a full-batch ``MeanFieldRegressor`` iteration against a
+   plain numpy matrix product of the same shapes;
+2. time per epoch against ``MLPRegressor`` (full-batch SGD and default adam);
+3. time to a held-out R^2 of 0.999 on a ReLU teacher-student problem against
+   ``MLPRegressor`` (adam, lbfgs);
+4. ``SparseSpikeDeconvolver`` against a grid ``Lasso`` (skipped when the
+   estimator is not available);
+5. scaling of the step time in n, m and d, and its peak memory.
+
+The machines are shared and noisy: every comparison is measured interleaved
+(one repeat of each contender per round), and medians over rounds and ratios
+are reported rather than single absolute times. Not part of the test suite.
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/run.py --threads 1   # full run, ~5 minutes
+    PYTHONPATH=. python benchmarks/run.py --quick       # smoke test, < 1 minute
+
+The table is printed and written to ``benchmarks/RESULTS.md`` (``--output``).
+``--threads 1`` (threadpoolctl) is what the recorded results use: on a shared
+machine, multi-threaded OpenBLAS spin-waits on busy cores and the small
+products of minibatch training slow down 10x (see benchmarks/NOTES.md).
+``--sections 1,3`` runs a subset.
+"""
+
+import argparse
+import contextlib
+import datetime
+import functools
+import math
+import os
+import platform
+import sys
+import time
+import tracemalloc
+import warnings
+from importlib import import_module
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import scipy.optimize
+import sklearn
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso
+from sklearn.neural_network import MLPRegressor
+
+from sklearn_meanfield import MeanFieldRegressor
+from sklearn_meanfield._objective import MeanFieldObjective
+from sklearn_meanfield.datasets import make_teacher_student
+
+#: Problem sizes. "full" is the issue's configuration; "quick" a smoke test of
+#: about a minute; "tiny" the configuration of tests/test_benchmarks.py.
+CONFIGS = {
+    "full": {
+        "repeats": 7,
+        "step": {"n": 20_000, "d": 50, "m": 1_000, "k": 8},
+        "epoch": {"n": 20_000, "d": 50, "m": 1_000, "k": 3},
+        "epoch_repeats": 5,
+        "accuracy": {
+            "n": 5_000,
+            "n_test": 5_000,
+            "d": 50,
+            "m0": 10,
+            "m": 100,
+            "target": 0.999,
+            "time_cap": 90.0,
+            "mf_chunk": 50,
+            "adam_check": 5,
+            "lbfgs_check": 5,
+            "repeats": 3,
+        },
+        "spikes": {
+            "n_spikes": 10,
+            "n_samples": 101,
+            "cutoff": 20,
+            "noise": 1e-3,
+            "min_separation": 1.5,
+            "grids": (1_000, 10_000),
+            "repeats": 3,
+        },
+        "scaling": {"n": 10_000, "d": 50, "m": 500, "k": 6},
+        "scaling_repeats": 5,
+    },
+    "quick": {
+        "repeats": 3,
+        "step": {"n": 10_000, "d": 50, "m": 1_000, "k": 6},
+        "epoch": {"n": 10_000, "d": 50, "m": 1_000, "k": 3},
+        "epoch_repeats": 2,
+        "accuracy": {
+            "n": 2_000,
+            "n_test": 2_000,
+            "d": 10,
+            "m0": 3,
+            "m": 50,
+            "target": 0.999,
+            "time_cap": 6.0,
+            "mf_chunk": 50,
+            "adam_check": 5,
+            "lbfgs_check": 5,
+            "repeats": 1,
+        },
+        "spikes": {
+            "n_spikes": 10,
+            "n_samples": 101,
+            "cutoff": 20,
+            "noise": 1e-3,
+            "min_separation": 1.5,
+            "grids": (1_000, 10_000),
+            "repeats": 1,
+        },
+        "scaling": {"n": 8_000, "d": 50, "m": 400, "k": 6},
+        "scaling_repeats": 2,
+    },
+    "tiny": {
+        "repeats": 1,
+        "step": {"n": 500, "d": 5, "m": 20, "k": 3},
+        "epoch": {"n": 500, "d": 5, "m": 20, "k": 2},
+        "epoch_repeats": 1,
+        "accuracy": {
+            "n": 300,
+            "n_test": 300,
+            "d": 3,
+            "m0": 2,
+            "m": 20,
+            "target": 0.9,
+            "time_cap": 0.5,
+            "mf_chunk": 20,
+            "adam_check": 5,
+            "lbfgs_check": 5,
+            "repeats": 1,
+        },
+        "spikes": {
+            "n_spikes": 3,
+            "n_samples": 41,
+            "cutoff": 6,
+            "noise": 1e-3,
+            "min_separation": 2.0,
+            "grids": (100, 300),
+            "repeats": 1,
+        },
+        "scaling": {"n": 400, "d": 4, "m": 16, "k": 3},
+        "scaling_repeats": 1,
+    },
+}
+
+
+# ---------------------------------------------------------------- environment
+def environment():
+    """Date, CPU, threads, versions and BLAS of this process, as a dict."""
+    cpu = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:
+        available = os.cpu_count()
+    blas = []
+    try:
+        from threadpoolctl import threadpool_info
+
+        for info in threadpool_info():
+            blas.append(
+                f"{info.get('internal_api')} {info.get('version')} "
+                f"({info.get('user_api')}, {info.get('num_threads')} threads, "
+                f"{info.get('architecture', '-')}, {Path(info['filepath']).name})"
+            )
+    except ImportError:
+        config = np.show_config(mode="dicts")
+        dep = config.get("Build Dependencies", {}).get("blas", {})
+        blas.append(f"{dep.get('name')} {dep.get('version')} (numpy build)")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cpus": f"{os.cpu_count()} logical, {available} available to this process",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "blas": blas,
+        "load": "{:.2f} {:.2f} {:.2f}".format(*load),
+    }
+
+
+# -------------------------------------------------------------------- timing
+def _median(values):
+    return float(np.median(values))
+
+
+def _timed_fit(estimator, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        estimator.fit(X, y)
+        return time.perf_counter() - start
+
+
+def _matmul_time(A, B, repeats=3):
+    """Median time of ``A @ B`` (the reference BLAS product)."""
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        A @ B
+        out.append(time.perf_counter() - start)
+    return _median(out)
+
+
+def _meanfield_iterations(m, n_iter, X, y):
+    """Durations of the iterations of one ``MeanFieldRegressor`` fit.
+
+    Every accepted iteration of the flow ends with one call of
+    ``MeanFieldObjective.backward``; the times between consecutive ends are
+    the iterations (particle update, forward and backward pass, bookkeeping;
+    a rejected step adds its forward pass to its iteration). Timing inside
+    one fit leaves out the fixed cost of a fit and is robust to load spikes
+    (the median of the iterations is used). Returns ``(durations, fit time,
+    n_iter_)``.
+    """
+    stamps = []
+    original = MeanFieldObjective.backward
+
+    def backward(self, state):
+        grads = original(self, state)
+        stamps.append(time.perf_counter())
+        return grads
+
+    est = _mf(m, n_iter)
+    with mock.patch.object(MeanFieldObjective, "backward", backward):
+        total = _timed_fit(est, X, y)
+    durations = list(np.diff(stamps))
+    if not durations:  # the flow no longer calls backward: whole fit instead
+        durations = [total / est.n_iter_]
+    return durations, total, est.n_iter_
+
+
+def _mlp_epochs(make, n_epochs, X, y):
+    """Durations of ``n_epochs`` epochs of an MLPRegressor, one ``partial_fit``
+    call each, after a first call that initialises the network."""
+    est = make()
+    durations = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.partial_fit(X, y)
+        for _ in range(n_epochs):
+            start = time.perf_counter()
+            est.partial_fit(X, y)
+            durations.append(time.perf_counter() - start)
+    return durations
+
+
+def _mf(m, max_iter, **params):
+    return MeanFieldRegressor(
+        n_particles=m, max_iter=max_iter, tol=0.0, random_state=0, **params
+    )
+
+
+def _mlp(m, **params):
+    return MLPRegressor(hidden_layer_sizes=(m,), random_state=0, **params)
+
+
+def _data(n, d, dtype, m0=10, random_state=0):
+    X, y = make_teacher_student(n, d, n_teacher=m0, random_state=random_state)
+    return X.astype(dtype), y.astype(dtype)
+
+
+#: the dtypes of sections 1 and 2
+DTYPES = (np.float64, np.float32)
+
+
+# ------------------------------------------------------------------ sections
+def step_efficiency(config):
+    """Section 1: GFLOP/s of a full-batch iteration against a plain matmul."""
+    c = config["step"]
+    n, d, m = c["n"], c["d"], c["m"]
+    flops = 6.0 * n * d * m
+    rows, targets = [], []
+    for dtype in DTYPES:
+        X, y = _data(n, d, dtype)
+        Xp = np.hstack([X, np.ones((n, 1), dtype)])
+        T = np.random.default_rng(0).standard_normal((d + 1, m)).astype(dtype)
+        _timed_fit(_mf(m, 1), X, y)  # warm-up
+        steps, wholes, matmuls, ratios = [], [], [], []
+        for _ in range(config["repeats"]):
+            t_mm = _matmul_time(Xp, T)
+            durations, total, n_iter = _meanfield_iterations(m, c["k"], X, y)
+            step = _median(durations)
+            steps.extend(durations)
+            wholes.append(total / n_iter)
+            matmuls.append(t_mm)
+            ratios.append((flops / step) / (2.0 * n * (d + 1) * m / t_mm))
+        step, t_mm, ratio = _median(steps), _median(matmuls), _median(ratios)
+        rows.append(
+            [
+                np.dtype(dtype).name,
+                1e3 * step,
+                flops / step / 1e9,
+                1e3 * t_mm,
+                2.0 * n * (d + 1) * m / t_mm / 1e9,
+                ratio,
+                step / t_mm,
+                1e3 * _median(wholes),
+            ]
+        )
+        targets.append(
+            (
+                f"1. step >= 70% of matmul GFLOP/s ({np.dtype(dtype).name})",
+                f"{100 * ratio:.0f}%",
+                ratio >= 0.7,
+            )
+        )
+    return {
+        "title": f"1. Step efficiency (n={n:,}, d={d}, m={m:,})",
+        "columns": [
+            "dtype",
+            "step (ms)",
+            "step GFLOP/s",
+            "matmul (ms)",
+            "matmul GFLOP/s",
+            "ratio",
+            "step / matmul time",
+            "fit time / n_iter_ (ms)",
+        ],
+        "rows": rows,
+        "notes": [
+            "step: one full-batch MeanFieldRegressor iteration (particle "
+            "update, forward and backward pass), median over the iterations of "
+            f"{config['repeats']} fits of {c['k']} iterations (tol=0), timed "
+            "inside each fit; 6*n*d*m flops. ratio: median over the rounds of "
+            "step GFLOP/s / matmul GFLOP/s.",
+            "matmul: numpy (n, d+1) @ (d+1, m), 2*n*(d+1)*m flops, timed in the "
+            "same rounds. The step's two products need 4*n*(d+1)*m flops, so a "
+            "step bound by BLAS would reach 'step / matmul time' = 2 "
+            "(ratio 150%).",
+            "fit time / n_iter_: a whole fit divided by its iterations "
+            "(includes validation and the initial forward/backward pass).",
+        ],
+        "targets": targets,
+    }
+
+
+def epoch_cost(config):
+    """Section 2: time per epoch against MLPRegressor."""
+    c = config["epoch"]
+    n, d, m, k = c["n"], c["d"], c["m"], c["k"]
+    mlps = {
+        "MLPRegressor sgd, batch_size=n": lambda: _mlp(m, solver="sgd", batch_size=n),
+        "MLPRegressor adam, batch_size=200": lambda: _mlp(m),
+    }
+    mf_name = "MeanFieldRegressor (full batch)"
+    rows, targets = [], []
+    for dtype in DTYPES:
+        X, y = _data(n, d, dtype)
+        times = {name: [] for name in [mf_name, *mlps]}
+        _timed_fit(_mf(m, 1), X, y)  # warm-up
+        for _ in range(config["epoch_repeats"]):
+            times[mf_name] += _meanfield_iterations(m, k, X, y)[0]
+            for name, make in mlps.items():
+                times[name] += _mlp_epochs(make, k, X, y)
+        mf = _median(times[mf_name])
+        for name in times:
+            t = _median(times[name])
+            rows.append([name, np.dtype(dtype).name, 1e3 * t, mf / t])
+        for name in mlps:
+            ratio = mf / _median(times[name])
+            targets.append(
+                (
+                    f"2. epoch <= 0.5x {name} ({np.dtype(dtype).name})",
+                    f"{ratio:.2f}x",
+                    ratio <= 0.5,
+                )
+            )
+    return {
+        "title": (
+            f"2. Time per epoch against MLPRegressor (n={n:,}, d={d}, width={m:,})"
+        ),
+        "columns": ["estimator", "dtype", "epoch (ms)", "MeanField / this"],
+        "rows": rows,
+        "notes": [
+            "epoch: median over "
+            f"{config['epoch_repeats']} rounds of {k} epochs each. "
+            "MeanFieldRegressor: one full-batch iteration, timed inside the "
+            "fit as in section 1. MLPRegressor: one partial_fit call (one "
+            "epoch; the first call, which initialises, is not timed): one "
+            "full-batch step for sgd with batch_size=n, n/200 minibatch steps "
+            "for adam.",
+        ],
+        "targets": targets,
+    }
+
+
+def _r2(estimator, X, y):
+    return float(estimator.score(X, y))
+
+
+def _accuracy_meanfield(c, Xtr, ytr, Xte, yte, **params):
+    est = MeanFieldRegressor(
+        n_particles=c["m"],
+        max_iter=c["mf_chunk"],
+        tol=0.0,
+        warm_start=True,
+        random_state=0,
+        **params,
+    )
+    elapsed, r2, n_iter = 0.0, -np.inf, 0
+    while elapsed < c["time_cap"]:
+        elapsed += _timed_fit(est, Xtr, ytr)
+        n_iter += est.n_iter_
+        r2 = _r2(est, Xte, yte)
+        if r2 >= c["target"]:
+            return elapsed, r2, n_iter, True
+    return elapsed, r2, n_iter, False
+
+
+def _accuracy_adam(c, Xtr, ytr, Xte, yte):
+    est = MLPRegressor(hidden_layer_sizes=(c["m"],), random_state=0)
+    elapsed, r2, n_epochs = 0.0, -np.inf, 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        while elapsed < c["time_cap"]:
+            start = time.perf_counter()
+            for _ in range(c["adam_check"]):
+                est.partial_fit(Xtr, ytr)  # one epoch, optimizer state kept
+            elapsed += time.perf_counter() - start
+            n_epochs += c["adam_check"]
+            r2 = _r2(est, Xte, yte)
+            if r2 >= c["target"]:
+                return elapsed, r2, n_epochs, True
+    return elapsed, r2, n_epochs, False
+
+
+def _accuracy_lbfgs(c, Xtr, ytr, Xte, yte):
+    """One lbfgs fit, scored every few iterations from scipy's callback.
+
+    MLPRegressor has no callback; scipy.optimize.minimize is wrapped during
+    the fit to add one. The time spent scoring is subtracted, and the fit is
+    stopped (StopIteration) at the target or the time cap.
+    """
+    est = MLPRegressor(
+        hidden_layer_sizes=(c["m"],),
+        solver="lbfgs",
+        max_iter=10**6,
+        max_fun=10**7,
+        tol=0.0,
+        random_state=0,
+    )
+    state = {"iter": 0, "scoring": 0.0, "r2": -np.inf, "reached": None}
+    minimize = scipy.optimize.minimize
+
+    def callback(xk):
+        state["iter"] += 1
+        if state["iter"] % c["lbfgs_check"]:
+            return
+        now = time.perf_counter()
+        elapsed = now - state["start"] - state["scoring"]
+        est._unpack(xk)  # what the loss function does at every evaluation
+        state["r2"] = _r2(est, Xte, yte)
+        state["scoring"] += time.perf_counter() - now
+        if state["r2"] >= c["target"]:
+            state["reached"] = (elapsed, state["r2"], state["iter"])
+            raise StopIteration
+        if elapsed >= c["time_cap"]:
+            raise StopIteration
+
+    def with_callback(*args, **kwargs):
+        kwargs["callback"] = callback
+        return minimize(*args, **kwargs)
+
+    with mock.patch.object(scipy.optimize, "minimize", with_callback):
+        state["start"] = time.perf_counter()
+        total = _timed_fit(est, Xtr, ytr)
+    if state["reached"] is not None:
+        return *state["reached"], True
+    return total - state["scoring"], state["r2"], state["iter"], False
+
+
+def time_to_accuracy(config):
+    """Section 3: wall time to a held-out R^2 on a ReLU teacher-student."""
+    c = config["accuracy"]
+    X, y = make_teacher_student(
+        c["n"] + c["n_test"], c["d"], n_teacher=c["m0"], random_state=0
+    )
+    Xtr, ytr, Xte, yte = X[: c["n"]], y[: c["n"]], X[c["n"] :], y[c["n"] :]
+    runs = {
+        "MeanFieldRegressor (defaults)": (_accuracy_meanfield, "iterations"),
+        "MeanFieldRegressor (learning_rate_init=5)": (
+            functools.partial(_accuracy_meanfield, learning_rate_init=5.0),
+            "iterations",
+        ),
+        "MLPRegressor adam (defaults)": (_accuracy_adam, "epochs"),
+        "MLPRegressor lbfgs (defaults)": (_accuracy_lbfgs, "iterations"),
+    }
+    rows, results = [], {}
+    times = {name: [] for name in runs}
+    for _ in range(c["repeats"]):
+        # the fits are deterministic (fixed seeds): only their time varies
+        for name, (run, _) in runs.items():
+            elapsed, r2, n_iter, reached = run(c, Xtr, ytr, Xte, yte)
+            times[name].append(elapsed)
+            results[name] = (r2, n_iter, reached)
+    for name, (_, unit) in runs.items():
+        r2, n_iter, reached = results[name]
+        elapsed = _median(times[name])
+        results[name] = (elapsed, reached)
+        rows.append(
+            [
+                name,
+                elapsed,
+                r2,
+                f"{n_iter} {unit}",
+                "yes" if reached else f"no (cap {c['time_cap']:g} s)",
+            ]
+        )
+    mf_time, mf_reached = results["MeanFieldRegressor (defaults)"]
+    others = [t for name, (t, ok) in results.items() if ok and "MLP" in name]
+    best = min(others) if others else math.inf
+    for row in rows:
+        t, ok = results[row[0]]
+        row.append(mf_time / t if ok and mf_reached else "-")
+    return {
+        "title": (
+            f"3. Time to held-out R^2 >= {c['target']} (ReLU teacher, d={c['d']}, "
+            f"m0={c['m0']}, n={c['n']:,} + {c['n_test']:,} held out, "
+            f"width {c['m']})"
+        ),
+        "columns": [
+            "estimator",
+            "fit time (s)",
+            "held-out R^2",
+            "work",
+            "reached",
+            "MeanField / this",
+        ],
+        "rows": rows,
+        "notes": [
+            f"Width {c['m']}: {c['m'] // c['m0']}x the teacher's {c['m0']} "
+            "neurons, the over-parameterised regime of the global convergence "
+            "result, and still cheap per step. The target compares "
+            "MeanFieldRegressor with its defaults; the learning_rate_init=5 row "
+            "shows how much of the gap is the step size rather than the step "
+            "cost.",
+            f"Median fit time over {c['repeats']} runs, held-out scoring "
+            "excluded. MeanFieldRegressor: "
+            f"warm_start chunks of {c['mf_chunk']} iterations (the flow keeps "
+            "no state but the step size). adam: partial_fit, one epoch per "
+            f"call, optimizer state kept, scored every {c['adam_check']} "
+            "epochs. lbfgs: one fit, scored every "
+            f"{c['lbfgs_check']} iterations through a callback.",
+        ],
+        "targets": [
+            (
+                "3. faster to R^2 target than the best MLPRegressor",
+                f"{mf_time:.1f} s vs {best:.1f} s"
+                if mf_reached
+                else f"not reached in {mf_time:.1f} s",
+                bool(mf_reached and mf_time < best),
+            )
+        ],
+    }
+
+
+def _lasso_spikes(A, grid, coef, prune_tol=1e-2):
+    """Spikes of a grid Lasso solution: each run of adjacent non-zero
+    coefficients of one sign (cyclically) is one spike at its mass-weighted
+    position (on the torus), with the summed amplitude; spikes lighter than
+    ``prune_tol`` times the heaviest are dropped (the deconvolver's rule)."""
+    G = grid.shape[0]
+    nz = np.flatnonzero(coef)
+    if nz.size == 0:
+        return np.zeros((0, 1)), np.zeros(0)
+    groups, current = [], [nz[0]]
+    for i in nz[1:]:
+        if i == current[-1] + 1 and np.sign(coef[i]) == np.sign(coef[current[-1]]):
+            current.append(i)
+        else:
+            groups.append(current)
+            current = [i]
+    groups.append(current)
+    if (
+        len(groups) > 1
+        and groups[0][0] == 0
+        and groups[-1][-1] == G - 1
+        and np.sign(coef[0]) == np.sign(coef[G - 1])
+    ):
+        groups[0] = groups.pop() + groups[0]
+    positions, amplitudes = [], []
+    for g in groups:
+        w = np.abs(coef[g])
+        # positions relative to the first member, unwrapped on the torus
+        offsets = (grid[g] - grid[g[0]] + 0.5) % 1.0 - 0.5
+        positions.append((grid[g[0]] + w @ offsets / w.sum()) % 1.0)
+        amplitudes.append(coef[g].sum())
+    positions, amplitudes = np.array(positions), np.array(amplitudes)
+    keep = np.abs(amplitudes) >= prune_tol * np.abs(amplitudes).max()
+    return positions[keep][:, None], amplitudes[keep]
+
+
+def spikes_vs_lasso(config):
+    """Section 4: SparseSpikeDeconvolver against a grid Lasso."""
+    c = config["spikes"]
+    title = (
+        f"4. Spikes against a grid Lasso (1-D Dirichlet fc={c['cutoff']}, "
+        f"{c['n_spikes']} spikes, {c['n_samples']} samples, noise {c['noise']:g})"
+    )
+    columns = [
+        "method",
+        "time (s)",
+        "max position error",
+        "mean position error",
+        "missed",
+        "spurious",
+    ]
+    try:
+        # import_module: the names land from another branch (issue 5)
+        package = import_module("sklearn_meanfield")
+        SparseSpikeDeconvolver = package.SparseSpikeDeconvolver
+        DirichletKernel = package.DirichletKernel
+        make_spikes = import_module("sklearn_meanfield.datasets").make_spikes
+        metrics = import_module("sklearn_meanfield.metrics")
+        spike_recovery_scores = metrics.spike_recovery_scores
+    except (ImportError, AttributeError) as exc:
+        return {
+            "title": title,
+            "columns": columns,
+            "rows": [["SparseSpikeDeconvolver", "not available", "-", "-", "-", "-"]],
+            "notes": [f"Skipped: {exc}."],
+            "targets": [("4. spikes beat the grid Lasso", "not available", None)],
+        }
+    X, y, T, a = make_spikes(
+        n_spikes=c["n_spikes"],
+        n_samples=c["n_samples"],
+        cutoff=c["cutoff"],
+        noise=c["noise"],
+        min_separation=c["min_separation"],
+        random_state=0,
+    )
+    alpha = SparseSpikeDeconvolver().alpha
+    kernel = DirichletKernel(c["cutoff"])
+
+    def deconvolver():
+        est = SparseSpikeDeconvolver(cutoff=c["cutoff"], alpha=alpha).fit(X, y)
+        return est.positions_, est.weights_
+
+    def lasso(G):
+        def fit():
+            grid = np.arange(G) / G
+            A = kernel.value(X[:, None, :] - grid[None, :, None])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                lasso = Lasso(
+                    alpha=alpha, fit_intercept=False, max_iter=10_000, tol=1e-6
+                ).fit(A, y)
+            return _lasso_spikes(A, grid, lasso.coef_)
+
+        return fit
+
+    methods = {"SparseSpikeDeconvolver (defaults)": deconvolver}
+    for G in c["grids"]:
+        methods[f"Lasso on a {G:,}-point grid"] = lasso(G)
+    times = {name: [] for name in methods}
+    found = {}
+    for _ in range(c["repeats"]):
+        for name, method in methods.items():
+            start = time.perf_counter()
+            found[name] = method()
+            times[name].append(time.perf_counter() - start)
+    rows, scores = [], {}
+    for name in methods:
+        s = spike_recovery_scores(T, a, *found[name], periodic=True)
+        scores[name] = (_median(times[name]), s["max_position_error"])
+        rows.append(
+            [
+                name,
+                _median(times[name]),
+                s["max_position_error"],
+                s["mean_position_error"],
+                s["n_missed"],
+                s["n_spurious"],
+            ]
+        )
+    t_sp, e_sp = scores["SparseSpikeDeconvolver (defaults)"]
+    t_coarse = scores[f"Lasso on a {c['grids'][0]:,}-point grid"][0]
+    e_fine = scores[f"Lasso on a {c['grids'][-1]:,}-point grid"][1]
+    return {
+        "title": title,
+        "columns": columns,
+        "rows": rows,
+        "notes": [
+            f"Spikes at least {c['min_separation']:g}/fc apart"
+            + (
+                f" ({c['n_spikes']} spikes 2/fc apart would fill the torus and be "
+                "equispaced)."
+                if c["n_spikes"] * 2 >= c["cutoff"]
+                else "."
+            ),
+            f"Same objective for both: (1/2n)|y - Aw|^2 + alpha |w|_1, alpha = "
+            f"{alpha:g} (the deconvolver's default). Lasso: coordinate descent, "
+            "tol=1e-6, max_iter=10,000; time includes building the grid "
+            "dictionary; adjacent non-zero coefficients of one sign are merged "
+            "into one spike at their mass-weighted position.",
+            "Errors: distance on the torus after an optimal one-to-one matching "
+            "(sklearn_meanfield.metrics.spike_recovery_scores).",
+        ],
+        "targets": [
+            (
+                "4. spikes: error < finest Lasso's, time < coarsest Lasso's",
+                f"{e_sp:.2g} vs {e_fine:.2g}; {t_sp:.2f} s vs {t_coarse:.2f} s",
+                bool(e_sp < e_fine and t_sp < t_coarse),
+            )
+        ],
+    }
+
+
+def _peak_step_memory(X, y, m):
+    """Peak bytes allocated (numpy reports to tracemalloc) during a fit of two
+    iterations, which peaks inside a step."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        _timed_fit(_mf(m, 2), X, y)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def scaling(config):
+    """Section 5: step time as n, m and d double; peak memory of a step."""
+    c = config["scaling"]
+    n, d, m = c["n"], c["d"], c["m"]
+    shapes = {
+        "base": (n, d, m),
+        "2n": (2 * n, d, m),
+        "2m": (n, d, 2 * m),
+        "2d": (n, 2 * d, m),
+    }
+    data = {k: _data(nn, dd, np.float64) for k, (nn, dd, _) in shapes.items()}
+    times = {k: [] for k in shapes}
+    _timed_fit(_mf(m, 1), *data["base"])  # warm-up
+    for _ in range(config["scaling_repeats"]):
+        for key, (_, _, mm) in shapes.items():
+            times[key] += _meanfield_iterations(mm, c["k"], *data[key])[0]
+    base = _median(times["base"])
+    rows = []
+    for key, (nn, dd, mm) in shapes.items():
+        t = _median(times[key])
+        flops_ratio = (nn * (dd + 1) * mm) / (n * (d + 1) * m)
+        rows.append([key, f"n={nn:,} d={dd} m={mm:,}", 1e3 * t, t / base, flops_ratio])
+    peak = _peak_step_memory(*data["base"], m)
+    per_nm = peak / (n * m * 8)
+    chunked = "batch_size" in MeanFieldRegressor().get_params()
+    memory_note = (
+        f"Peak memory of a float64 fit at n={n:,}, m={m:,} (tracemalloc): "
+        f"{peak / 2**20:.1f} MiB = {per_nm:.1f} arrays of n*m float64. "
+        f"Unchunked, n=1,000,000 and m=1,000 would need about "
+        f"{per_nm * 1e6 * 1e3 * 8 / 2**30:.0f} GiB. "
+        + (
+            "A chunked fit is available (batch_size) but not measured here yet."
+            if chunked
+            else "Chunking (training-toolkit issue) has not landed: peak memory "
+            "for n=1,000,000 not available."
+        )
+    )
+    return {
+        "title": f"5. Scaling of the step time (float64, base n={n:,}, d={d}, m={m:,})",
+        "columns": [
+            "shape",
+            "sizes",
+            "step (ms)",
+            "time / base",
+            "(d+1)*n*m / base",
+        ],
+        "rows": rows,
+        "notes": [
+            "Linear scaling means ratios near 2 for 2n and 2m; for 2d only the "
+            "two products grow ((2d+1)/(d+1) ~ 2), the n*m elementwise passes "
+            "do not, so the 2d ratio is below 2 when the step is not BLAS-bound.",
+            memory_note,
+        ],
+        "more": [
+            (
+                [
+                    "peak memory of a fit",
+                    "peak (MiB)",
+                    "n*m float64 arrays",
+                    "n=1,000,000, m=1,000 unchunked (GiB)",
+                    "chunked",
+                ],
+                [
+                    [
+                        f"n={n:,} d={d} m={m:,} float64",
+                        peak / 2**20,
+                        per_nm,
+                        per_nm * 1e6 * 1e3 * 8 / 2**30,
+                        "not measured" if chunked else "not available",
+                    ]
+                ],
+            )
+        ],
+        "targets": [
+            (
+                "5. linear scaling (2n, 2m ratios in [1.6, 2.4])",
+                ", ".join(f"{r[0]}: {r[3]:.2f}" for r in rows[1:3]),
+                all(1.6 <= r[3] <= 2.4 for r in rows[1:3]),
+            )
+        ],
+    }
+
+
+SECTIONS = [step_efficiency, epoch_cost, time_to_accuracy, spikes_vs_lasso, scaling]
+
+
+# ------------------------------------------------------------------- output
+def _cell(value):
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{value:,}"
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value):
+            return str(value)
+        if value == 0:
+            return "0"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 1e-2:
+            return f"{value:.3g}"
+        return f"{value:.2e}"
+    return str(value)
+
+
+def _table(columns, rows):
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---" for _ in columns) + "|",
+    ]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(env, sections, config_name, elapsed, command):
+    out = ["# Benchmark results", ""]
+    out += [
+        f"- Command: `{command}` (configuration `{config_name}`, {elapsed:.0f} s)",
+        f"- Date: {env['date']}",
+        f"- CPU: {env['cpu']} ({env['cpus']}); load average at start {env['load']}",
+        f"- Python {env['python']}, numpy {env['numpy']}, scipy {env['scipy']}, "
+        f"scikit-learn {env['scikit-learn']}",
+        "- BLAS / OpenMP (threadpoolctl):",
+    ]
+    out += [f"  - {b}" for b in env["blas"]]
+    out += ["", "## Targets", ""]
+    targets = [t for s in sections for t in s["targets"]]
+    out.append(
+        _table(
+            ["target", "measured", "met"],
+            [[t, m, "n/a" if ok is None else ok] for t, m, ok in targets],
+        )
+    )
+    for s in sections:
+        out += ["", f"## {s['title']}", "", _table(s["columns"], s["rows"]), ""]
+        for columns, rows in s.get("more", []):
+            out += [_table(columns, rows), ""]
+        out += [f"- {note}" for note in s["notes"]]
+    return "\n".join(out) + "\n"
+
+
+def run_all(config, sections=SECTIONS, verbose=True):
+    """Run the sections; return ``(environment, list of section dicts)``."""
+    env = environment()
+    results = []
+    for section in sections:
+        start = time.perf_counter()
+        results.append(section(config))
+        if verbose:
+            print(
+                f"[{section.__name__}: {time.perf_counter() - start:.1f} s]",
+                file=sys.stderr,
+                flush=True,
+            )
+    return env, results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, about a minute"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="limit BLAS/OpenMP threads (threadpoolctl); default: library default",
+    )
+    parser.add_argument(
+        "--sections",
+        default="1,2,3,4,5",
+        help="comma-separated section numbers to run (default: all)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path(__file__).with_name("RESULTS.md"),
+        help="markdown file to write (default: benchmarks/RESULTS.md)",
+    )
+    args = parser.parse_args(argv)
+    name = "quick" if args.quick else "full"
+    limits = contextlib.nullcontext()
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        limits = threadpool_limits(args.threads)
+    start = time.perf_counter()
+    with limits:
+        chosen = [SECTIONS[int(i) - 1] for i in args.sections.split(",")]
+        env, sections = run_all(CONFIGS[name], chosen, verbose=True)
+    command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+    if args.threads is not None:
+        command += f" --threads {args.threads}"
+    if args.sections != parser.get_default("sections"):
+        command += f" --sections {args.sections}"
+    text = to_markdown(env, sections, name, time.perf_counter() - start, command)
+    print(text)
+    args.output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
