@@ -199,13 +199,24 @@ class WassersteinGradientDescent:
         """The gradients ``_move`` uses, from a forward state."""
         return objective.backward(state)
 
+    #: position step relative to the weights' step, and an optional in-place
+    #: map applied to new positions (e.g. wrapping onto a torus)
+    position_ratio = 1.0
+    project = None
+
+    def _step_weights(self, new, particles, gW, eta):
+        """Additive step ``w <- w - eta gW`` (in place on ``new``)."""
+        new.weights -= eta * gW
+
     def _move(self, particles, grads, eta, metric):
         gW, gTheta, gb = grads
         new = particles.copy()
-        new.weights -= eta * gW
+        self._step_weights(new, particles, gW, eta)
         if metric is not None:
             gTheta = metric.precondition(gTheta)
-        new.positions -= eta * gTheta
+        new.positions -= (eta * self.position_ratio) * gTheta
+        if self.project is not None:
+            self.project(new.positions)
         if gb is not None:
             new.intercept -= eta * gb
         return new
@@ -509,20 +520,14 @@ class ConicParticleGradientDescent(WassersteinGradientDescent):
     def _gradients(self, objective, state):
         return objective.first_variation(state)
 
-    def _move(self, particles, grads, eta, metric):
-        gW, gV, gb = grads
-        new = particles.copy()
-        sign = np.sign(particles.weights)
+    @property
+    def position_ratio(self):
+        return self.position_step / self.weight_step
+
+    def _step_weights(self, new, particles, gW, eta):
+        """Mirror retraction ``w <- w exp(-4 eta sign(w) gW)`` (in place)."""
         with np.errstate(over="ignore"):
-            new.weights *= np.exp((-4 * eta) * (sign * gW))
-        if metric is not None:
-            gV = metric.precondition(gV)
-        new.positions -= (eta * (self.position_step / self.weight_step)) * gV
-        if self.project is not None:
-            self.project(new.positions)
-        if gb is not None:
-            new.intercept -= eta * gb
-        return new
+            new.weights *= np.exp((-4 * eta) * (np.sign(particles.weights) * gW))
 
 
 class LangevinGradientDescent(WassersteinGradientDescent):
