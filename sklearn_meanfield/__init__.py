@@ -5,7 +5,14 @@ gradient descent on all of them with the mean-field scaling (Chizat & Bach,
 NeurIPS 2018).
 """
 
+from ._kernels import DirichletKernel, GaussianKernel
 from ._regressor import MeanFieldRegressor
+from ._spikes import SparseSpikeDeconvolver
 
-__all__ = ["MeanFieldRegressor"]
+__all__ = [
+    "DirichletKernel",
+    "GaussianKernel",
+    "MeanFieldRegressor",
+    "SparseSpikeDeconvolver",
+]
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-__all__ = ["FlowResult", "WassersteinGradientDescent"]
+__all__ = ["ConicParticleGradientDescent", "FlowResult", "WassersteinGradientDescent"]
 
 
 @dataclass
@@ -49,7 +49,9 @@ class WassersteinGradientDescent:
 
     Stopping: ``max_iter`` steps, or ``n_iter_no_change`` consecutive steps
     that each fail to lower the best ``J`` by ``tol * |J_best|`` (a relative
-    tolerance, so that it does not depend on the units of ``y``).
+    tolerance, so that it does not depend on the units of ``y``), or, if
+    ``run`` is given a ``callback``, when it returns True (e.g. a duality
+    gap below a tolerance).
 
     Parameters
     ----------
@@ -59,8 +61,8 @@ class WassersteinGradientDescent:
         Maximum number of accepted steps.
     tol : float
         Relative tolerance of the stopping rule.
-    n_iter_no_change : int
-        Patience of the stopping rule.
+    n_iter_no_change : int or None
+        Patience of the stopping rule; None disables it.
     verbose : bool or int
         Print the objective every ``verbose`` iterations (every one if True).
     """
@@ -91,8 +93,15 @@ class WassersteinGradientDescent:
             new.intercept -= eta * gb
         return new
 
-    def run(self, objective, Xp, Y, s, particles, metric=None):
+    def _gradients(self, objective, state):
+        """The gradients ``_move`` uses, from a forward state."""
+        return objective.backward(state)
+
+    def run(self, objective, Xp, Y, s, particles, metric=None, callback=None):
         """Run the flow from ``particles``; return a :class:`FlowResult`.
+
+        ``callback(n_iter, particles, value)``, if given, is called after every
+        accepted step; the flow stops (converged) when it returns True.
 
         Raises
         ------
@@ -107,7 +116,7 @@ class WassersteinGradientDescent:
                 "input values are too large for this dtype. Rescale X and y "
                 "(e.g. with StandardScaler)."
             )
-        grads = objective.backward(state)
+        grads = self._gradients(objective, state)
         eta_max = float(self.learning_rate_init)
         eta = eta_max
         result = FlowResult(particles=particles)
@@ -135,7 +144,7 @@ class WassersteinGradientDescent:
                             "finite objective. Rescale X and y."
                         )
                 particles, value = candidate, new_value
-                grads = objective.backward(new_state)
+                grads = self._gradients(objective, new_state)
                 result.loss_curve.append(value)
                 eta = min(eta * self.growth, eta_max)
                 if verbose_every and (it + 1) % verbose_every == 0:
@@ -148,7 +157,10 @@ class WassersteinGradientDescent:
                 else:
                     no_improvement = 0
                 best = min(best, value)
-                if no_improvement >= self.n_iter_no_change:
+                if (
+                    self.n_iter_no_change is not None
+                    and no_improvement >= self.n_iter_no_change
+                ) or (callback is not None and callback(it + 1, particles, value)):
                     result.converged = True
                     return self._finish(result, particles, eta, it + 1)
         except KeyboardInterrupt:
@@ -173,3 +185,78 @@ class WassersteinGradientDescent:
         result.step_size = eta
         result.n_iter = n_iter
         return result
+
+
+class ConicParticleGradientDescent(WassersteinGradientDescent):
+    """Conic particle gradient descent (Wasserstein-Fisher-Rao flow).
+
+    Chizat, "Sparse optimization on measures with over-parameterized gradient
+    descent", Math. Programming 2022. The signed measure
+    ``mu = (1/m) sum_i w_i delta_{theta_i}`` is written ``w_i = s_i r_i^2``
+    with a fixed sign ``s_i = sign(w_i)`` per particle (two families of
+    particles for a signed measure). With ``g_i = s_i J'(mu)(theta_i)`` (the
+    first variation of the lifted positive measure, e.g. ``s_i V(theta_i) +
+    alpha`` for a total-variation penalty) one iteration is::
+
+        r_i     <- r_i exp(-2 eta g_i)         (mirror retraction)
+                   i.e.  w_i <- w_i exp(-4 eta g_i)
+        theta_i <- theta_i - eta * ratio * P s_i grad V(theta_i)
+
+    ``eta`` the weights' time step, ``ratio = position_step /
+    weight_step``, ``P`` the unit's metric; the position step carries no
+    factor ``r_i``, so a particle of vanishing mass still moves at O(1) speed.
+    The multiplicative update never changes a sign and never creates mass
+    from zero: initial weights must be non-zero. Step acceptance
+    (backtracking on ``J``), stopping and warnings are those of
+    :class:`WassersteinGradientDescent`; ``eta`` and the position step are
+    reduced together.
+
+    The objective must have a single output and a penalty that does not
+    depend on the positions (see :meth:`MeanFieldObjective.first_variation`).
+
+    Parameters
+    ----------
+    weight_step : float
+        The largest time step ``eta`` of the masses.
+    position_step : float
+        The largest time step of the positions, in the unit's metric.
+    max_iter, tol, n_iter_no_change, verbose
+        As in :class:`WassersteinGradientDescent`.
+    project : callable or None
+        Applied in place to the new positions after each step (e.g. wrapping
+        onto the torus).
+    """
+
+    def __init__(
+        self,
+        weight_step,
+        position_step,
+        max_iter,
+        tol=0.0,
+        n_iter_no_change=None,
+        verbose=False,
+        project=None,
+    ):
+        super().__init__(weight_step, max_iter, tol, n_iter_no_change, verbose)
+        self.weight_step = weight_step
+        self.position_step = position_step
+        self.project = project
+
+    def _gradients(self, objective, state):
+        return objective.first_variation(state)
+
+    def _move(self, particles, grads, eta, metric):
+        gW, dV, gb = grads
+        new = particles.copy()
+        sign = np.sign(particles.weights)
+        with np.errstate(over="ignore"):
+            new.weights *= np.exp((-4 * eta) * (sign * gW))
+        step = eta * (self.position_step / self.weight_step)
+        if metric is not None:
+            step = step * metric
+        new.positions -= step * (sign * dV)
+        if self.project is not None:
+            self.project(new.positions)
+        if gb is not None:
+            new.intercept -= eta * gb
+        return new

@@ -123,6 +123,36 @@ class MeanFieldObjective:
             self.penalty.add_gradient(particles, gW, gTheta)
         return gW, gTheta, gb
 
+    def first_variation(self, state):
+        """Gradients of the first variation ``J'(mu)`` at the particles.
+
+        For a single output, ``J'(mu)(theta) = V(theta) + (penalty)`` with
+        ``V(theta) = sum_j g_j phi(theta)(x_j)``; returns ``(gW, dV, gb)``
+        where ``gW[i] = J'(mu)(theta_i)`` (the mean-field weight gradient,
+        penalty included, shape (m, 1)) and ``dV[i] = grad_theta V(theta_i)``
+        (m, n_params): the position gradient *without* the factor ``w_i``,
+        which the conic (Wasserstein-Fisher-Rao) flow needs. The penalty must
+        not depend on the positions (e.g. :class:`TVPenalty`).
+
+        Raises
+        ------
+        ValueError
+            With more than one output, where ``J'`` is vector-valued.
+        """
+        Xp, particles, Phi, cache, G = state
+        if G.shape[1] != 1:
+            raise ValueError(
+                "The first variation is scalar only for a single output; got "
+                f"{G.shape[1]} outputs."
+            )
+        gW = Phi.T @ G
+        C = np.repeat(G, particles.n_particles, axis=1)
+        dV = self.unit.backward(Xp, particles.positions, cache, C)
+        gb = None if particles.intercept is None else G.sum(axis=0)
+        if self.penalty is not None:
+            self.penalty.add_gradient(particles, gW, np.zeros_like(dV))
+        return gW, dV, gb
+
     def value_and_gradient(self, Xp, Y, s, particles):
         """``J`` and its mean-field gradients ``(gW, gTheta, gb)``."""
         value, state = self.forward(Xp, Y, s, particles)
