@@ -88,22 +88,26 @@ class DirichletKernel:
         """``k(U)`` and ``k'(U)`` elementwise, ``U`` any shape."""
         U = _wrap_difference(U)
         N = 2 * self.cutoff + 1
-        s1 = np.sin(np.pi * U)
+        piU = np.pi * U
+        s1, c1 = np.sin(piU), np.cos(piU)
+        piU *= N
+        sN, cN = np.sin(piU), np.cos(piU)
         near = np.abs(s1) < 0.1
-        far = ~near
-        k = np.empty_like(U)
-        dk = np.empty_like(U)
-        s1f = s1[far]
-        uf = U[far]
-        sN = np.sin(N * np.pi * uf)
-        cN = np.cos(N * np.pi * uf)
-        k[far] = sN / (N * s1f)
-        dk[far] = np.pi * (N * cN * s1f - sN * np.cos(np.pi * uf)) / (N * s1f**2)
-        if near.any():
+        # Closed form everywhere (with a harmless denominator where it is
+        # inaccurate), then the cosine sum on the few entries near 0 mod 1.
+        denom = np.where(near, 1.0, s1)
+        denom *= N
+        k = sN / denom
+        dk = N * cN * s1
+        dk -= sN * c1
+        dk *= np.pi
+        dk /= denom * np.where(near, 1.0, s1)
+        idx = np.nonzero(near)
+        if idx[0].size:
             f = np.arange(1, self.cutoff + 1, dtype=U.dtype)
-            arg = (2 * np.pi) * U[near][:, None] * f
-            k[near] = (1 + 2 * np.cos(arg).sum(axis=1)) / N
-            dk[near] = (-4 * np.pi / N) * (np.sin(arg) @ f)
+            arg = (2 * np.pi) * U[idx][:, None] * f
+            k[idx] = (1 + 2 * np.cos(arg).sum(axis=1)) / N
+            dk[idx] = (-4 * np.pi / N) * (np.sin(arg) @ f)
         return k, dk
 
     def value(self, D):
@@ -121,17 +125,16 @@ class DirichletKernel:
 def _separable_product(k, dk):
     """``prod_k k_k`` and its gradient ``dk_k prod_{l != k} k_l`` (last axis)."""
     d = k.shape[-1]
-    value = np.prod(k, axis=-1)
     if d == 1:
-        return value, dk.copy()
+        return k[..., 0].copy(), dk
     # Products of all the other factors, without dividing by k (which
-    # vanishes at the zeros of the Dirichlet kernel).
-    ones = np.ones_like(k[..., :1])
-    left = np.cumprod(np.concatenate([ones, k[..., :-1]], axis=-1), axis=-1)
-    right = np.cumprod(
-        np.concatenate([ones, k[..., :0:-1]], axis=-1), axis=-1
-    )[..., ::-1]
-    return value, dk * left * right
+    # vanishes at the zeros of the Dirichlet kernel); a loop over the axes.
+    grad = dk.copy()
+    for i in range(d):
+        for j in range(d):
+            if j != i:
+                grad[..., i] *= k[..., j]
+    return np.prod(k, axis=-1), grad
 
 
 class GaussianKernel:
