@@ -182,7 +182,9 @@ class GaussianKernel:
 def check_kernel(kernel):
     """Raise ``TypeError`` unless ``kernel`` follows the kernel contract."""
     missing = [
-        name for name in ("value", "gradient") if not callable(getattr(kernel, name, None))
+        name
+        for name in ("value", "gradient")
+        if not callable(getattr(kernel, name, None))
     ]
     if missing:
         raise TypeError(

@@ -87,7 +87,9 @@ class TVPenalty:
     def value(self, particles):
         if self.alpha == 0:
             return 0.0
-        return self.alpha * float(np.abs(particles.weights).sum()) / particles.n_particles
+        return (
+            self.alpha * float(np.abs(particles.weights).sum()) / particles.n_particles
+        )
 
     def add_gradient(self, particles, gW, gTheta):
         """Add the mean-field gradient in place to ``gW`` (``gTheta``: none)."""

@@ -26,7 +26,7 @@ from ._objective import MeanFieldObjective, Particles
 __all__ = ["SparseSpikeDeconvolver"]
 
 #: most particles (per sign) and certificate points an automatic grid may have
-_MAX_AUTO_PARTICLES = 1024
+_MAX_AUTO_PARTICLES = 256
 _MAX_CERTIFICATE_POINTS = 4096
 
 
@@ -103,7 +103,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     n_particles : int or None, default=None
         Number of initial grid positions (per sign). With None, one per
         ``length_scale`` along each axis of the domain (37 for the Dirichlet
-        kernel with ``fc = 10`` in 1-D), at most 1024. In ``n_dims``
+        kernel with ``fc = 10`` in 1-D), at most 256. In ``n_dims``
         dimensions an integer gives a grid of ``floor(n_particles **
         (1/n_dims))`` points per axis, completed by uniform random positions.
     positive : bool, default=False
@@ -130,7 +130,8 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     debias : {"joint", "amplitudes"} or None, default="joint"
         Least-squares refit on the support found: of the amplitudes and
         positions jointly (falls back to the amplitudes if a position moves
-        by more than a length scale), of the amplitudes only, or none.
+        by more than a length scale, or if there are more unknowns than
+        samples), of the amplitudes only, or none.
     check_every : int, default=10
         Compute the duality gap every ``check_every`` steps.
     random_state : int, RandomState instance or None, default=None
@@ -156,6 +157,10 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         1 at a solution of the BLASSO.
     dual_gap_ : float
         The duality gap at the end of the flow, in the units of ``J``.
+    alpha_max_ : float
+        ``max_t |sum_j s_j K(x_j - t) y_j|``: the zero measure is the
+        solution for every ``alpha >= alpha_max_`` (then the flow is not
+        run, ``n_iter_ = 0`` and no spike is returned).
     loss_curve_ : list of float
         ``J`` after each step, in the units of ``y**2``.
     n_iter_ : int
@@ -264,41 +269,57 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         active = X[s > 0]
         return active.min(axis=0), active.max(axis=0)
 
-    def _per_axis(self, unit, lower, upper, spacing, cap):
-        """Grid points per axis for a spacing, scaled down to at most ``cap``."""
+    @staticmethod
+    def _per_axis(unit, lower, upper, spacing):
+        """Grid points per axis for a spacing."""
         if unit.periodic:
             q = np.full(lower.shape[0], np.ceil(1.0 / spacing))
         else:
             q = np.ceil((upper - lower) / spacing) + 1
-        q = np.maximum(q, 1)
-        total = np.prod(q)
-        if total > cap:
-            q = np.maximum(np.floor(q * (cap / total) ** (1 / q.shape[0])), 1)
-        return q.astype(int)
+        return np.maximum(q, 1).astype(int)
 
     def _initial_positions(self, unit, lower, upper, random_state):
+        """A uniform grid covering the domain, completed at random.
+
+        With ``n_particles=None``, one point per length scale along each
+        axis; if that is more than 256 points (high dimension, or a kernel
+        narrow for the domain), 256 points. ``n`` points are a grid of
+        ``floor(n ** (1/d))`` points per axis and ``n - floor(n ** (1/d))**d``
+        uniform random points.
+        """
+        n = self.n_particles
+        if n is None:
+            q = self._per_axis(unit, lower, upper, unit.length_scale)
+            if np.prod(q.astype(float)) <= _MAX_AUTO_PARTICLES:
+                return unit.grid(lower, upper, q)
+            n = _MAX_AUTO_PARTICLES
+        return self._grid_and_random(unit, lower, upper, n, random_state)
+
+    @staticmethod
+    def _grid_and_random(unit, lower, upper, n, random_state):
         d = lower.shape[0]
-        if self.n_particles is None:
-            q = self._per_axis(
-                unit, lower, upper, unit.length_scale, _MAX_AUTO_PARTICLES
-            )
-            return unit.grid(lower, upper, q)
-        per_axis = int(np.floor(self.n_particles ** (1 / d) + 1e-9))
+        per_axis = int(np.floor(n ** (1 / d) + 1e-9))
         grid = unit.grid(lower, upper, [per_axis] * d)
-        n_random = self.n_particles - grid.shape[0]
-        extra = lower + (upper - lower) * random_state.uniform(size=(n_random, d))
+        extra = lower + (upper - lower) * random_state.uniform(
+            size=(n - grid.shape[0], d)
+        )
         return np.vstack([grid, extra])
 
     # ------------------------------------------------------------ certificate
     def _certificate_points(self, unit, lower, upper):
         """The points where ``|eta|`` is first evaluated: a grid of spacing
-        ``length_scale / 2`` (2 length scales beyond the data off the torus)."""
+        ``length_scale / 2`` (2 length scales beyond the data off the torus),
+        at most 4096 points."""
         margin = 0 if unit.periodic else 2 * unit.length_scale
         lo, hi = lower - margin, upper + margin
-        q = self._per_axis(
-            unit, lo, hi, unit.length_scale / 2, _MAX_CERTIFICATE_POINTS
+        q = self._per_axis(unit, lo, hi, unit.length_scale / 2)
+        if np.prod(q.astype(float)) <= _MAX_CERTIFICATE_POINTS:
+            return unit.grid(lo, hi, q)
+        # In high dimension a fine grid is out of reach: a coarse grid and
+        # random points (fixed seed: the same candidates at every check).
+        return self._grid_and_random(
+            unit, lo, hi, _MAX_CERTIFICATE_POINTS, np.random.RandomState(0)
         )
-        return unit.grid(lo, hi, q)
 
     def _eta(self, unit, Xp, sr, T):
         """``eta(t)`` up to the factor ``1/alpha`` and its gradient in ``t``,
@@ -381,6 +402,14 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         particles = Particles((self.init_mass * signs)[:, None], positions.copy())
         objective = MeanFieldObjective(unit, SquaredLoss(), TVPenalty(lam))
         candidates = self._certificate_points(unit, lower, upper)
+        # alpha_max = max_t |sum_j s_j K(x_j - t) y_j|: the zero measure is a
+        # solution iff alpha >= alpha_max (its certificate is then <= 1).
+        lam_max = self._certificate_max(
+            unit, Xp, s * yn, 1.0, np.vstack([candidates, Xp])
+        )
+        self.alpha_max_ = lam_max * c
+        if lam >= lam_max:
+            return self._set_zero_solution(objective, Xp, yn, s, lam, c, particles)
         target = self.tol * 0.5 * float(s @ np.square(yn))
         history = {}
 
@@ -443,6 +472,22 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         self.n_spikes_ = int(amplitudes.shape[0])
         return self
 
+    def _set_zero_solution(self, objective, Xp, y, s, lam, c, particles):
+        """The zero measure, optimal when ``alpha >= alpha_max_``."""
+        zero = Particles(np.zeros_like(particles.weights), particles.positions)
+        gap, eta_max = self._duality_gap(objective, Xp, y, s, lam, zero, zero.positions)
+        self._unit = objective.unit
+        self.particle_positions_ = zero.positions.copy()
+        self.particle_weights_ = zero.weights[:, 0].copy()
+        self.loss_curve_ = []
+        self.n_iter_ = 0
+        self.dual_gap_ = gap * c**2
+        self.certificate_max_ = float(eta_max)
+        self.positions_ = zero.positions[:0].copy()
+        self.weights_ = np.zeros(0)
+        self.n_spikes_ = 0
+        return self
+
     def _extract_spikes(self, unit, positions, amplitudes):
         """Prune light particles, merge close particles of the same sign."""
         radius = (
@@ -476,9 +521,15 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         mass = np.abs(amplitudes)
         total = np.bincount(labels, weights=mass)
         merged_amp = np.bincount(labels, weights=amplitudes)
-        shift = np.column_stack(
-            [np.bincount(labels, weights=mass * offsets[:, k]) for k in range(offsets.shape[1])]
-        ) / total[:, None]
+        shift = (
+            np.column_stack(
+                [
+                    np.bincount(labels, weights=mass * offsets[:, k])
+                    for k in range(offsets.shape[1])
+                ]
+            )
+            / total[:, None]
+        )
         merged_pos = unit.project(positions[rep] + shift)
         keep = np.abs(merged_amp) >= self.prune_tol * np.abs(merged_amp).max()
         order = np.lexsort(merged_pos[keep].T[::-1])
@@ -496,7 +547,8 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
                 return nnls(A, w * y)[0]
             return np.linalg.lstsq(A, w * y, rcond=None)[0]
 
-        if self.debias == "amplitudes":
+        if self.debias == "amplitudes" or k * (d + 1) > Xp.shape[0]:
+            # (a joint refit with more unknowns than samples is ill-posed)
             return positions, amplitudes_only(positions)
 
         def residual(z):
@@ -523,7 +575,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
             xtol=1e-15,
             ftol=1e-15,
             gtol=1e-15,
-            max_nfev=100 * (k * (d + 1) + 1),
+            max_nfev=50,
         )
         T = unit.project(fit.x[k:].reshape(k, d).copy())
         moved = unit.differences(T, positions)[np.arange(k), np.arange(k)]
@@ -554,11 +606,21 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         return Phi @ self.weights_
 
     def certificate(self, X_eval, X, y, sample_weight=None):
-        """The dual certificate ``eta(t)`` of the fitted measure at ``X_eval``.
+        """The dual certificate ``eta(t)`` of the BLASSO solution at ``X_eval``.
 
-        ``eta(t) = (1/alpha) sum_j s_j K(x_j - t) (y_j - prediction_j)`` with
-        the prediction of the spikes found, on the data ``(X, y)`` (normally
-        the training data).
+        ``eta(t) = (1/alpha) sum_j s_j K(x_j - t) (y_j - prediction_j)``, with
+        the prediction of the raw particles at the end of the flow (the
+        BLASSO solution, before pruning and debiasing), on the data
+        ``(X, y)`` (normally the training data). At a solution
+        ``|eta| <= 1`` everywhere and ``eta = sign(a_i)`` at every spike.
+
+        Parameters
+        ----------
+        X_eval : array-like of shape (n_eval, n_dims)
+            Where to evaluate ``eta``.
+        X : array-like of shape (n_samples, n_dims)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
         -------
@@ -569,7 +631,8 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         T = validate_data(self, X_eval, reset=False, dtype=np.float64)
         s = normalized_sample_weight(sample_weight, X, np.float64)
         Xp = self._unit.prepare(X)
-        sr = s * (y - self.predict(X))
+        Phi, _ = self._unit.forward(Xp, self.particle_positions_)
+        sr = s * (y - Phi @ self.particle_weights_)
         return self._eta(self._unit, Xp, sr, self._unit.prepare(T))[0] / self.alpha
 
     def __sklearn_tags__(self):
