@@ -64,9 +64,8 @@ def test_kernel_unit_gradient_and_torus_wrapping():
     C = np.arange(8.0).reshape(4, 2)
     grad = unit.backward(X, T, cache, C.copy())
     h = 1e-6
-    fd = (
-        (unit.forward(X, T + h)[0] - unit.forward(X, T - h)[0]) / (2 * h) * C
-    ).sum(axis=0)
+    dPhi = (unit.forward(X, T + h)[0] - unit.forward(X, T - h)[0]) / (2 * h)
+    fd = (dPhi * C).sum(axis=0)
     np.testing.assert_allclose(grad[:, 0], fd, atol=1e-7)
     P = np.array([[-0.25], [1.5], [-1e-18]])
     unit.project(P)
