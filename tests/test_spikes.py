@@ -109,11 +109,16 @@ def test_conic_flow_is_monotone_and_keeps_signs():
 
 
 # ------------------------------------------------- what must hold (issue 3)
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_noise_free_1d_exact_recovery(seed):
+@pytest.mark.parametrize(
+    "seed, separation", [(0, 2.0), (1, 2.0), (2, 2.0), (4, 1.5), (5, 1.5)]
+)
+def test_noise_free_1d_exact_recovery(seed, separation):
     # 5 signed spikes at separation 2 / fc (a random rotation of an equispaced
-    # configuration: 5 * 0.2 fills the torus), |a| in [0.5, 1.5].
-    X, y, T, a = make_spikes(5, 101, cutoff=10, random_state=seed)
+    # configuration: 5 * 0.2 fills the torus), |a| in [0.5, 1.5]; and, to
+    # vary the gaps, random positions at separation 1.5 / fc.
+    X, y, T, a = make_spikes(
+        5, 101, cutoff=10, min_separation=separation, random_state=seed
+    )
     assert np.all(np.abs(a) >= 0.5) and np.all(np.abs(a) <= 1.5)
     est = SparseSpikeDeconvolver(cutoff=10, alpha=1e-3).fit(X, y)
     sc = _scores(est, T, a)
