@@ -4,30 +4,36 @@ conic particle gradient descent."""
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.optimize import least_squares, nnls
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import normalized_sample_weight
+from ._blasso import (
+    certificate_and_gradient,
+    certificate_max,
+    certificate_points,
+    debias,
+    duality_gap,
+    extract_spikes,
+    grid_and_random,
+    grid_points_per_axis,
+)
 from ._flow import ConicParticleGradientDescent
 from ._kernels import (
     DirichletKernel,
     GaussianKernel,
     KernelUnit,
     kernel_length_scale,
-    kernel_value_and_gradient,
 )
 from ._losses import SquaredLoss, TVPenalty
 from ._objective import MeanFieldObjective, Particles
 
 __all__ = ["SparseSpikeDeconvolver"]
 
-#: most particles (per sign) and certificate points an automatic grid may have
+#: most particles (per sign) an automatic covering grid may have
 _MAX_AUTO_PARTICLES = 256
-_MAX_CERTIFICATE_POINTS = 4096
 
 
 class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
@@ -269,15 +275,6 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         active = X[s > 0]
         return active.min(axis=0), active.max(axis=0)
 
-    @staticmethod
-    def _per_axis(unit, lower, upper, spacing):
-        """Grid points per axis for a spacing."""
-        if unit.periodic:
-            q = np.full(lower.shape[0], np.ceil(1.0 / spacing))
-        else:
-            q = np.ceil((upper - lower) / spacing) + 1
-        return np.maximum(q, 1).astype(int)
-
     def _initial_positions(self, unit, lower, upper, random_state):
         """A uniform grid covering the domain, completed at random.
 
@@ -289,73 +286,11 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         """
         n = self.n_particles
         if n is None:
-            q = self._per_axis(unit, lower, upper, unit.length_scale)
+            q = grid_points_per_axis(unit, lower, upper, unit.length_scale)
             if np.prod(q.astype(float)) <= _MAX_AUTO_PARTICLES:
                 return unit.grid(lower, upper, q)
             n = _MAX_AUTO_PARTICLES
-        return self._grid_and_random(unit, lower, upper, n, random_state)
-
-    @staticmethod
-    def _grid_and_random(unit, lower, upper, n, random_state):
-        d = lower.shape[0]
-        per_axis = int(np.floor(n ** (1 / d) + 1e-9))
-        grid = unit.grid(lower, upper, [per_axis] * d)
-        extra = lower + (upper - lower) * random_state.uniform(
-            size=(n - grid.shape[0], d)
-        )
-        return np.vstack([grid, extra])
-
-    # ------------------------------------------------------------ certificate
-    def _certificate_points(self, unit, lower, upper):
-        """The points where ``|eta|`` is first evaluated: a grid of spacing
-        ``length_scale / 2`` (2 length scales beyond the data off the torus),
-        at most 4096 points."""
-        margin = 0 if unit.periodic else 2 * unit.length_scale
-        lo, hi = lower - margin, upper + margin
-        q = self._per_axis(unit, lo, hi, unit.length_scale / 2)
-        if np.prod(q.astype(float)) <= _MAX_CERTIFICATE_POINTS:
-            return unit.grid(lo, hi, q)
-        # In high dimension a fine grid is out of reach: a coarse grid and
-        # random points (fixed seed: the same candidates at every check).
-        return self._grid_and_random(
-            unit, lo, hi, _MAX_CERTIFICATE_POINTS, np.random.RandomState(0)
-        )
-
-    def _eta(self, unit, Xp, sr, T):
-        """``eta(t)`` up to the factor ``1/alpha`` and its gradient in ``t``,
-        ``sr = s * residual``."""
-        K, dK = kernel_value_and_gradient(unit.kernel, unit.differences(Xp, T))
-        return sr @ K, -np.einsum("j,jik->ik", sr, dK)
-
-    def _certificate_max(self, unit, Xp, sr, lam, candidates):
-        """``max_t |eta(t)|``: the largest of ``|eta|`` on the candidates,
-        after local ascent from the 32 best of them."""
-        values, _ = self._eta(unit, Xp, sr, candidates)
-        best = np.abs(values).max(initial=0.0)
-        T = candidates[np.argsort(-np.abs(values))[:32]].copy()
-        ell2 = unit.length_scale**2
-        for _ in range(10):
-            v, g = self._eta(unit, Xp, sr, T)
-            best = max(best, np.abs(v).max(initial=0.0))
-            # Newton-like step for |eta| ~ |v| (1 - |t - t*|^2 / (2 l^2)).
-            scale = ell2 / np.maximum(np.abs(v), 1e-300)
-            T += 0.7 * (np.sign(v) * scale)[:, None] * g
-            unit.project(T)
-        v, _ = self._eta(unit, Xp, sr, T)
-        best = max(best, np.abs(v).max(initial=0.0))
-        return best / lam
-
-    def _duality_gap(self, objective, Xp, y, s, lam, particles, candidates):
-        """``(gap, max|eta|)`` of the BLASSO at ``particles`` (normalised units)."""
-        residual = y - objective.predict(Xp, particles)[:, 0]
-        sr = s * residual
-        candidates = np.vstack([candidates, particles.positions])
-        eta_max = self._certificate_max(objective.unit, Xp, sr, lam, candidates)
-        primal = 0.5 * float(sr @ residual) + objective.penalty.value(particles)
-        # Dual point p_j = s_j r_j / (lam M), feasible: max|Phi* p| <= 1.
-        M = max(1.0, eta_max)
-        dual = float(sr @ y) / M - 0.5 * float(sr @ residual) / M**2
-        return primal - dual, eta_max
+        return grid_and_random(unit, lower, upper, n, random_state)
 
     # --------------------------------------------------------------- fitting
     @_fit_context(prefer_skip_nested_validation=True)
@@ -401,12 +336,10 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         # equal to init_mass.
         particles = Particles((self.init_mass * signs)[:, None], positions.copy())
         objective = MeanFieldObjective(unit, SquaredLoss(), TVPenalty(lam))
-        candidates = self._certificate_points(unit, lower, upper)
+        candidates = certificate_points(unit, lower, upper)
         # alpha_max = max_t |sum_j s_j K(x_j - t) y_j|: the zero measure is a
         # solution iff alpha >= alpha_max (its certificate is then <= 1).
-        lam_max = self._certificate_max(
-            unit, Xp, s * yn, 1.0, np.vstack([candidates, Xp])
-        )
+        lam_max = certificate_max(unit, Xp, s * yn, 1.0, np.vstack([candidates, Xp]))
         self.alpha_max_ = lam_max * c
         if lam >= lam_max:
             return self._set_zero_solution(objective, Xp, yn, s, lam, c, particles)
@@ -420,11 +353,11 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
             # hence the gap (the dual objective decreases with max|eta| near
             # a solution): the grid is only needed once this lower bound is
             # below the target.
-            gap, eta_max = self._duality_gap(
+            gap, eta_max = duality_gap(
                 objective, Xp, yn, s, lam, particles, candidates[:0]
             )
             if gap <= target:
-                gap, eta_max = self._duality_gap(
+                gap, eta_max = duality_gap(
                     objective, Xp, yn, s, lam, particles, candidates
                 )
             history.update(gap=gap, eta_max=eta_max, n_iter=n_iter)
@@ -449,9 +382,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         if history.get("n_iter") == result.n_iter:
             gap, eta_max = history["gap"], history["eta_max"]
         else:
-            gap, eta_max = self._duality_gap(
-                objective, Xp, yn, s, lam, particles, candidates
-            )
+            gap, eta_max = duality_gap(objective, Xp, yn, s, lam, particles, candidates)
 
         self._unit = unit
         m = particles.n_particles
@@ -462,11 +393,17 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         self.dual_gap_ = gap * c**2
         self.certificate_max_ = float(eta_max)
 
-        positions, amplitudes = self._extract_spikes(
-            unit, self.particle_positions_, self.particle_weights_ / c
+        positions, amplitudes = extract_spikes(
+            unit,
+            self.particle_positions_,
+            self.particle_weights_ / c,
+            self.prune_tol,
+            self.merge_radius,
         )
         if self.debias is not None and amplitudes.shape[0] > 0:
-            positions, amplitudes = self._debias(unit, Xp, yn, s, positions, amplitudes)
+            positions, amplitudes = debias(
+                unit, Xp, yn, s, positions, amplitudes, self.debias, self.positive
+            )
         self.positions_ = positions
         self.weights_ = amplitudes * c
         self.n_spikes_ = int(amplitudes.shape[0])
@@ -475,7 +412,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     def _set_zero_solution(self, objective, Xp, y, s, lam, c, particles):
         """The zero measure, optimal when ``alpha >= alpha_max_``."""
         zero = Particles(np.zeros_like(particles.weights), particles.positions)
-        gap, eta_max = self._duality_gap(objective, Xp, y, s, lam, zero, zero.positions)
+        gap, eta_max = duality_gap(objective, Xp, y, s, lam, zero, zero.positions)
         self._unit = objective.unit
         self.particle_positions_ = zero.positions.copy()
         self.particle_weights_ = zero.weights[:, 0].copy()
@@ -487,103 +424,6 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         self.weights_ = np.zeros(0)
         self.n_spikes_ = 0
         return self
-
-    def _extract_spikes(self, unit, positions, amplitudes):
-        """Prune light particles, merge close particles of the same sign."""
-        radius = (
-            0.5 * unit.length_scale if self.merge_radius is None else self.merge_radius
-        )
-        heaviest = np.abs(amplitudes).max(initial=0.0)
-        if not heaviest > 0:
-            return positions[:0], amplitudes[:0]
-        # Drop dust first, so that a chain of negligible particles cannot
-        # link two spikes in the single-linkage merge.
-        keep = np.abs(amplitudes) > 0.1 * self.prune_tol * heaviest
-        positions, amplitudes = positions[keep], amplitudes[keep]
-        order = np.argsort(-np.abs(amplitudes), kind="stable")
-        positions, amplitudes = positions[order], amplitudes[order]
-        n = amplitudes.shape[0]
-        if n > 1:
-            D = unit.differences(positions, positions)
-            dist = np.sqrt(np.einsum("ijk,ijk->ij", D, D))
-            dist[np.sign(amplitudes)[:, None] != np.sign(amplitudes)[None, :]] = np.inf
-            iu = np.triu_indices(n, 1)
-            condensed = np.minimum(dist[iu], 1e300)
-            labels = fcluster(linkage(condensed, "single"), radius, "distance") - 1
-        else:
-            labels = np.zeros(n, dtype=int)
-        # Representative of each cluster: its heaviest member (first in order).
-        first = np.unique(labels, return_index=True)[1]
-        rep = np.empty(labels.max() + 1, dtype=int)
-        rep[labels[first]] = first
-        offsets = unit.differences(positions, positions[rep])  # (n, k, d)
-        offsets = offsets[np.arange(n), labels]  # x_i - t_rep(i)
-        mass = np.abs(amplitudes)
-        total = np.bincount(labels, weights=mass)
-        merged_amp = np.bincount(labels, weights=amplitudes)
-        shift = (
-            np.column_stack(
-                [
-                    np.bincount(labels, weights=mass * offsets[:, k])
-                    for k in range(offsets.shape[1])
-                ]
-            )
-            / total[:, None]
-        )
-        merged_pos = unit.project(positions[rep] + shift)
-        keep = np.abs(merged_amp) >= self.prune_tol * np.abs(merged_amp).max()
-        order = np.lexsort(merged_pos[keep].T[::-1])
-        return merged_pos[keep][order], merged_amp[keep][order]
-
-    def _debias(self, unit, Xp, y, s, positions, amplitudes):
-        """Least-squares refit of ``sum_j s_j (y_j - sum_i a_i K(x_j - t_i))^2``
-        on the support found (normalised units)."""
-        w = np.sqrt(s)
-        k, d = positions.shape
-
-        def amplitudes_only(T):
-            A = w[:, None] * unit.forward(Xp, T)[0]
-            if self.positive:
-                return nnls(A, w * y)[0]
-            return np.linalg.lstsq(A, w * y, rcond=None)[0]
-
-        if self.debias == "amplitudes" or k * (d + 1) > Xp.shape[0]:
-            # (a joint refit with more unknowns than samples is ill-posed)
-            return positions, amplitudes_only(positions)
-
-        def residual(z):
-            a, T = z[:k], z[k:].reshape(k, d)
-            Phi, _ = unit.forward(Xp, T)
-            return w * (Phi @ a - y)
-
-        def jacobian(z):
-            a, T = z[:k], z[k:].reshape(k, d)
-            Phi, dK = unit.forward(Xp, T)
-            # d/dt_i K(x_j - t_i) = -grad K(x_j - t_i)
-            JT = -(dK * a[None, :, None]).reshape(Xp.shape[0], k * d)
-            return w[:, None] * np.hstack([Phi, JT])
-
-        z0 = np.concatenate([amplitudes, positions.ravel()])
-        lb = np.full(z0.shape, -np.inf)
-        if self.positive:
-            lb[:k] = 0.0
-        fit = least_squares(
-            residual,
-            z0,
-            jac=jacobian,
-            bounds=(lb, np.inf),
-            xtol=1e-15,
-            ftol=1e-15,
-            gtol=1e-15,
-            max_nfev=50,
-        )
-        T = unit.project(fit.x[k:].reshape(k, d).copy())
-        moved = unit.differences(T, positions)[np.arange(k), np.arange(k)]
-        if not np.all(np.isfinite(fit.x)) or np.any(
-            np.linalg.norm(moved, axis=1) > unit.length_scale
-        ):
-            return positions, amplitudes_only(positions)
-        return T, fit.x[:k]
 
     # ------------------------------------------------------------ prediction
     def predict(self, X):
@@ -633,7 +473,10 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         Xp = self._unit.prepare(X)
         Phi, _ = self._unit.forward(Xp, self.particle_positions_)
         sr = s * (y - Phi @ self.particle_weights_)
-        return self._eta(self._unit, Xp, sr, self._unit.prepare(T))[0] / self.alpha
+        return (
+            certificate_and_gradient(self._unit, Xp, sr, self._unit.prepare(T))[0]
+            / self.alpha
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
