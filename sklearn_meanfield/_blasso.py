@@ -54,18 +54,19 @@ def grid_and_random(unit, lower, upper, n, random_state):
 
 def certificate_points(unit, lower, upper):
     """The points where ``|eta|`` is first evaluated: a grid of spacing
-    ``length_scale / 2`` (2 length scales beyond the data off the torus),
-    at most 4096 points."""
+    ``length_scale / 2`` (2 length scales beyond the data off the torus) if
+    that is at most 4096 points, else 512 points of a coarse grid and at
+    random."""
     margin = 0 if unit.periodic else 2 * unit.length_scale
     lo, hi = lower - margin, upper + margin
     q = grid_points_per_axis(unit, lo, hi, unit.length_scale / 2)
     if np.prod(q.astype(float)) <= MAX_CERTIFICATE_POINTS:
         return unit.grid(lo, hi, q)
-    # In high dimension a fine grid is out of reach: a coarse grid and
-    # random points (fixed seed: the same candidates at every check).
-    return grid_and_random(
-        unit, lo, hi, MAX_CERTIFICATE_POINTS, np.random.RandomState(0)
-    )
+    # In high dimension a fine grid is out of reach, and a few random points
+    # are as good as many: a coarse grid and random points, 512 in all
+    # (fixed seed: the same candidates at every check); the particles and
+    # local ascent do the rest.
+    return grid_and_random(unit, lo, hi, 512, np.random.RandomState(0))
 
 
 def certificate_and_gradient(unit, Xp, sr, T):

@@ -128,13 +128,20 @@ def _separable_product(k, dk):
     if d == 1:
         return k[..., 0].copy(), dk
     # Products of all the other factors, without dividing by k (which
-    # vanishes at the zeros of the Dirichlet kernel); a loop over the axes.
+    # vanishes at the zeros of the Dirichlet kernel): prefix and suffix
+    # products, a loop over the axes.
+    left = [None] * d
+    right = [None] * d
+    left[1], right[d - 2] = k[..., 0], k[..., d - 1]
+    for i in range(2, d):
+        left[i] = left[i - 1] * k[..., i - 1]
+        right[d - 1 - i] = right[d - i] * k[..., d - i]
     grad = dk.copy()
-    for i in range(d):
-        for j in range(d):
-            if j != i:
-                grad[..., i] *= k[..., j]
-    return np.prod(k, axis=-1), grad
+    grad[..., 0] *= right[0]
+    grad[..., d - 1] *= left[d - 1]
+    for i in range(1, d - 1):
+        grad[..., i] *= left[i] * right[i]
+    return left[d - 1] * k[..., d - 1], grad
 
 
 class GaussianKernel:

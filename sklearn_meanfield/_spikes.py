@@ -73,7 +73,9 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     which satisfies ``max_t |eta(t)| <= 1`` at the optimum, with
     ``eta(t_i) = sign(a_i)`` on the spikes. Every ``check_every`` steps
     ``max |eta|`` is computed on a fine grid (spacing half the kernel's
-    length scale, at most 4096 points) refined by local ascent, and the
+    length scale, at most 4096 points; beyond that, as in 3 dimensions or
+    more, on 512 coarse-grid and random points, which makes the gap a
+    heuristic) and at the particles, refined by local ascent, and the
     flow stops when the duality gap ``J(mu) - D(p)``, with the feasible dual
     point ``p_j = s_j r_j / (alpha max(1, max|eta|))``, is at most
     ``tol * (1/2) sum_j s_j y_j^2``.
