@@ -7,7 +7,16 @@ NeurIPS 2018).
 
 from ._classifier import MeanFieldClassifier
 from ._flow import DivergenceError
+from ._kernels import DirichletKernel, GaussianKernel
 from ._regressor import MeanFieldRegressor
+from ._spikes import SparseSpikeDeconvolver
 
-__all__ = ["DivergenceError", "MeanFieldClassifier", "MeanFieldRegressor"]
+__all__ = [
+    "DirichletKernel",
+    "DivergenceError",
+    "GaussianKernel",
+    "MeanFieldClassifier",
+    "MeanFieldRegressor",
+    "SparseSpikeDeconvolver",
+]
 __version__ = "0.1.0"

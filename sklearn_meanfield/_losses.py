@@ -32,6 +32,7 @@ __all__ = [
     "L2Penalty",
     "SoftmaxCrossEntropyLoss",
     "SquaredLoss",
+    "TVPenalty",
 ]
 
 #: Smallest class frequency used by ``init_intercept`` of the classification
@@ -153,6 +154,36 @@ class L2Penalty:
         if self.alpha != 0:
             gW += self.alpha * particles.weights
             gTheta += self.alpha * particles.positions
+
+
+class TVPenalty:
+    """Total variation ``G(mu) = alpha |mu| = alpha (1/m) sum_i |w_i|``.
+
+    The penalty of the BLASSO (sparse spikes) and of the Lasso; it does not
+    depend on the positions. ``|w_i|`` is the l1 norm over outputs.
+
+    The gradient returned is the mean-field one, ``m`` times the partial
+    (sub)derivative: ``alpha * sign(w_i)`` (0 at ``w_i = 0``), and 0 for the
+    positions. Together with the first variation of the data loss it gives
+    ``J'(mu)(theta_i) * sign(w_i) = sign(w_i) V(theta_i) + alpha``, the
+    quantity the conic flow of :mod:`sklearn_meanfield._flow` multiplies the
+    masses by.
+    """
+
+    def __init__(self, alpha):
+        self.alpha = alpha
+
+    def value(self, particles):
+        if self.alpha == 0:
+            return 0.0
+        return (
+            self.alpha * float(np.abs(particles.weights).sum()) / particles.n_particles
+        )
+
+    def add_gradient(self, particles, gW, gTheta):
+        """Add the mean-field gradient in place to ``gW`` (``gTheta``: none)."""
+        if self.alpha != 0:
+            gW += self.alpha * np.sign(particles.weights)
 
 
 LOSSES = {

@@ -32,7 +32,7 @@ Contract (duck-typed, checked by :func:`sklearn_meanfield._flow.check_unit`):
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS", "InputMetric", "NeuronUnit"]
+__all__ = ["ACTIVATIONS", "InputMetric", "IsotropicMetric", "NeuronUnit"]
 
 
 def _relu(Z):
@@ -179,6 +179,23 @@ class NeuronUnit:
         U *= self.init_scale
         U = self.metric(Xp, sample_weight).inverse_sqrt(U)
         return U.astype(Xp.dtype, copy=False)
+
+
+class IsotropicMetric:
+    """The constant metric ``M = I / scale`` on positions: the flow moves them
+    by ``-eta * scale * grad`` (``scale`` the squared length scale of the
+    position space, e.g. a kernel's)."""
+
+    def __init__(self, scale):
+        self.scale = float(scale)
+
+    def precondition(self, G):
+        """``G M^(-1) = scale * G``."""
+        return G * self.scale
+
+    def inverse_sqrt(self, U):
+        """``U M^(-1/2) = sqrt(scale) * U``."""
+        return U * np.sqrt(self.scale)
 
 
 class InputMetric:

@@ -6,9 +6,10 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from ._kernels import DirichletKernel, GaussianKernel
 from ._units import ACTIVATIONS
 
-__all__ = ["make_teacher_student"]
+__all__ = ["make_spikes", "make_teacher_student"]
 
 
 @validate_params(
@@ -115,3 +116,172 @@ def make_teacher_student(
     if return_teacher:
         return X, y, a, np.column_stack([U, c])
     return X, y
+
+
+@validate_params(
+    {
+        "n_spikes": [Interval(Integral, 1, None, closed="left")],
+        "n_samples": [Interval(Integral, 1, None, closed="left")],
+        "n_dims": [Interval(Integral, 1, None, closed="left")],
+        "kernel": [StrOptions({"dirichlet", "gaussian"})],
+        "cutoff": [Interval(Integral, 1, None, closed="left")],
+        "bandwidth": [Interval(Real, 0, None, closed="neither")],
+        "min_separation": [Interval(Real, 0, None, closed="left")],
+        "amplitude_range": [tuple],
+        "positive": ["boolean"],
+        "sampling": [StrOptions({"grid", "random"})],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_spikes(
+    n_spikes=5,
+    n_samples=101,
+    n_dims=1,
+    *,
+    kernel="dirichlet",
+    cutoff=10,
+    bandwidth=0.05,
+    min_separation=2.0,
+    amplitude_range=(0.5, 1.5),
+    positive=False,
+    sampling="grid",
+    noise=0.0,
+    random_state=None,
+):
+    """Blurred, noisy samples of a sparse sum of spikes.
+
+        y_j = sum_{i=1}^{n_spikes} a_i K(x_j - t_i) + noise * eps_j,
+
+    ``eps_j ~ N(0, 1)``, ``K`` the Dirichlet kernel of cutoff ``cutoff`` on the
+    torus ``[0, 1)^n_dims`` (:class:`~sklearn_meanfield.DirichletKernel`) or
+    the Gaussian kernel of standard deviation ``bandwidth`` on ``R^n_dims``.
+    Positions ``t_i`` are uniform in ``[0, 1)^n_dims`` (in
+    ``[bandwidth, 1 - bandwidth]^n_dims`` for the Gaussian kernel), drawn
+    again until every pair is at least ``min_separation / cutoff`` apart
+    for the Dirichlet kernel, ``min_separation * bandwidth`` for the Gaussian
+    (distance on the torus for the Dirichlet kernel; in several dimensions the
+    largest coordinate difference, the l-infinity distance used by Candes &
+    Fernandez-Granda). ``|a_i| ~ U[amplitude_range]`` with random signs
+    (positive with ``positive=True``).
+
+    Parameters
+    ----------
+    n_spikes : int, default=5
+    n_samples : int, default=101
+        Number of sample locations. With ``sampling="grid"``, a regular grid
+        of ``q = round(n_samples ** (1/n_dims))`` points per axis (``q^n_dims``
+        points): ``i / q`` on the torus, ``q`` points spanning ``[0, 1]`` for
+        the Gaussian kernel. With ``"random"``, uniform in ``[0, 1)^n_dims``.
+    n_dims : int, default=1
+    kernel : {"dirichlet", "gaussian"}, default="dirichlet"
+    cutoff : int, default=10
+        Fourier cutoff ``fc`` of the Dirichlet kernel.
+    bandwidth : float, default=0.05
+        ``sigma`` of the Gaussian kernel.
+    min_separation : float, default=2.0
+        Minimum distance between spikes, in units of ``1/cutoff`` (Dirichlet)
+        or of ``bandwidth`` (Gaussian). Candes & Fernandez-Granda (2014)
+        guarantee exact recovery from ``2 / fc`` on.
+    amplitude_range : tuple of two floats, default=(0.5, 1.5)
+    positive : bool, default=False
+    sampling : {"grid", "random"}, default="grid"
+    noise : float, default=0.0
+        Standard deviation of the Gaussian noise.
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_dims)
+        Sample locations.
+    y : ndarray of shape (n_samples,)
+        Observed signal.
+    positions : ndarray of shape (n_spikes, n_dims)
+        True spike positions (sorted along the first axis).
+    amplitudes : ndarray of shape (n_spikes,)
+        True amplitudes ``a_i``.
+
+    Raises
+    ------
+    ValueError
+        If ``amplitude_range`` is not ``(low, high)`` with ``0 < low <=
+        high``, or ``n_spikes`` spikes with that separation do not fit.
+    """
+    low, high = amplitude_range if len(amplitude_range) == 2 else (None, None)
+    if low is None or not (0 < low <= high):
+        raise ValueError(
+            "amplitude_range must be a tuple (low, high) with 0 < low <= high; "
+            f"got {amplitude_range!r}."
+        )
+    rng = check_random_state(random_state)
+    periodic = kernel == "dirichlet"
+    if periodic:
+        K = DirichletKernel(cutoff)
+        separation = min_separation / cutoff
+        lo, hi = 0.0, 1.0
+    else:
+        K = GaussianKernel(bandwidth)
+        separation = min_separation * bandwidth
+        lo, hi = bandwidth, 1 - bandwidth
+        if hi <= lo:
+            lo, hi = 0.0, 1.0
+    if n_dims == 1:
+        T = _separated_1d(n_spikes, lo, hi, separation, periodic, rng)[:, None]
+    else:
+        # Rejection sampling, 100 configurations at a time.
+        for _ in range(100):
+            T = rng.uniform(lo, hi, size=(100, n_spikes, n_dims))
+            D = np.abs(T[:, :, None, :] - T[:, None, :, :])
+            if periodic:
+                D = np.minimum(D, 1 - D)
+            dist = D.max(axis=-1)
+            dist[:, np.arange(n_spikes), np.arange(n_spikes)] = np.inf
+            ok = np.flatnonzero(dist.min(axis=(1, 2)) >= separation)
+            if ok.size:
+                T = T[ok[0]]
+                break
+        else:
+            raise ValueError(
+                f"Could not place {n_spikes} spikes at least {separation:.3g} "
+                f"apart in {n_dims} dimensions in 10000 draws; lower n_spikes "
+                "or min_separation."
+            )
+    T = T[np.lexsort(T.T[::-1])]
+    a = rng.uniform(low, high, size=n_spikes)
+    if not positive:
+        a *= rng.choice([-1.0, 1.0], size=n_spikes)
+    if sampling == "grid":
+        q = max(1, round(n_samples ** (1 / n_dims)))
+        axis = np.arange(q) / q if periodic else np.linspace(0, 1, q)
+        mesh = np.meshgrid(*([axis] * n_dims), indexing="ij")
+        X = np.column_stack([g.ravel() for g in mesh])
+    else:
+        X = rng.uniform(size=(n_samples, n_dims))
+    y = K.value(X[:, None, :] - T[None, :, :]) @ a
+    if noise > 0:
+        y += noise * rng.standard_normal(y.shape[0])
+    return X, y, T, a
+
+
+def _separated_1d(n, lo, hi, separation, periodic, rng):
+    """``n`` points of ``[lo, hi)`` at least ``separation`` apart, uniform
+    among such configurations: the gaps are ``separation`` plus a uniform
+    (flat Dirichlet) split of the free length, the whole rotated at random on
+    the torus."""
+    length = hi - lo
+    n_gaps = n if periodic else n + 1
+    n_forced = n if periodic else n - 1
+    free = length - n_forced * separation
+    if free < -1e-12 * length:
+        raise ValueError(
+            f"Could not place {n} spikes at least {separation:.3g} apart in an "
+            f"interval of length {length:.3g}; lower n_spikes or min_separation."
+        )
+    gaps = max(free, 0.0) * rng.dirichlet(np.ones(n_gaps))
+    if periodic:
+        T = lo + np.cumsum(gaps + separation) + rng.uniform(0, length)
+        return np.sort(lo + np.mod(T - lo, length))
+    steps = gaps[:n].copy()
+    steps[1:] += separation
+    return lo + np.cumsum(steps)

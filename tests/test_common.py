@@ -2,7 +2,11 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_meanfield import MeanFieldClassifier, MeanFieldRegressor
+from sklearn_meanfield import (
+    MeanFieldClassifier,
+    MeanFieldRegressor,
+    SparseSpikeDeconvolver,
+)
 
 # Minibatch steps visit repeated samples in other batches than one weighted
 # sample, so weighting by k is not the same as repeating k times (it is in
@@ -16,7 +20,7 @@ MINIBATCH_SAMPLE_WEIGHT = {
 
 
 def _expected_failures(estimator):
-    if estimator.batch_size is not None:
+    if getattr(estimator, "batch_size", None) is not None:
         return MINIBATCH_SAMPLE_WEIGHT
     return {}
 
@@ -27,6 +31,14 @@ def _estimators():
         MeanFieldClassifier(),
         MeanFieldRegressor(batch_size=8, max_iter=200),
         MeanFieldClassifier(batch_size=8, max_iter=200),
+        # The checks fit random data in up to 10 dimensions, where the
+        # default covering grid has 256 particles per sign and the duality
+        # gap of a fit to noise does not reach tol, so every fit runs the
+        # 2000 default steps: the defaults pass but take ~16 min on 2 cores
+        # (measured). Fewer particles and steps keep the checks at ~50 s.
+        # SparseSpikeDeconvolver sets regressor_tags.poor_score (see its
+        # __sklearn_tags__), its only relaxation of the checks.
+        SparseSpikeDeconvolver(n_particles=32, max_iter=50),
     ]
 
 

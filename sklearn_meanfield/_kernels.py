@@ -1,0 +1,325 @@
+"""What one spike contributes: a point-spread function ``phi(t)(x) = K(x - t)``.
+
+A *kernel* is a function ``K`` of the difference ``x - t`` between a sample
+location and a spike position. Kernel contract (duck-typed, checked by
+:func:`check_kernel`):
+
+``value(D) -> K``
+    ``D`` of shape (..., n_dims) holds differences ``x - t``; returns ``K(D)``
+    of shape (...).
+``gradient(D) -> dK``
+    The gradient of ``K`` at ``D``, shape (..., n_dims).
+``value_and_gradient(D) -> (K, dK)`` (optional)
+    Both at once, when they share work.
+``periodic : bool`` (optional, default False)
+    True when ``K`` is 1-periodic in every coordinate: the domain is then the
+    torus ``[0, 1)^n_dims``; sample locations are read modulo 1 and spike
+    positions kept in ``[0, 1)``.
+``length_scale : float`` (optional)
+    The width ``l`` of the main lobe, ``l**2 = -1 / d^2K/dx_k^2 (0)`` for the
+    built-in kernels. It sets the spacing of the initial particles, the unit
+    of the position step, the merging radius and the resolution of the
+    certificate grid. If missing it is estimated by finite differences of
+    ``gradient`` at 0.
+
+:class:`KernelUnit` turns a kernel into a *unit* of
+:mod:`sklearn_meanfield._units` (the particle position is the spike position
+``t``), so that spikes reuse the objective and the flows of the networks.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+
+from ._units import IsotropicMetric
+
+__all__ = ["DirichletKernel", "GaussianKernel", "KernelUnit", "check_kernel"]
+
+
+def _wrap_difference(D):
+    """``D`` modulo 1, in ``[-1/2, 1/2)``."""
+    return D - np.floor(D + 0.5)
+
+
+class DirichletKernel:
+    """Dirichlet kernel on the torus ``[0, 1)^n_dims``, normalised so ``K(0) = 1``.
+
+    In 1-D, with Fourier cutoff ``fc`` and ``N = 2 fc + 1``,
+
+        k(u) = (1/N) sum_{|f| <= fc} exp(2 i pi f u)
+             = sin(N pi u) / (N sin(pi u)),
+
+    the ideal low-pass filter: the observation keeps the ``N`` lowest Fourier
+    coefficients of the spikes. In ``n_dims`` dimensions ``K`` is the product
+    ``K(D) = prod_k k(D_k)`` of 1-D kernels.
+
+    Parameters
+    ----------
+    cutoff : int
+        The Fourier cutoff ``fc >= 1``.
+
+    Notes
+    -----
+    The closed form is used where ``|sin(pi u)| >= 0.1`` and the cosine sum
+    ``(1 + 2 sum_{f=1}^{fc} cos(2 pi f u)) / N`` near ``u = 0 mod 1``, where the
+    closed form is ``0/0`` and its derivative loses digits to cancellation.
+    ``length_scale = sqrt(3) / (2 pi sqrt(fc (fc + 1)))``, from
+    ``k''(0) = -(2 pi)^2 fc (fc + 1) / 3``.
+    """
+
+    periodic = True
+
+    def __init__(self, cutoff):
+        if isinstance(cutoff, bool) or not isinstance(cutoff, Integral):
+            raise TypeError(
+                f"cutoff must be an int, got {type(cutoff).__name__} {cutoff!r}."
+            )
+        if cutoff < 1:
+            raise ValueError(f"cutoff must be a positive int, got {cutoff}.")
+        self.cutoff = int(cutoff)
+
+    @property
+    def length_scale(self):
+        fc = self.cutoff
+        return float(np.sqrt(3.0) / (2 * np.pi * np.sqrt(fc * (fc + 1))))
+
+    def __repr__(self):
+        return f"DirichletKernel(cutoff={self.cutoff})"
+
+    def _profile(self, U):
+        """``k(U)`` and ``k'(U)`` elementwise, ``U`` any shape."""
+        U = _wrap_difference(U)
+        N = 2 * self.cutoff + 1
+        piU = np.pi * U
+        s1, c1 = np.sin(piU), np.cos(piU)
+        piU *= N
+        sN, cN = np.sin(piU), np.cos(piU)
+        near = np.abs(s1) < 0.1
+        # Closed form everywhere (with a harmless denominator where it is
+        # inaccurate), then the cosine sum on the few entries near 0 mod 1.
+        denom = np.where(near, 1.0, s1)
+        denom *= N
+        k = sN / denom
+        dk = N * cN * s1
+        dk -= sN * c1
+        dk *= np.pi
+        dk /= denom * np.where(near, 1.0, s1)
+        idx = np.nonzero(near)
+        if idx[0].size:
+            f = np.arange(1, self.cutoff + 1, dtype=U.dtype)
+            arg = (2 * np.pi) * U[idx][:, None] * f
+            k[idx] = (1 + 2 * np.cos(arg).sum(axis=1)) / N
+            dk[idx] = (-4 * np.pi / N) * (np.sin(arg) @ f)
+        return k, dk
+
+    def value(self, D):
+        k, _ = self._profile(np.asarray(D, dtype=float))
+        return np.prod(k, axis=-1)
+
+    def gradient(self, D):
+        return self.value_and_gradient(D)[1]
+
+    def value_and_gradient(self, D):
+        k, dk = self._profile(np.asarray(D, dtype=float))
+        return _separable_product(k, dk)
+
+
+def _separable_product(k, dk):
+    """``prod_k k_k`` and its gradient ``dk_k prod_{l != k} k_l`` (last axis)."""
+    d = k.shape[-1]
+    if d == 1:
+        return k[..., 0].copy(), dk
+    # Products of all the other factors, without dividing by k (which
+    # vanishes at the zeros of the Dirichlet kernel): prefix and suffix
+    # products, a loop over the axes.
+    left = [None] * d
+    right = [None] * d
+    left[1], right[d - 2] = k[..., 0], k[..., d - 1]
+    for i in range(2, d):
+        left[i] = left[i - 1] * k[..., i - 1]
+        right[d - 1 - i] = right[d - i] * k[..., d - i]
+    grad = dk.copy()
+    grad[..., 0] *= right[0]
+    grad[..., d - 1] *= left[d - 1]
+    for i in range(1, d - 1):
+        grad[..., i] *= left[i] * right[i]
+    return left[d - 1] * k[..., d - 1], grad
+
+
+class GaussianKernel:
+    """Gaussian kernel on ``R^n_dims``: ``K(D) = exp(-|D|^2 / (2 sigma^2))``.
+
+    Parameters
+    ----------
+    bandwidth : float
+        The standard deviation ``sigma > 0``; also the ``length_scale``.
+    """
+
+    periodic = False
+
+    def __init__(self, bandwidth):
+        if isinstance(bandwidth, bool) or not isinstance(bandwidth, Real):
+            raise TypeError(
+                f"bandwidth must be a float, got {type(bandwidth).__name__} "
+                f"{bandwidth!r}."
+            )
+        if not (np.isfinite(bandwidth) and bandwidth > 0):
+            raise ValueError(f"bandwidth must be positive and finite, got {bandwidth}.")
+        self.bandwidth = float(bandwidth)
+
+    @property
+    def length_scale(self):
+        return self.bandwidth
+
+    def __repr__(self):
+        return f"GaussianKernel(bandwidth={self.bandwidth})"
+
+    def value(self, D):
+        D = np.asarray(D, dtype=float)
+        return np.exp(np.einsum("...k,...k->...", D, D) / (-2 * self.bandwidth**2))
+
+    def gradient(self, D):
+        return self.value_and_gradient(D)[1]
+
+    def value_and_gradient(self, D):
+        D = np.asarray(D, dtype=float)
+        K = self.value(D)
+        # grad K(D) = -D / sigma^2 K(D)
+        return K, D * (K / (-(self.bandwidth**2)))[..., None]
+
+
+def check_kernel(kernel):
+    """Raise ``TypeError`` unless ``kernel`` follows the kernel contract."""
+    missing = [
+        name
+        for name in ("value", "gradient")
+        if not callable(getattr(kernel, name, None))
+    ]
+    if missing:
+        raise TypeError(
+            f"A kernel object must have callable methods value(D) and "
+            f"gradient(D); {kernel!r} lacks {', '.join(missing)}."
+        )
+    return kernel
+
+
+def kernel_value_and_gradient(kernel, D):
+    """``K(D)`` and ``grad K(D)`` through the kernel contract."""
+    both = getattr(kernel, "value_and_gradient", None)
+    if callable(both):
+        K, dK = both(D)
+    else:
+        K, dK = kernel.value(D), kernel.gradient(D)
+    K = np.asarray(K, dtype=float)
+    dK = np.asarray(dK, dtype=float)
+    if K.shape != D.shape[:-1] or dK.shape != D.shape:
+        raise ValueError(
+            f"The kernel returned values of shape {K.shape} and gradients of "
+            f"shape {dK.shape} for differences of shape {D.shape}; expected "
+            f"{D.shape[:-1]} and {D.shape}."
+        )
+    return K, dK
+
+
+def kernel_length_scale(kernel, n_dims, extent=1.0):
+    """The kernel's ``length_scale``, or ``1 / sqrt(-K''(0))`` estimated by
+    central differences of the gradient along the first axis."""
+    ls = getattr(kernel, "length_scale", None)
+    if ls is not None:
+        ls = float(np.max(ls))
+        if not (np.isfinite(ls) and ls > 0):
+            raise ValueError(f"The kernel's length_scale must be positive, got {ls}.")
+        return ls
+    h = 1e-5 * extent
+    D = np.zeros((2, n_dims))
+    D[0, 0], D[1, 0] = h, -h
+    _, dK = kernel_value_and_gradient(kernel, D)
+    curvature = -(dK[0, 0] - dK[1, 0]) / (2 * h)
+    if not (np.isfinite(curvature) and curvature > 0):
+        raise ValueError(
+            "Could not estimate the kernel's length scale (K has no maximum "
+            "at 0?); give the kernel a positive length_scale attribute."
+        )
+    return float(1.0 / np.sqrt(curvature))
+
+
+class KernelUnit:
+    """A spike seen through a kernel: ``phi(t)(x) = K(x - t)``.
+
+    Follows the unit contract of :mod:`sklearn_meanfield._units`, positions
+    being spike positions ``t`` in ``R^n_dims`` (or the torus).
+
+    Parameters
+    ----------
+    kernel : kernel object
+        See the module docstring for the contract.
+    length_scale : float
+        The kernel's length scale ``l``; the position metric is ``l**2``.
+    """
+
+    homogeneous = False
+
+    def __init__(self, kernel, length_scale):
+        self.kernel = check_kernel(kernel)
+        self.periodic = bool(getattr(kernel, "periodic", False))
+        self.length_scale = float(length_scale)
+
+    def n_params(self, n_features):
+        return n_features
+
+    def prepare(self, X):
+        """Sample locations, read modulo 1 on the torus (a float64 copy)."""
+        X = np.array(X, dtype=np.float64)
+        if self.periodic:
+            X -= np.floor(X)
+        return X
+
+    def differences(self, Xp, positions):
+        """``D[j, i] = x_j - t_i`` (n_samples, n_particles, n_dims)."""
+        D = Xp[:, None, :] - positions[None, :, :]
+        if self.periodic:
+            D = _wrap_difference(D)
+        return D
+
+    def forward(self, Xp, positions, out=None):
+        """``Phi[j, i] = K(x_j - t_i)``; the cache holds ``grad K(x_j - t_i)``.
+
+        ``out`` (a work array offered by the objective) is not used: the
+        kernel's value and gradient are computed together.
+        """
+        K, dK = kernel_value_and_gradient(self.kernel, self.differences(Xp, positions))
+        return K, dK
+
+    def backward(self, Xp, positions, cache, C):
+        """``grad[i] = sum_j C[j, i] grad_t K(x_j - t_i)
+        = -sum_j C[j, i] (grad K)(x_j - t_i)``."""
+        return -np.einsum("ji,jik->ik", C, cache)
+
+    def metric(self, Xp=None, sample_weight=None):
+        """The position step is in units of ``length_scale**2``."""
+        return IsotropicMetric(self.length_scale**2)
+
+    def project(self, positions):
+        """Positions wrapped into ``[0, 1)`` on the torus (in place)."""
+        if self.periodic:
+            positions -= np.floor(positions)
+            # floor can leave exactly 1.0 for tiny negative inputs
+            positions[positions >= 1.0] = 0.0
+        return positions
+
+    def grid(self, lower, upper, per_axis):
+        """A regular grid with ``per_axis[k]`` points on axis ``k``.
+
+        On the torus the points are ``i / q`` (shifted by half a spacing),
+        otherwise ``q`` points spanning ``[lower_k, upper_k]``.
+        """
+        axes = []
+        for lo, hi, q in zip(lower, upper, per_axis, strict=True):
+            if self.periodic:
+                axes.append((np.arange(q) + 0.5) / q)
+            elif q == 1 or hi <= lo:
+                axes.append(np.array([(lo + hi) / 2]))
+            else:
+                axes.append(np.linspace(lo, hi, q))
+        mesh = np.meshgrid(*axes, indexing="ij")
+        return np.column_stack([g.ravel() for g in mesh])
