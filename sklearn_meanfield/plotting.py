@@ -324,12 +324,20 @@ class ParticleTrajectoryDisplay:
             reference = max(reference, np.abs(self.true_weights).max(initial=0.0))
         colors = _sign_colors(last)
         one_d = P.shape[-1] == 1
+        # positions on the torus [0, 1) jump by ~1 when they wrap: break the
+        # path there instead of drawing a line across the plot
+        torus = self.truth_style == "point" and 0 <= P.min(initial=0.0)
+        torus = torus and P.max(initial=0.0) < 1
         self.lines_ = []
         for i in range(P.shape[1]):
+            path = P[:, i].copy()
+            if torus:
+                jump = np.abs(np.diff(path, axis=0)).max(axis=1) > 0.5
+                path[1:][jump] = np.nan
             if one_d:
-                xs, ys = self.iterations, P[:, i, 0]
+                xs, ys = self.iterations, path[:, 0]
             else:
-                xs, ys = P[:, i, 0], P[:, i, 1]
+                xs, ys = path[:, 0], path[:, 1]
             (line,) = ax.plot(xs, ys, color=colors[i], lw=0.8, alpha=0.6)
             self.lines_.append(line)
         if one_d:
