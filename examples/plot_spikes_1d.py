@@ -32,7 +32,6 @@ from sklearn_meanfield.metrics import spike_recovery_scores
 from sklearn_meanfield.plotting import (
     ParticleTrajectoryDisplay,
     SpikesDisplay,
-    record_trajectory_by_refitting,
 )
 
 OUT = Path(
@@ -69,6 +68,7 @@ spikes = SparseSpikeDeconvolver(
     weight_step=1.0,
     position_step=3.0,
     max_iter=100 if QUICK else 400,
+    record_every=1,
     random_state=0,
 ).fit(X, y)
 print(
@@ -77,15 +77,9 @@ print(
 )
 
 # %%
-# The particles' paths. :class:`SparseSpikeDeconvolver` keeps no record of
-# its flow, but the flow is deterministic: refitting with ``max_iter = k``
-# gives the particles at step ``k``.
-trajectory = record_trajectory_by_refitting(
-    spikes,
-    X,
-    y,
-    np.unique(np.geomspace(1, spikes.n_iter_, 8 if QUICK else 25).astype(int)),
-)
+# The particles' paths: ``record_every=1`` kept a snapshot of the raw
+# particles at every step of the flow (before pruning and debiasing).
+trajectory = spikes.trajectory_
 
 # %%
 # The grid Lasso: the same objective (scikit-learn's Lasso minimises

@@ -20,7 +20,6 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from sklearn_meanfield import SparseSpikeDeconvolver
 from sklearn_meanfield.datasets import make_spikes
@@ -28,7 +27,6 @@ from sklearn_meanfield.metrics import spike_recovery_scores
 from sklearn_meanfield.plotting import (
     ParticleTrajectoryDisplay,
     SpikesDisplay,
-    record_trajectory_by_refitting,
 )
 
 OUT = Path(
@@ -54,7 +52,12 @@ X, y, true_positions, true_amplitudes = make_spikes(
     random_state=0,
 )
 spikes = SparseSpikeDeconvolver(
-    cutoff=fc, alpha=2e-3, positive=True, n_particles=64, random_state=0
+    cutoff=fc,
+    alpha=2e-3,
+    positive=True,
+    n_particles=64,
+    record_every=1,
+    random_state=0,
 ).fit(X, y)
 scores = spike_recovery_scores(
     true_positions, true_amplitudes, spikes.positions_, spikes.weights_, periodic=True
@@ -66,15 +69,9 @@ print(
 )
 
 # %%
-# The particle paths on the plane (refits with increasing ``max_iter``, as
-# the estimator records no trajectory), the image with the true and
-# recovered sources, and the certificate.
-trajectory = record_trajectory_by_refitting(
-    spikes,
-    X,
-    y,
-    np.unique(np.geomspace(1, spikes.n_iter_, 6 if QUICK else 12).astype(int)),
-)
+# The particle paths on the plane (``record_every=1``), the image with the
+# true and recovered sources, and the certificate.
+trajectory = spikes.trajectory_
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
 ParticleTrajectoryDisplay.from_trajectory(
     trajectory,

@@ -142,6 +142,10 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         samples), of the amplitudes only, or none.
     check_every : int, default=10
         Compute the duality gap every ``check_every`` steps.
+    record_every : int or None, default=None
+        Record the raw particles every ``record_every`` steps of the flow in
+        ``trajectory_`` (at most 200 snapshots: the stride doubles when
+        full), for :class:`~sklearn_meanfield.plotting.ParticleTrajectoryDisplay`.
     random_state : int, RandomState instance or None, default=None
         Seeds the random part of the initial positions (only used when the
         grid cannot hold ``n_particles`` points).
@@ -160,6 +164,10 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         The raw particles at the end of the flow, before pruning and merging.
     particle_weights_ : ndarray of shape (n_particles_total,)
         Their amplitudes ``a_i = w_i / m``.
+    trajectory_ : dict
+        With ``record_every``: ``"iterations"`` (n_records,), ``"positions"``
+        (n_records, n_particles_total, n_dims) and ``"weights"`` (n_records,
+        n_particles_total, 1), the amplitudes of the raw particles.
     certificate_max_ : float
         ``max_t |eta(t)|`` at the end of the flow (before debiasing); close to
         1 at a solution of the BLASSO.
@@ -216,6 +224,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         "merge_radius": [Interval(Real, 0, None, closed="left"), None],
         "debias": [StrOptions({"joint", "amplitudes"}), None],
         "check_every": [Interval(Integral, 1, None, closed="left")],
+        "record_every": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -238,6 +247,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         merge_radius=None,
         debias="joint",
         check_every=10,
+        record_every=None,
         random_state=None,
         verbose=False,
     ):
@@ -256,6 +266,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         self.merge_radius = merge_radius
         self.debias = debias
         self.check_every = check_every
+        self.record_every = record_every
         self.random_state = random_state
         self.verbose = verbose
 
@@ -376,6 +387,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
             max_iter=self.max_iter,
             verbose=False,
             project=unit.project,
+            record_every=self.record_every,
         )
         result = flow.run(
             objective, Xp, yn[:, None], s, particles, unit.metric(), callback=check
@@ -390,6 +402,14 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         m = particles.n_particles
         self.particle_positions_ = particles.positions.copy()
         self.particle_weights_ = particles.weights[:, 0] * (c / m)
+        if self.record_every:
+            record = result.trajectory
+            self.trajectory_ = {
+                "iterations": record["iterations"],
+                "positions": record["positions"],
+                # amplitudes, in the units of y, as particle_weights_
+                "weights": record["weights"] * (c / m),
+            }
         self.loss_curve_ = [v * c**2 for v in result.loss_curve]
         self.n_iter_ = result.n_iter
         self.dual_gap_ = gap * c**2

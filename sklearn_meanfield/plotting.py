@@ -252,10 +252,10 @@ class ParticleTrajectoryDisplay:
     ):
         """Plot the recorded particles of a fitted estimator.
 
-        Needs the record ``trajectory_`` (fit with ``record_every=k``).
-        :class:`~sklearn_meanfield.SparseSpikeDeconvolver` keeps no record
-        of its flow: build one with :func:`record_trajectory_by_refitting`
-        and pass it to :meth:`from_trajectory`.
+        Needs the record ``trajectory_`` (fit with ``record_every=k``; for an
+        estimator without that option, build a record with
+        :func:`record_trajectory_by_refitting` and pass it to
+        :meth:`from_trajectory`).
 
         Parameters
         ----------
@@ -281,10 +281,11 @@ class ParticleTrajectoryDisplay:
             name = type(estimator).__name__
             if spikes:
                 how = (
-                    f"{name} does not record its particles during the flow. "
-                    "Build a record by refitting with increasing max_iter: "
-                    "trajectory = record_trajectory_by_refitting(estimator, X, y) "
-                    "(from sklearn_meanfield.plotting), then "
+                    f"{name} has no trajectory_: fit it with record_every=k to "
+                    "record the particles every k steps, or build a record by "
+                    "refitting with increasing max_iter: trajectory = "
+                    "record_trajectory_by_refitting(estimator, X, y) (from "
+                    "sklearn_meanfield.plotting), then "
                     "ParticleTrajectoryDisplay.from_trajectory(trajectory, "
                     'kind="spikes").'
                 )
