@@ -264,9 +264,6 @@ class KernelUnit:
         self.periodic = bool(getattr(kernel, "periodic", False))
         self.length_scale = float(length_scale)
 
-    def n_params(self, n_features):
-        return n_features
-
     def prepare(self, X):
         """Sample locations, read modulo 1 on the torus (a float64 copy)."""
         X = np.array(X, dtype=np.float64)

@@ -19,15 +19,15 @@ computed stably for any finite ``F``.
 Penalty contract (with the mean-field scaling already applied, see
 :mod:`sklearn_meanfield._objective`):
 
-``value(particles) -> float`` and ``gradient(particles) -> (gW, gTheta)``,
-the gradient multiplied by the number of particles.
+``value(particles) -> float`` and ``add_gradient(particles, gW, gTheta)``,
+which adds in place the penalty's gradient multiplied by the number of
+particles.
 """
 
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
 
 __all__ = [
-    "LOSSES",
     "BinaryLogisticLoss",
     "L2Penalty",
     "SoftmaxCrossEntropyLoss",
@@ -184,10 +184,3 @@ class TVPenalty:
         """Add the mean-field gradient in place to ``gW`` (``gTheta``: none)."""
         if self.alpha != 0:
             gW += self.alpha * np.sign(particles.weights)
-
-
-LOSSES = {
-    "squared_error": SquaredLoss,
-    "log_loss": BinaryLogisticLoss,
-    "softmax_cross_entropy": SoftmaxCrossEntropyLoss,
-}

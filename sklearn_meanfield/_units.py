@@ -11,20 +11,27 @@ and back-propagates a sensitivity matrix ``C`` (n_samples, n_particles),
 
     grad[i] = sum_j C[j, i] * grad_theta phi(theta_i)(x_j).
 
-Contract (duck-typed, checked by :func:`sklearn_meanfield._flow.check_unit`):
+Contract (duck-typed; :class:`NeuronUnit` and
+:class:`~sklearn_meanfield._kernels.KernelUnit` implement it):
 
 ``prepare(X) -> Xp``
     Whatever the unit wants to precompute once per fit (e.g. ``[X, 1]``).
-``forward(Xp, positions) -> (Phi, cache)``
-    ``Phi`` of shape (n_samples, n_particles) and a cache for ``backward``.
+``forward(Xp, positions, out=None) -> (Phi, cache)``
+    ``Phi`` of shape (n_samples, n_particles) and a cache for ``backward``;
+    ``out`` is a reusable (n_samples, n_particles) work array the unit may
+    write ``Phi`` into.
 ``backward(Xp, positions, cache, C) -> grad``
-    The position gradient, shape (n_particles, n_params). ``C`` may be
-    overwritten.
-``n_params(n_features) -> int``
-    Dimension of a position.
+    The position gradient, shape (n_particles, n_params). ``C`` and the
+    cache may be overwritten.
+``backward_rank1(Xp, positions, cache, g, w) -> grad`` (optional)
+    The same for ``C = g w^T`` (one output), without forming ``C``.
+``metric(Xp, sample_weight) -> metric``
+    The constant metric of the position space: an object with
+    ``precondition(G)`` and ``inverse_sqrt(U)`` (:class:`InputMetric`,
+    :class:`IsotropicMetric`).
 ``init_positions(n_particles, Xp, sample_weight, random_state) -> positions``
     Positions that cover the parameter space (the covering condition of
-    Chizat & Bach, 2018).
+    Chizat & Bach, 2018); used by the network estimators.
 ``homogeneous : bool``
     True when ``phi`` is positively 1-homogeneous in ``theta`` (ReLU), which
     makes the neuron ``w * phi(theta)`` 2-homogeneous.
@@ -115,9 +122,6 @@ class NeuronUnit:
         self.init_scale = init_scale
         self.metric_kind = metric
         self._act, self._dact, self.homogeneous = ACTIVATIONS[activation]
-
-    def n_params(self, n_features):
-        return n_features + 1
 
     def prepare(self, X):
         """Return ``[X, 1]`` (n_samples, n_features + 1) in ``X``'s dtype."""
