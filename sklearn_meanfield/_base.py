@@ -215,8 +215,10 @@ class BaseMeanFieldNetwork(BaseEstimator):
         elif incremental:
             previous_epochs, previous_samples = self.n_iter_, self.t_
         else:
+            # warm_start: a new fit (n_iter_, t_, loss_curve_, schedule)
+            # from the previous particles
             self._metric = objective.unit.metric(Xp, s)
-            previous_epochs, previous_samples = 0, self.t_
+            previous_epochs, previous_samples = 0, 0
         if validation is not None:
             X_val, Y_val, s_val = validation
             Xp_val = objective.unit.prepare(X_val)
