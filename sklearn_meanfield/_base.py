@@ -64,6 +64,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
         "power_t": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
         "flow": [StrOptions({"wasserstein", "conic", "langevin"})],
         "temperature": [Interval(Real, 0, None, closed="left")],
         "annealing": [StrOptions({"constant", "linear"})],
@@ -157,6 +158,11 @@ class BaseMeanFieldNetwork(BaseEstimator):
             warn_on_max_iter=not incremental,
         )
         patience = None if incremental else self.n_iter_no_change
+        if self.momentum > 0 and self.flow != "wasserstein":
+            raise ValueError(
+                f"momentum={self.momentum} is only supported with "
+                f"flow='wasserstein', not flow={self.flow!r}."
+            )
         if self.flow == "conic":
             return ConicParticleGradientDescent(
                 self.learning_rate_init,
@@ -177,7 +183,12 @@ class BaseMeanFieldNetwork(BaseEstimator):
                 **options,
             )
         return WassersteinGradientDescent(
-            self.learning_rate_init, max_iter, self.tol, patience, **options
+            self.learning_rate_init,
+            max_iter,
+            self.tol,
+            patience,
+            momentum=self.momentum,
+            **options,
         )
 
     def _fit_particles(self, X, Y, sample_weight, stratify=None, incremental=False):

@@ -151,6 +151,10 @@ class WassersteinGradientDescent:
         Bound on the number of recorded snapshots.
     warn_on_max_iter : bool, default=True
         Warn with ``ConvergenceWarning`` when ``max_iter`` is reached.
+    momentum : float, default=0.0
+        Heavy-ball momentum ``v <- momentum * v - eta * P grad``,
+        ``z <- z + v`` (0: the plain discretised flow). Full-batch steps drop
+        the velocity when it would increase ``J`` (adaptive restart).
     """
 
     #: step growth after an accepted step, and the smallest step tried,
@@ -178,6 +182,7 @@ class WassersteinGradientDescent:
         record_every=None,
         max_records=200,
         warn_on_max_iter=True,
+        momentum=0.0,
     ):
         self.learning_rate_init = learning_rate_init
         self.max_iter = max_iter
@@ -192,6 +197,7 @@ class WassersteinGradientDescent:
         self.record_every = record_every
         self.max_records = max_records
         self.warn_on_max_iter = warn_on_max_iter
+        self.momentum = momentum
 
     # --- the step rule: what subclasses change ------------------------------
 
@@ -295,6 +301,7 @@ class WassersteinGradientDescent:
         self._scale = 1.0  # step multiplier, halved on divergence
         self._eta = np.inf  # current full-batch step, capped by the schedule
         self._hold = 0
+        self._velocity = None  # heavy-ball velocity (momentum > 0)
         try:
             for epoch in range(self.max_iter):
                 self._epoch_started(start_epoch + epoch)
@@ -376,15 +383,27 @@ class WassersteinGradientDescent:
     def _full_batch_step(
         self, objective, Xp, Y, s, particles, metric, eta_max, value, grads, result
     ):
-        """One accepted step with backtracking; None when no step descends."""
+        """One accepted step with backtracking; None when no step descends.
+
+        With ``momentum > 0`` the step is the heavy-ball step
+        ``z <- z + v``, ``v <- momentum * v - eta * P grad``; a step that
+        would increase ``J`` first drops the velocity (an adaptive restart,
+        O'Donoghue & Candes 2015) and only then halves ``eta``.
+        """
         eta_cap = eta_max * self._scale
         eta = min(self._eta, eta_cap)
+        velocity = self._velocity if self.momentum > 0 else None
         while True:
             candidate = self._move(particles, grads, eta, metric)
+            if velocity is not None:
+                candidate.add_scaled(velocity, self.momentum)
             new_value, new_state = objective.forward(Xp, Y, s, candidate)
             finite = np.isfinite(new_value)
             if finite and (not self.monotone or new_value <= value):
                 break
+            if velocity is not None:
+                velocity = None  # restart: retry without momentum first
+                continue
             eta *= 0.5
             self._hold = self.hold_after_reduction
             result.n_step_reductions += 1
@@ -396,6 +415,8 @@ class WassersteinGradientDescent:
                     "The particle flow diverged: no step size gives a finite "
                     "objective. Rescale X and y."
                 )
+        if self.momentum > 0:
+            self._velocity = candidate.difference(particles)
         self._last_eta = eta
         if eta < eta_cap and self._hold > 0:
             # just reduced: hold the step a while rather than climbing back
@@ -442,15 +463,21 @@ class WassersteinGradientDescent:
                     failed_at = b
                     break
                 total += mass * value
-                current = self._move(
+                moved = self._move(
                     current, self._gradients(objective, state), eta, metric
                 )
+                if self.momentum > 0:
+                    if self._velocity is not None:
+                        moved.add_scaled(self._velocity, self.momentum)
+                    self._velocity = moved.difference(current)
+                current = moved
             if failed_at is None and current.all_finite():
                 self._last_eta = eta
                 self._previous_start = particles
                 return current, total / max(s.sum(), 1e-300)
             if failed_at == 0:
                 particles = self._previous_start
+            self._velocity = None
             self._scale *= 0.5
             result.n_step_reductions += 1
             if self._scale < self.min_step_ratio:

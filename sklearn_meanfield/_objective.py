@@ -56,6 +56,26 @@ class Particles:
             return [self.weights, self.positions]
         return [self.weights, self.positions, self.intercept]
 
+    def difference(self, other):
+        """``self - other`` as Particles (e.g. a velocity)."""
+        return Particles(
+            *(
+                None if a is None else a - b
+                for a, b in zip(
+                    self.arrays_or_none(), other.arrays_or_none(), strict=True
+                )
+            )
+        )
+
+    def add_scaled(self, other, factor):
+        """``self += factor * other`` in place."""
+        for a, b in zip(self.arrays_or_none(), other.arrays_or_none(), strict=True):
+            if a is not None:
+                a += factor * b
+
+    def arrays_or_none(self):
+        return (self.weights, self.positions, self.intercept)
+
     def all_finite(self):
         return all(np.isfinite(a).all() for a in self.arrays())
 

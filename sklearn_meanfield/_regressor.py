@@ -86,6 +86,13 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         the best epoch.
     validation_fraction : float, default=0.1
         Fraction of the training data held out for early stopping.
+    momentum : float, default=0.0
+        Heavy-ball momentum of the Wasserstein flow's steps,
+        ``v <- momentum * v - eta * grad``, ``z <- z + v`` (0: the plain
+        discretised gradient flow, whose global convergence the theory
+        covers). A full-batch step that would increase ``J`` first drops the
+        velocity (adaptive restart). ``momentum=0.9`` reaches a given accuracy
+        in several times fewer steps (``benchmarks/``).
     flow : {"wasserstein", "conic", "langevin"}, default="wasserstein"
         How the particles move. ``"wasserstein"``: gradient descent on weights
         and positions (Chizat & Bach, 2018). ``"conic"``: the
@@ -185,6 +192,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         power_t=0.5,
         early_stopping=False,
         validation_fraction=0.1,
+        momentum=0.0,
         flow="wasserstein",
         temperature=1e-3,
         annealing="constant",
@@ -209,6 +217,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         self.power_t = power_t
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.momentum = momentum
         self.flow = flow
         self.temperature = temperature
         self.annealing = annealing

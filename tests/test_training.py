@@ -289,3 +289,30 @@ def test_memory_is_bounded_by_input_and_working_memory():
     full_matrix = 50_000 * 500 * 8
     assert peak < 1.2 * X.nbytes + 1.5 * working_memory * 2**20
     assert peak < full_matrix / 4
+
+
+def test_momentum_reaches_the_target_in_fewer_steps_and_stays_monotone():
+    X, y = make_teacher_student(2000, 10, n_teacher=5, random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    plain = MeanFieldRegressor(50, random_state=0).fit(X_train, y_train)
+    heavy = MeanFieldRegressor(50, momentum=0.9, random_state=0).fit(X_train, y_train)
+    assert heavy.score(X_test, y_test) > 0.999
+    # steps to reach the loss the plain flow ends with
+    target = plain.loss_curve_[-1]
+    steps_heavy = int(np.argmax(np.array(heavy.loss_curve_) <= target))
+    assert heavy.loss_curve_[steps_heavy] <= target
+    assert steps_heavy < 0.5 * plain.n_iter_
+    # the adaptive restart keeps the full-batch objective non-increasing
+    assert np.all(np.diff(heavy.loss_curve_) <= 0)
+
+
+def test_momentum_with_minibatches_and_its_limits():
+    X, y = make_teacher_student(2000, 5, n_teacher=3, random_state=0)
+    reg = MeanFieldRegressor(20, momentum=0.9, batch_size=100, random_state=0)
+    reg.set_params(learning_rate="invscaling", power_t=0.5, learning_rate_init=0.1)
+    reg.fit(X, y)
+    assert reg.score(X, y) > 0.99
+    with pytest.raises(ValueError, match="momentum"):
+        MeanFieldRegressor(flow="conic", momentum=0.5).fit(X, y)
+    with pytest.raises(ValueError, match="momentum"):
+        MeanFieldRegressor(momentum=1.0).fit(X, y)
