@@ -212,11 +212,9 @@ class BaseMeanFieldNetwork(BaseEstimator):
         objective = self._make_objective()
         Xp = objective.unit.prepare(X)
         fitted = hasattr(self, "positions_")
-        particles = None
-        if incremental and fitted:
-            particles = self._warm_particles(X.shape[1], Y.shape[1], X.dtype, True)
-        elif not incremental:
-            particles = self._warm_particles(X.shape[1], Y.shape[1], X.dtype)
+        particles = self._warm_particles(
+            X.shape[1], Y.shape[1], X.dtype, force=incremental
+        )
         if particles is None:
             particles = self._init_particles(
                 objective, Xp, Y, s, Y.shape[1], random_state

@@ -331,7 +331,8 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         -------
         self : MeanFieldClassifier
         """
-        first = not hasattr(self, "classes_")
+        # fitted particles, not classes_, mark a finished first call
+        first = not hasattr(self, "positions_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if classes is not None:

@@ -43,41 +43,30 @@ class Particles:
     def n_particles(self):
         return self.positions.shape[0]
 
-    def copy(self):
-        return Particles(
-            self.weights.copy(),
-            self.positions.copy(),
-            None if self.intercept is None else self.intercept.copy(),
-        )
+    def _fields(self):
+        """``(weights, positions, intercept)``; the intercept may be None."""
+        return (self.weights, self.positions, self.intercept)
 
-    def arrays(self):
-        """The trainable arrays, in a fixed order."""
-        if self.intercept is None:
-            return [self.weights, self.positions]
-        return [self.weights, self.positions, self.intercept]
+    def copy(self):
+        return Particles(*(None if a is None else a.copy() for a in self._fields()))
 
     def difference(self, other):
         """``self - other`` as Particles (e.g. a velocity)."""
         return Particles(
             *(
                 None if a is None else a - b
-                for a, b in zip(
-                    self.arrays_or_none(), other.arrays_or_none(), strict=True
-                )
+                for a, b in zip(self._fields(), other._fields(), strict=True)
             )
         )
 
     def add_scaled(self, other, factor):
         """``self += factor * other`` in place."""
-        for a, b in zip(self.arrays_or_none(), other.arrays_or_none(), strict=True):
+        for a, b in zip(self._fields(), other._fields(), strict=True):
             if a is not None:
                 a += factor * b
 
-    def arrays_or_none(self):
-        return (self.weights, self.positions, self.intercept)
-
     def all_finite(self):
-        return all(np.isfinite(a).all() for a in self.arrays())
+        return all(np.isfinite(a).all() for a in self._fields() if a is not None)
 
 
 class MeanFieldObjective:
