@@ -108,12 +108,14 @@ class WassersteinGradientDescent:
     :class:`~sklearn_meanfield._units.InputMetric`).
 
     Step control. Full batch: a step is accepted only if ``J`` is finite and
-    does not increase; otherwise ``eta`` is halved and the step retried from
-    the same particles, so a divergence is caught before it reaches the
-    particles; after an accepted step ``eta`` grows back by a factor 1.1, up
-    to the schedule's value (after a reduction, only once 20 steps have been
-    accepted at the reduced size). Minibatches: an epoch whose loss or particles
-    become non-finite is restarted from its initial particles with half the
+    does not increase (for the noisy Langevin flow: does not exceed
+    ``100 J_0``, ``J_0`` its value at the initial particles); otherwise
+    ``eta`` is halved and the step retried from the same particles, so a
+    divergence is caught before it reaches the particles. After an accepted
+    step ``eta`` grows back by 1.1, up to the schedule's value (after a
+    reduction, only once 20 steps have been accepted at the reduced size).
+    Minibatches: an epoch whose loss becomes non-finite or exceeds
+    ``100 J_0 / s(B)`` is restarted from its initial particles with half the
     step. Schedule: ``"constant"``, ``eta_k = learning_rate_init``;
     ``"invscaling"``, ``eta_k = learning_rate_init / (1 + k)^power_t`` at
     epoch ``k``.
@@ -298,6 +300,7 @@ class WassersteinGradientDescent:
                     "y (e.g. with StandardScaler)."
                 )
             grads = self._gradients(objective, state)
+            self._J_start = value
         self._scale = 1.0  # step multiplier, halved on divergence
         self._eta = np.inf  # current full-batch step, capped by the schedule
         self._hold = 0
@@ -399,7 +402,10 @@ class WassersteinGradientDescent:
                 candidate.add_scaled(velocity, self.momentum)
             new_value, new_state = objective.forward(Xp, Y, s, candidate)
             finite = np.isfinite(new_value)
-            if finite and (not self.monotone or new_value <= value):
+            # a noisy flow may go up, but not blow up past 100 J_0 (a bound
+            # relative to the current J would compound step after step)
+            bound = value if self.monotone else 100 * self._J_start
+            if finite and new_value <= bound:
                 break
             if velocity is not None:
                 velocity = None  # restart: retry without momentum first

@@ -316,3 +316,23 @@ def test_momentum_with_minibatches_and_its_limits():
         MeanFieldRegressor(flow="conic", momentum=0.5).fit(X, y)
     with pytest.raises(ValueError, match="momentum"):
         MeanFieldRegressor(momentum=1.0).fit(X, y)
+
+
+def test_hot_langevin_is_held_back_not_returned_as_nan():
+    # a temperature far too high for the step: the noise would blow the
+    # particles up; the step is reduced instead and predictions stay finite
+    X, y = make_teacher_student(100, 3, random_state=0)
+    reg = MeanFieldRegressor(flow="langevin", temperature=1e3, max_iter=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.set_params(random_state=0).fit(X, y)
+    assert reg.n_step_reductions_ > 0
+    assert np.all(np.isfinite(reg.predict(X)))
+    X_fit, y_fit = X, y
+    start = MeanFieldRegressor(max_iter=1, random_state=0)
+    start.set_params(learning_rate_init=1e-12, tol=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start.fit(X_fit, y_fit)
+    J0 = start.loss_curve_[0]  # the objective at the (same) initial particles
+    assert max(reg.loss_curve_) <= 100 * J0 * (1 + 1e-6)
