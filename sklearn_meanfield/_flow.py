@@ -442,7 +442,8 @@ class WassersteinGradientDescent:
         initial particles the batch loss is at most ``J_0 / s(B)``). The epoch
         is then restarted with half the step from its initial particles, or
         from those of the previous epoch if its very first batch failed (the
-        previous epoch ended in a blow-up that no batch had evaluated).
+        previous epoch ended in a blow-up that no batch had evaluated), or
+        from the initial particles of the run if that fails at once too.
         """
         n = Xp.shape[0]
         if not hasattr(self, "_J0"):
@@ -453,7 +454,7 @@ class WassersteinGradientDescent:
                     "input values are too large for this dtype. Rescale X and "
                     "y (e.g. with StandardScaler)."
                 )
-            self._previous_start = particles
+            self._previous_start = self._initial = particles
         while True:
             order = self._rng.permutation(n) if self.shuffle else np.arange(n)
             eta = eta_max * self._scale
@@ -482,7 +483,14 @@ class WassersteinGradientDescent:
                 self._previous_start = particles
                 return current, total / max(s.sum(), 1e-300)
             if failed_at == 0:
-                particles = self._previous_start
+                # the epoch's start is already bad: go back one epoch, and if
+                # that start fails too (on another first batch), to the
+                # initial particles, where no batch can fail
+                particles = (
+                    self._initial
+                    if particles is self._previous_start
+                    else self._previous_start
+                )
             self._velocity = None
             self._scale *= 0.5
             result.n_step_reductions += 1
