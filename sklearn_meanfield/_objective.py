@@ -29,6 +29,21 @@ from sklearn import get_config
 
 __all__ = ["MeanFieldObjective", "Particles"]
 
+#: Bytes of ``Phi`` per block of the forward and backward passes: a block's
+#: product, activation, readout and backward product run while it is in the
+#: CPU cache (one n x m pass over memory instead of four; measured 20% faster
+#: per step at n=20,000, m=1,000, see benchmarks/NOTES.md).
+_BLOCK_BYTES = 2 * 2**20
+
+
+def _block_rows(n_particles, itemsize):
+    """Rows of an (n_rows, n_particles) block of about ``_BLOCK_BYTES``."""
+    return max(64, _BLOCK_BYTES // (n_particles * itemsize))
+
+
+def _row_slices(n_samples, rows):
+    return [slice(i, min(i + rows, n_samples)) for i in range(0, n_samples, rows)]
+
 
 @dataclass
 class Particles:
@@ -131,28 +146,42 @@ class MeanFieldObjective:
         sensitivity fit in scikit-learn's ``working_memory``."""
         budget = get_config()["working_memory"] * 2**20  # MiB to bytes
         rows = max(1, min(n_samples, int(budget // (2 * n_particles * itemsize))))
-        return [slice(i, min(i + rows, n_samples)) for i in range(0, n_samples, rows)]
+        return _row_slices(n_samples, rows)
 
     def forward(self, Xp, Y, s, particles):
         """``J`` and the state ``backward`` needs (one forward pass).
 
         Splitting the two lets a line search reject a step after the forward
-        pass alone. When the (n_samples, n_particles) matrix ``Phi`` does not
-        fit in ``working_memory`` (``sklearn.set_config``), the pass runs over
-        chunks of samples and keeps only the loss gradient ``G``
-        (n_samples, n_outputs); ``backward`` then recomputes ``Phi`` chunk by
-        chunk, so memory stays bounded whatever ``n_samples``.
+        pass alone. The pass runs over blocks of about ``_BLOCK_BYTES`` of
+        ``Phi`` (see ``_blocks``): each block's product, activation and
+        readout run while the block is in cache, and ``backward`` revisits
+        the blocks in the same way. When the whole (n_samples, n_particles)
+        matrix ``Phi`` does not fit in ``working_memory``
+        (``sklearn.set_config``), the pass runs over chunks of samples and
+        keeps only the loss gradient ``G`` (n_samples, n_outputs);
+        ``backward`` then recomputes ``Phi`` chunk by chunk, so memory stays
+        bounded whatever ``n_samples``.
         """
-        chunks = self._chunks(Xp.shape[0], particles.n_particles, Xp.itemsize)
+        n_samples, m = Xp.shape[0], particles.n_particles
+        chunks = self._chunks(n_samples, m, Xp.itemsize)
+        W = particles.weights
         if len(chunks) == 1:
-            Phi, cache = self.unit.forward(
-                Xp, particles.positions, out=self._buffer("phi", Xp, particles)
-            )
-            F = self._readout(Phi, particles)
+            Phi = self._buffer("phi", Xp, particles)
+            F = np.empty((n_samples, W.shape[1]), dtype=np.result_type(Xp, W))
+            blocks = []
+            for rows in _row_slices(n_samples, _block_rows(m, Xp.itemsize)):
+                Phi_b, cache_b = self.unit.forward(
+                    Xp[rows], particles.positions, out=Phi[rows]
+                )
+                np.matmul(Phi_b, W, out=F[rows])
+                blocks.append((rows, Phi_b, cache_b))
+            F *= 1.0 / m
+            if particles.intercept is not None:
+                F += particles.intercept
             value, G = self.loss.value_and_gradient(Y, F, s)
         else:
-            Phi = cache = None
-            G = np.empty((Xp.shape[0], particles.weights.shape[1]), Xp.dtype)
+            blocks = None
+            G = np.empty((n_samples, W.shape[1]), Xp.dtype)
             value = 0.0
             for rows in chunks:
                 Phi_c, _ = self.unit.forward(
@@ -166,24 +195,31 @@ class MeanFieldObjective:
                 value += v
         if self.penalty is not None:
             value += self.penalty.value(particles)
-        return value, (Xp, particles, Phi, cache, G)
+        return value, (Xp, particles, blocks, G)
 
     def _accumulate(self, state, W):
-        """``gW = Phi.T G`` and ``gTheta = unit.backward(Xp, G W.T)``, over
-        chunks of samples when ``forward`` did not keep ``Phi``."""
-        Xp, particles, Phi, cache, G = state
-        if Phi is not None:
-            return Phi.T @ G, self._position_gradient(Xp, particles, cache, G, W)
+        """``gW = Phi.T G`` and ``gTheta = unit.backward(Xp, G W.T)``, block by
+        block over the forward pass's blocks, or over chunks of samples
+        (recomputing ``Phi``) when ``forward`` did not keep it."""
+        Xp, particles, blocks, G = state
         gW = np.zeros_like(particles.weights)
         gTheta = np.zeros_like(particles.positions)
-        for rows in self._chunks(Xp.shape[0], particles.n_particles, Xp.itemsize):
-            Xc = Xp[rows]
-            Phi_c, cache_c = self.unit.forward(
-                Xc, particles.positions, out=self._buffer("phi", Xc, particles)
+        if blocks is None:
+            blocks = (
+                (rows, *self._forward_chunk(Xp[rows], particles))
+                for rows in self._chunks(
+                    Xp.shape[0], particles.n_particles, Xp.itemsize
+                )
             )
-            gW += Phi_c.T @ G[rows]
-            gTheta += self._position_gradient(Xc, particles, cache_c, G[rows], W)
+        for rows, Phi_b, cache_b in blocks:
+            gW += Phi_b.T @ G[rows]
+            gTheta += self._position_gradient(Xp[rows], particles, cache_b, G[rows], W)
         return gW, gTheta
+
+    def _forward_chunk(self, Xc, particles):
+        return self.unit.forward(
+            Xc, particles.positions, out=self._buffer("phi", Xc, particles)
+        )
 
     def _position_gradient(self, Xp, particles, cache, G, W):
         """``unit.backward`` with the sensitivity ``C = G W.T``; for one
@@ -203,7 +239,7 @@ class MeanFieldObjective:
         ``gb = sum_j G_j`` (``None`` without intercept); ``G`` is the loss
         gradient with respect to ``F``.
         """
-        particles, G = state[1], state[4]
+        particles, G = state[1], state[3]
         gW, gTheta = self._accumulate(state, particles.weights)
         gb = None if particles.intercept is None else G.sum(axis=0)
         if self.penalty is not None:
@@ -221,7 +257,7 @@ class MeanFieldObjective:
         the velocity of a particle of unit mass in the Wasserstein-Fisher-Rao
         geometry.
         """
-        particles, G = state[1], state[4]
+        particles, G = state[1], state[3]
         W = particles.weights
         norms = np.linalg.norm(W, axis=1, keepdims=True)
         directions = W / np.where(norms > 0, norms, 1)
