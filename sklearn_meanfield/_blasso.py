@@ -16,8 +16,6 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import least_squares, nnls
 
-from ._kernels import kernel_value_and_gradient
-
 __all__ = [
     "certificate_and_gradient",
     "certificate_max",
@@ -72,7 +70,7 @@ def certificate_points(unit, lower, upper):
 def certificate_and_gradient(unit, Xp, sr, T):
     """``eta(t)`` up to the factor ``1/alpha`` and its gradient in ``t``,
     ``sr = s * residual``."""
-    K, dK = kernel_value_and_gradient(unit.kernel, unit.differences(Xp, T))
+    K, dK = unit.pairwise(Xp, T)
     return sr @ K, -np.einsum("j,jik->ik", sr, dK)
 
 

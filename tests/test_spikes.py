@@ -38,6 +38,32 @@ def test_dirichlet_kernel_matches_cosine_sum(cutoff):
     assert K[-4] == pytest.approx(1.0, abs=1e-15)
 
 
+@pytest.mark.parametrize("cutoff", [1, 4, 20])
+@pytest.mark.parametrize("n_dims", [1, 2])
+def test_dirichlet_pairwise_matches_differences(cutoff, n_dims):
+    # The angle-addition path (all pairs of samples and spikes, used in
+    # training) agrees with the kernel at the differences, including pairs
+    # at distance 0, 1e-13 and 1e-6 (mod 1) and pairs that wrap.
+    rng = np.random.RandomState(cutoff)
+    X = rng.uniform(0, 1, size=(60, n_dims))
+    T = np.vstack(
+        [
+            rng.uniform(0, 1, size=(40, n_dims)),
+            X[:5],
+            (X[5:10] + 1e-13) % 1,
+            (X[10:15] + 1e-6 * rng.standard_normal((5, n_dims))) % 1,
+            (X[15:20] + 0.999) % 1,
+        ]
+    )
+    kernel = DirichletKernel(cutoff)
+    K, dK = kernel.pairwise_value_and_gradient(X, T)
+    K_ref, dK_ref = kernel.value_and_gradient(X[:, None, :] - T[None, :, :])
+    assert K.shape == (60, 60) and dK.shape == (60, 60, n_dims)
+    np.testing.assert_allclose(K, K_ref, rtol=0, atol=1e-13)
+    scale = np.abs(dK_ref).max()
+    np.testing.assert_allclose(dK, dK_ref, rtol=0, atol=1e-12 * scale)
+
+
 @pytest.mark.parametrize("kernel", [DirichletKernel(3), GaussianKernel(0.2)])
 def test_kernel_gradient_finite_differences_2d(kernel):
     rng = np.random.RandomState(0)
