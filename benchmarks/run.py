@@ -72,7 +72,7 @@ CONFIGS = {
             "mf_chunk": 10,
             "adam_check": 5,
             "lbfgs_check": 5,
-            "repeats": 3,
+            "seeds": (0, 1, 2),
         },
         "spikes": {
             "n_spikes": 10,
@@ -102,7 +102,7 @@ CONFIGS = {
             "mf_chunk": 10,
             "adam_check": 5,
             "lbfgs_check": 5,
-            "repeats": 1,
+            "seeds": (0,),
         },
         "spikes": {
             "n_spikes": 10,
@@ -132,7 +132,7 @@ CONFIGS = {
             "mf_chunk": 20,
             "adam_check": 5,
             "lbfgs_check": 5,
-            "repeats": 1,
+            "seeds": (0,),
         },
         "spikes": {
             "n_spikes": 3,
@@ -404,11 +404,15 @@ class _TargetReached(Exception):
     """Raised from inside a fit to stop it once the held-out target is met."""
 
 
-def _accuracy_meanfield(c, Xtr, ytr, Xte, yte, **params):
+def _accuracy_meanfield(c, Xtr, ytr, Xte, yte, random_state, **params):
     """One continuous fit, scored every ``mf_chunk`` iterations from inside
     the flow (the scoring time is excluded), stopped at the target."""
     est = MeanFieldRegressor(
-        n_particles=c["m"], max_iter=10**6, tol=0.0, random_state=0, **params
+        n_particles=c["m"],
+        max_iter=10**6,
+        tol=0.0,
+        random_state=random_state,
+        **params,
     )
     original = MeanFieldObjective.backward
     probe = {"calls": 0, "excluded": 0.0, "r2": -np.inf, "start": 0.0}
@@ -441,8 +445,8 @@ def _accuracy_meanfield(c, Xtr, ytr, Xte, yte, **params):
     return elapsed, float(probe["r2"]), n_iter, bool(probe["r2"] >= c["target"])
 
 
-def _accuracy_adam(c, Xtr, ytr, Xte, yte):
-    est = MLPRegressor(hidden_layer_sizes=(c["m"],), random_state=0)
+def _accuracy_adam(c, Xtr, ytr, Xte, yte, random_state):
+    est = MLPRegressor(hidden_layer_sizes=(c["m"],), random_state=random_state)
     elapsed, r2, n_epochs = 0.0, -np.inf, 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -458,7 +462,7 @@ def _accuracy_adam(c, Xtr, ytr, Xte, yte):
     return elapsed, r2, n_epochs, False
 
 
-def _accuracy_lbfgs(c, Xtr, ytr, Xte, yte):
+def _accuracy_lbfgs(c, Xtr, ytr, Xte, yte, random_state):
     """One lbfgs fit, scored every few iterations from scipy's callback.
 
     MLPRegressor has no callback; scipy.optimize.minimize is wrapped during
@@ -471,7 +475,7 @@ def _accuracy_lbfgs(c, Xtr, ytr, Xte, yte):
         max_iter=10**6,
         max_fun=10**7,
         tol=0.0,
-        random_state=0,
+        random_state=random_state,
     )
     state = {"iter": 0, "scoring": 0.0, "r2": -np.inf, "reached": None}
     minimize = scipy.optimize.minimize
@@ -510,47 +514,62 @@ def time_to_accuracy(config):
         c["n"] + c["n_test"], c["d"], n_teacher=c["m0"], random_state=0
     )
     Xtr, ytr, Xte, yte = X[: c["n"]], y[: c["n"]], X[c["n"] :], y[c["n"] :]
+    fast = "MeanFieldRegressor (momentum=0.95, learning_rate_init=0.375)"
     runs = {
         "MeanFieldRegressor (defaults)": (_accuracy_meanfield, "iterations"),
         "MeanFieldRegressor (learning_rate_init=5)": (
             functools.partial(_accuracy_meanfield, learning_rate_init=5.0),
             "iterations",
         ),
-        "MeanFieldRegressor (momentum=0.95)": (
-            functools.partial(_accuracy_meanfield, momentum=0.95),
+        fast: (
+            functools.partial(
+                _accuracy_meanfield, momentum=0.95, learning_rate_init=0.375
+            ),
             "iterations",
         ),
         "MLPRegressor adam (defaults)": (_accuracy_adam, "epochs"),
         "MLPRegressor lbfgs (defaults)": (_accuracy_lbfgs, "iterations"),
     }
-    rows, results = [], {}
-    times = {name: [] for name in runs}
-    for _ in range(c["repeats"]):
-        # the fits are deterministic (fixed seeds): only their time varies
+    seeds = c["seeds"]
+    outcomes = {name: [] for name in runs}
+    for seed in seeds:
+        # one fit per estimator seed (the initialisation), contenders
+        # interleaved; the data are the same for all
         for name, (run, _) in runs.items():
-            elapsed, r2, n_iter, reached = run(c, Xtr, ytr, Xte, yte)
-            times[name].append(elapsed)
-            results[name] = (r2, n_iter, reached)
+            outcomes[name].append(run(c, Xtr, ytr, Xte, yte, random_state=seed))
+    rows, results = [], {}
     for name, (_, unit) in runs.items():
-        r2, n_iter, reached = results[name]
-        elapsed = _median(times[name])
-        results[name] = (elapsed, reached)
+        times, r2s, works, reached = zip(*outcomes[name], strict=True)
+        all_reached = all(reached)
+        results[name] = (_median(times), all_reached)
         rows.append(
             [
                 name,
-                elapsed,
-                r2,
-                f"{n_iter} {unit}",
-                "yes" if reached else f"no (cap {c['time_cap']:g} s)",
+                _median(times),
+                max(times),
+                _median(r2s),
+                f"{_median(works):g} {unit}",
+                f"{sum(reached)}/{len(seeds)}"
+                + ("" if all_reached else f" (cap {c['time_cap']:g} s)"),
             ]
         )
     mf_time, mf_reached = results["MeanFieldRegressor (defaults)"]
-    mom_time, mom_reached = results["MeanFieldRegressor (momentum=0.95)"]
+    fast_time, fast_reached = results[fast]
     others = [t for name, (t, ok) in results.items() if ok and "MLP" in name]
     best = min(others) if others else math.inf
     for row in rows:
         t, ok = results[row[0]]
         row.append(mf_time / t if ok and mf_reached else "-")
+
+    def target(label, time_, reached):
+        return (
+            f"3. faster to R^2 target than the best MLPRegressor ({label})",
+            f"{time_:.2f} s vs {best:.2f} s"
+            if reached
+            else f"not reached on every seed ({time_:.1f} s)",
+            bool(reached and time_ < best),
+        )
+
     return {
         "title": (
             f"3. Time to held-out R^2 >= {c['target']} (ReLU teacher, d={c['d']}, "
@@ -560,10 +579,11 @@ def time_to_accuracy(config):
         "columns": [
             "estimator",
             "fit time (s)",
+            "slowest seed (s)",
             "held-out R^2",
             "work",
             "reached",
-            "MeanField / this",
+            "MeanField defaults / this",
         ],
         "rows": rows,
         "notes": [
@@ -571,9 +591,14 @@ def time_to_accuracy(config):
             "neurons, the over-parameterised regime of the global convergence "
             "result, and still cheap per step. The learning_rate_init=5 row "
             "shows how much of the gap is the step size rather than the step "
-            "cost; the momentum=0.95 row is the heavy-ball discretisation "
-            "(with adaptive restart) of the same flow.",
-            f"Median fit time over {c['repeats']} runs, held-out scoring "
+            "cost. The momentum row is the heavy-ball discretisation (with "
+            "adaptive restart) of the same flow, with a step 0.75x the "
+            "default: a restart falls back to a plain step of the same size, "
+            "which must stay stable (at the default 0.5 the fallbacks fail "
+            "and halve the step; measured on 8 problems, benchmarks/NOTES.md).",
+            f"One fit per estimator seed {', '.join(map(str, seeds))} (the "
+            "initialisation; same data), medians over the seeds; 'reached' "
+            "counts the seeds that reached the target. Held-out scoring "
             "excluded. MeanFieldRegressor: one fit, scored from inside the flow "
             f"every {c['mf_chunk']} iterations. adam: partial_fit, one epoch per "
             f"call, optimizer state kept, scored every {c['adam_check']} "
@@ -581,20 +606,8 @@ def time_to_accuracy(config):
             f"{c['lbfgs_check']} iterations through a callback.",
         ],
         "targets": [
-            (
-                "3. faster to R^2 target than the best MLPRegressor (defaults)",
-                f"{mf_time:.1f} s vs {best:.1f} s"
-                if mf_reached
-                else f"not reached in {mf_time:.1f} s",
-                bool(mf_reached and mf_time < best),
-            ),
-            (
-                "3. faster to R^2 target than the best MLPRegressor (momentum=0.95)",
-                f"{mom_time:.1f} s vs {best:.1f} s"
-                if mom_reached
-                else f"not reached in {mom_time:.1f} s",
-                bool(mom_reached and mom_time < best),
-            ),
+            target("defaults", mf_time, mf_reached),
+            target("momentum=0.95, learning_rate_init=0.375", fast_time, fast_reached),
         ],
     }
 

@@ -91,8 +91,14 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         ``v <- momentum * v - eta * grad``, ``z <- z + v`` (0: the plain
         discretised gradient flow, whose global convergence the theory
         covers). A full-batch step that would increase ``J`` first drops the
-        velocity (adaptive restart). ``momentum=0.9`` reaches a given accuracy
-        in several times fewer steps (``benchmarks/``).
+        velocity (adaptive restart) and retries a plain step of the same
+        size, so use it with a ``learning_rate_init`` below the largest
+        stable plain step: ``momentum=0.95, learning_rate_init=0.375``
+        reached a held-out R^2 of 0.999 on five ReLU teacher problems
+        1.7-2.9x faster than ``MLPRegressor(solver="lbfgs")`` and 4-30x
+        faster than the defaults (``benchmarks/``). It is not the gradient
+        flow: on noisy problems and on tanh teachers it was measured to
+        generalise worse than the plain flow, so it stays off by default.
     flow : {"wasserstein", "conic", "langevin"}, default="wasserstein"
         How the particles move. ``"wasserstein"``: gradient descent on weights
         and positions (Chizat & Bach, 2018). ``"conic"``: the
