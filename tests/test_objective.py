@@ -88,19 +88,25 @@ def test_standardize_metric_is_the_flow_on_standardised_inputs():
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
 @pytest.mark.parametrize("k", [1, 3])
-def test_cache_blocked_passes_match_one_block(monkeypatch, activation, k):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cache_blocked_passes_match_one_block(monkeypatch, activation, k, dtype):
     # The forward and backward passes run over row blocks of _BLOCK_BYTES;
     # many small blocks (here 64 rows, the minimum) must give the value and
-    # gradients of one block up to rounding.
+    # gradients of one block up to rounding, in the input's dtype.
     import sklearn_meanfield._objective as objective_module
 
     objective, Xp, Y, s, particles = _problem(activation, n=1000, m=50, k=k)
+    Xp, Y, s = Xp.astype(dtype), Y.astype(dtype), s.astype(dtype)
+    particles = Particles(*(a.astype(dtype) for a in particles._fields()))
+    rtol = 1e-10 if dtype == np.float64 else 1e-4
     monkeypatch.setattr(objective_module, "_BLOCK_BYTES", 2**40)
     one_value, one_grads = objective.value_and_gradient(Xp, Y, s, particles)
     monkeypatch.setattr(objective_module, "_BLOCK_BYTES", 1)
     value, state = objective.forward(Xp, Y, s, particles)
     assert len(state[2]) == 16  # ceil(1000 / 64) blocks
     grads = objective.backward(state)
-    np.testing.assert_allclose(value, one_value, rtol=1e-12)
+    np.testing.assert_allclose(value, one_value, rtol=rtol)
     for got, expected in zip(grads, one_grads, strict=True):
-        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+        assert got.dtype == dtype
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * scale)
