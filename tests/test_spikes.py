@@ -377,3 +377,28 @@ def test_make_spikes_contract():
         make_spikes(6, cutoff=10, min_separation=2.0)
     with pytest.raises(ValueError, match="amplitude_range"):
         make_spikes(amplitude_range=(1.0, 0.5))
+
+
+def test_kernel_objective_over_cache_blocks(monkeypatch):
+    # Training passes run over row blocks of samples (_objective._BLOCK_BYTES);
+    # for kernel units too, many blocks give the value and gradients of one.
+    import sklearn_meanfield._objective as objective_module
+
+    rng = np.random.RandomState(0)
+    kernel = DirichletKernel(6)
+    unit = KernelUnit(kernel, kernel.length_scale)
+    Xp = unit.prepare(rng.uniform(size=(300, 1)))
+    Y = rng.standard_normal((300, 1))
+    s = np.full(300, 1 / 300)
+    particles = Particles(rng.standard_normal((20, 1)), rng.uniform(size=(20, 1)))
+    objective = MeanFieldObjective(unit, SquaredLoss(), TVPenalty(1e-2))
+    monkeypatch.setattr(objective_module, "_BLOCK_BYTES", 2**40)
+    one_value, one_state = objective.forward(Xp, Y, s, particles)
+    one = objective.first_variation(one_state)
+    monkeypatch.setattr(objective_module, "_BLOCK_BYTES", 1)
+    value, state = objective.forward(Xp, Y, s, particles)
+    assert len(state[2]) == 5  # ceil(300 / 64)
+    np.testing.assert_allclose(value, one_value, rtol=1e-12)
+    for got, expected in zip(objective.first_variation(state), one, strict=True):
+        if expected is not None:
+            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
