@@ -191,6 +191,13 @@ class BaseMeanFieldNetwork(BaseEstimator):
             **options,
         )
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # X may be a scipy sparse matrix (CSR used): the products with the
+        # positions are sparse @ dense
+        tags.input_tags.sparse = True
+        return tags
+
     def _fit_particles(self, X, Y, sample_weight, stratify=None, incremental=False):
         """The shared fit path.
 

@@ -279,7 +279,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training inputs; float32 stays float32.
         y : array-like of shape (n_samples,)
             Class labels (integers, strings, ...), at least two classes.
@@ -297,7 +297,9 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
             If ``y`` is not a classification target, or fewer than two
             classes have a positive weight.
         """
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        X, y = validate_data(
+            self, X, y, dtype=[np.float64, np.float32], accept_sparse="csr"
+        )
         check_classification_targets(y)
         classes = np.unique(y)
         if (
@@ -325,7 +327,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         classes : array-like of shape (n_classes,), default=None
             All the classes, required on the first call (``y`` of one chunk
@@ -349,7 +351,14 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
                 )
         else:
             classes = self.classes_
-        X, y = validate_data(self, X, y, reset=first, dtype=[np.float64, np.float32])
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=first,
+            dtype=[np.float64, np.float32],
+            accept_sparse="csr",
+        )
         check_classification_targets(y)
         unseen = np.setdiff1d(np.unique(y), classes)
         if unseen.size:
@@ -412,7 +421,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -420,7 +429,9 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
             1-D for two classes, as in scikit-learn.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse="csr"
+        )
         F = self._raw_output(X)
         return F[:, 0] if len(self.classes_) == 2 else F
 
@@ -430,7 +441,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -446,7 +457,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -464,7 +475,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------

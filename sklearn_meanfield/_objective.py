@@ -163,13 +163,14 @@ class MeanFieldObjective:
         bounded whatever ``n_samples``.
         """
         n_samples, m = Xp.shape[0], particles.n_particles
-        chunks = self._chunks(n_samples, m, Xp.itemsize)
+        itemsize = Xp.dtype.itemsize
+        chunks = self._chunks(n_samples, m, itemsize)
         W = particles.weights
         if len(chunks) == 1:
             Phi = self._buffer("phi", Xp, particles)
-            F = np.empty((n_samples, W.shape[1]), dtype=np.result_type(Xp, W))
+            F = np.empty((n_samples, W.shape[1]), dtype=np.result_type(Xp.dtype, W))
             blocks = []
-            for rows in _row_slices(n_samples, _block_rows(m, Xp.itemsize)):
+            for rows in _row_slices(n_samples, _block_rows(m, itemsize)):
                 Phi_b, cache_b = self.unit.forward(
                     Xp[rows], particles.positions, out=Phi[rows]
                 )
@@ -208,7 +209,7 @@ class MeanFieldObjective:
             blocks = (
                 (rows, *self._forward_chunk(Xp[rows], particles))
                 for rows in self._chunks(
-                    Xp.shape[0], particles.n_particles, Xp.itemsize
+                    Xp.shape[0], particles.n_particles, Xp.dtype.itemsize
                 )
             )
         for rows, Phi_b, cache_b in blocks:

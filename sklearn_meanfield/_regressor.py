@@ -247,6 +247,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
             multi_output=True,
             y_numeric=True,
             dtype=[np.float64, np.float32],
+            accept_sparse="csr",
         )
         if y.dtype.kind not in "biuf":
             raise ValueError(
@@ -266,7 +267,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training inputs; float32 stays float32.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Numeric targets.
@@ -291,7 +292,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), default=None
 
@@ -312,14 +313,16 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse="csr"
+        )
         F = self._raw_output(X)
         return F[:, 0] if self._y_1d else F
 

@@ -38,6 +38,7 @@ Contract (duck-typed; :class:`NeuronUnit` and
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 __all__ = ["ACTIVATIONS", "InputMetric", "IsotropicMetric", "NeuronUnit"]
 
@@ -124,7 +125,11 @@ class NeuronUnit:
         self._act, self._dact, self.homogeneous = ACTIVATIONS[activation]
 
     def prepare(self, X):
-        """Return ``[X, 1]`` (n_samples, n_features + 1) in ``X``'s dtype."""
+        """Return ``[X, 1]`` (n_samples, n_features + 1) in ``X``'s dtype
+        (CSR if ``X`` is sparse)."""
+        if sp.issparse(X):
+            ones = sp.csr_array(np.ones((X.shape[0], 1), dtype=X.dtype))
+            return sp.hstack([sp.csr_array(X), ones], format="csr")
         Xp = np.empty((X.shape[0], X.shape[1] + 1), dtype=X.dtype)
         Xp[:, :-1] = X
         Xp[:, -1] = 1
@@ -135,7 +140,10 @@ class NeuronUnit:
         ``out`` when given (a reused buffer saves the page faults of a fresh
         n x m array at every step). Returns ``(Phi, cache)``, the cache being
         ``Phi`` itself: the derivatives are recovered from the activation."""
-        Z = np.matmul(Xp, positions.T, out=out)
+        if sp.issparse(Xp):
+            Z = np.asarray(Xp @ positions.T)  # sparse @ dense: a new array
+        else:
+            Z = np.matmul(Xp, positions.T, out=out)
         A = self._act(Z)
         return A, A
 
@@ -144,14 +152,15 @@ class NeuronUnit:
         derivative) and ``C``."""
         C *= self._dact(cache)
         # (Xp.T @ C).T runs faster than C.T @ Xp in OpenBLAS for tall C
-        return (Xp.T @ C).T
+        return np.asarray(Xp.T @ C).T
 
     def backward_rank1(self, Xp, positions, cache, g, w):
         """``backward`` for ``C = g w^T`` (one output), without forming C:
         ``grad_i = w_i sum_j sigma'(Z_ji) g_j Xp_j``, i.e.
         ``((g * Xp).T @ sigma'(Z)).T * w``. Overwrites ``cache``."""
         D = self._dact(cache)
-        grad = ((g[:, None] * Xp).T @ D).T
+        gX = Xp.multiply(g[:, None]) if sp.issparse(Xp) else g[:, None] * Xp
+        grad = np.asarray(gX.T @ D).T
         grad *= w[:, None]
         return grad
 
@@ -228,42 +237,61 @@ class InputMetric:
         self.kind = kind
 
     def fit(self, Xp, sample_weight):
-        if self.kind == "euclidean":
-            self.inv_, self.inv_sqrt_ = None, None
-        elif self.kind == "diagonal":
-            scale = feature_scale(Xp, sample_weight)
-            self.inv_, self.inv_sqrt_ = 1.0 / np.square(scale), 1.0 / scale
-        else:
-            X = np.asarray(Xp[:, :-1], dtype=np.float64)
-            mean = sample_weight @ X
-            var = sample_weight @ np.square(X - mean)
+        self.scale_, self.offset_ = None, None
+        if self.kind == "diagonal":
+            self.scale_ = 1.0 / feature_scale(Xp, sample_weight)
+        elif self.kind == "standardize":
+            mean, var = _weighted_mean_var(Xp[:, :-1], sample_weight)
             std = np.sqrt(var)
             # constant features (std at rounding level) are left unscaled
             tiny = std <= 1e-10 * np.maximum(np.abs(mean), 1.0)
             std[tiny] = 1.0
-            p = Xp.shape[1]
-            B = np.zeros((p, p))
-            B[np.arange(p - 1), np.arange(p - 1)] = 1.0 / std
-            B[:-1, -1] = -mean / std
-            B[-1, -1] = 1.0
-            self.inv_, self.inv_sqrt_ = B.T @ B, B
+            # B = [[diag(1 / std), -mean / std], [0, 1]], kept as its two
+            # parts: applying it costs O(n_params), not O(n_params^2)
+            self.scale_ = np.append(1.0 / std, 1.0)
+            self.offset_ = -mean / std
         return self
 
-    @staticmethod
-    def _apply(A, G):
-        if A is None:
+    def _times_B(self, U):
+        """``U B`` (rows ``u`` to positions ``theta = B^T u``)."""
+        if self.scale_ is None:
+            return U
+        V = U * self.scale_.astype(U.dtype, copy=False)
+        if self.offset_ is not None:
+            V[:, -1] += U[:, :-1] @ self.offset_.astype(U.dtype, copy=False)
+        return V
+
+    def _times_BT(self, G):
+        """``G B^T``."""
+        if self.scale_ is None:
             return G
-        if A.ndim == 1:
-            return G * A.astype(G.dtype, copy=False)
-        return G @ A.astype(G.dtype, copy=False)
+        H = G * self.scale_.astype(G.dtype, copy=False)
+        if self.offset_ is not None:
+            H[:, :-1] += np.outer(G[:, -1], self.offset_.astype(G.dtype, copy=False))
+        return H
 
     def precondition(self, G):
-        """``G M^(-1)`` for row vectors ``G`` (n_particles, n_params)."""
-        return self._apply(self.inv_, G)
+        """``G M^(-1) = G B^T B`` for row vectors ``G`` (n_particles,
+        n_params)."""
+        return self._times_B(self._times_BT(G))
 
     def inverse_sqrt(self, U):
         """``U B`` for row vectors ``U`` (``theta = B^T u``)."""
-        return self._apply(self.inv_sqrt_, U)
+        return self._times_B(U)
+
+
+def _weighted_mean_var(X, sample_weight):
+    """Weighted mean and variance of each column (``sum_j s_j = 1``), in
+    float64: two passes for a dense ``X``, ``E[x^2] - E[x]^2`` (clipped at 0)
+    for a sparse one, whose centred copy would be dense."""
+    s = np.asarray(sample_weight, dtype=np.float64)
+    if sp.issparse(X):
+        X = sp.csr_array(X, dtype=np.float64)
+        mean = X.T @ s
+        return mean, np.maximum(X.multiply(X).T @ s - np.square(mean), 0.0)
+    X = np.asarray(X, dtype=np.float64)
+    mean = s @ X
+    return mean, s @ np.square(X - mean)
 
 
 def feature_scale(Xp, sample_weight):
@@ -272,7 +300,11 @@ def feature_scale(Xp, sample_weight):
     ``s_k = sqrt(sum_j s_j Xp[j, k]^2)`` with ``sum_j s_j = 1``. A column of
     zeros gets ``s_k = 1``.
     """
-    ms = sample_weight @ np.square(Xp, dtype=np.float64)
+    if sp.issparse(Xp):
+        Xp = sp.csr_array(Xp, dtype=np.float64)
+        ms = Xp.multiply(Xp).T @ np.asarray(sample_weight, dtype=np.float64)
+    else:
+        ms = sample_weight @ np.square(Xp, dtype=np.float64)
     s = np.sqrt(ms)
     s[~(s > 1e-12)] = 1.0
     return s

@@ -469,3 +469,25 @@ def test_make_teacher_student_classification_labels():
     # regression is unchanged by the new options
     _, y_r2 = make_teacher_student(200, 3, n_teacher=3, n_classes=5, random_state=0)
     np.testing.assert_array_equal(y_r2, y_r)
+
+
+@pytest.mark.parametrize("fixture", ["two_class", "three_class"])
+def test_sparse_input_fits_as_dense(request, fixture):
+    import scipy.sparse as sp
+
+    X, y = request.getfixturevalue(fixture)
+    X = X.copy()
+    X[np.random.RandomState(0).uniform(size=X.shape) < 0.4] = 0.0
+    Xs = sp.csr_matrix(X)
+    dense = _fit_quiet(_fast(), X, y)
+    sparse = _fit_quiet(_fast(), Xs, y)
+    assert sparse.n_iter_ == dense.n_iter_
+    np.testing.assert_allclose(
+        sparse.predict_proba(Xs), dense.predict_proba(X), atol=1e-8
+    )
+    np.testing.assert_array_equal(sparse.predict(Xs), dense.predict(X))
+    # partial_fit takes sparse chunks too
+    inc = clone(_fast())
+    for chunk in np.array_split(np.arange(X.shape[0]), 3):
+        inc.partial_fit(Xs[chunk], y[chunk], classes=np.unique(y))
+    assert inc.predict_proba(Xs).shape == (X.shape[0], len(np.unique(y)))

@@ -11,11 +11,13 @@ from sklearn_meanfield import (
 # Minibatch steps visit repeated samples in other batches than one weighted
 # sample, so weighting by k is not the same as repeating k times (it is in
 # expectation only); full-batch instances pass this check exactly.
+_REASON = (
+    "minibatches see a repeated sample k times in different batches, a "
+    "weighted one once: equal in expectation, not exactly"
+)
 MINIBATCH_SAMPLE_WEIGHT = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "minibatches see a repeated sample k times in different batches, a "
-        "weighted one once: equal in expectation, not exactly"
-    ),
+    "check_sample_weight_equivalence_on_dense_data": _REASON,
+    "check_sample_weight_equivalence_on_sparse_data": _REASON,
 }
 
 

@@ -343,3 +343,66 @@ def test_caller_arrays_are_not_modified(data):
         reg.predict(X32)
     for original, copy in zip((X, y, sw, X32), copies, strict=True):
         np.testing.assert_array_equal(original, copy)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"position_metric": "diagonal"},
+        {"batch_size": 64, "max_iter": 30},
+        {"early_stopping": True, "max_iter": 100},
+    ],
+)
+def test_sparse_input_fits_as_dense(params):
+    # A CSR X (about half zeros) gives the dense fit: the same metric, the
+    # same products, up to rounding; the caller's matrix is untouched.
+    import scipy.sparse as sp
+
+    X, y = make_teacher_student(400, 6, n_teacher=3, random_state=0)
+    X[np.random.RandomState(0).uniform(size=X.shape) < 0.5] = 0.0
+    Xs = sp.csr_matrix(X)
+    data = Xs.data.copy()
+    kw = dict(n_particles=20, max_iter=200, random_state=0) | params
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        dense = MeanFieldRegressor(**kw).fit(X, y)
+        sparse = MeanFieldRegressor(**kw).fit(Xs, y)
+    assert sparse.n_iter_ == dense.n_iter_
+    np.testing.assert_allclose(sparse.positions_, dense.positions_, atol=1e-8)
+    np.testing.assert_allclose(sparse.predict(Xs), dense.predict(X), atol=1e-8)
+    np.testing.assert_array_equal(Xs.data, data)
+
+
+def test_sparse_float32_and_chunked_passes():
+    import scipy.sparse as sp
+    import sklearn
+
+    X, y = make_teacher_student(1000, 5, n_teacher=3, random_state=1)
+    Xs = sp.csr_array(X.astype(np.float32))
+    reg = MeanFieldRegressor(n_particles=30, max_iter=300, random_state=0)
+    plain = clone(reg).fit(Xs, y.astype(np.float32))
+    assert plain.positions_.dtype == np.float32
+    assert plain.predict(Xs).dtype == np.float32
+    with sklearn.config_context(working_memory=0.05):  # 52 KiB: 5 chunks
+        chunked = clone(reg).fit(Xs, y.astype(np.float32))
+    assert chunked.n_iter_ == plain.n_iter_
+    np.testing.assert_allclose(chunked.positions_, plain.positions_, atol=1e-3)
+    assert plain.score(Xs, y) > 0.98
+
+
+def test_one_hot_pipeline():
+    # OneHotEncoder outputs a sparse matrix by default: the estimator takes
+    # it in a pipeline and learns a non-additive function of categories.
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.RandomState(0)
+    C = rng.randint(0, 8, size=(1500, 3))
+    effects = rng.standard_normal((3, 8))
+    y = np.abs(effects[0, C[:, 0]] + effects[1, C[:, 1]]) - effects[2, C[:, 2]]
+    C_train, C_test, y_train, y_test = train_test_split(C, y, random_state=0)
+    pipe = make_pipeline(
+        OneHotEncoder(), MeanFieldRegressor(n_particles=100, random_state=0)
+    ).fit(C_train, y_train)
+    assert pipe[0].transform(C_test[:2]).format == "csr"
+    assert pipe.score(C_test, y_test) > 0.99  # Ridge: 0.92, MLPRegressor: 0.997
