@@ -152,8 +152,8 @@ class MeanFieldObjective:
         """``J`` and the state ``backward`` needs (one forward pass).
 
         Splitting the two lets a line search reject a step after the forward
-        pass alone. The pass runs over blocks of about ``_BLOCK_BYTES`` of
-        ``Phi`` (see ``_blocks``): each block's product, activation and
+        pass alone. The pass runs over row blocks of about ``_BLOCK_BYTES``
+        of ``Phi`` (``_block_rows``): each block's product, activation and
         readout run while the block is in cache, and ``backward`` revisits
         the blocks in the same way. When the whole (n_samples, n_particles)
         matrix ``Phi`` does not fit in ``working_memory``
@@ -185,11 +185,7 @@ class MeanFieldObjective:
             G = np.empty((n_samples, W.shape[1]), Xp.dtype)
             value = 0.0
             for rows in chunks:
-                Phi_c, _ = self.unit.forward(
-                    Xp[rows],
-                    particles.positions,
-                    out=self._buffer("phi", Xp[rows], particles),
-                )
+                Phi_c, _ = self._forward_chunk(Xp[rows], particles)
                 F = self._readout(Phi_c, particles)
                 del Phi_c
                 v, G[rows] = self.loss.value_and_gradient(Y[rows], F, s[rows])

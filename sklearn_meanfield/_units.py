@@ -282,13 +282,24 @@ class InputMetric:
 
 def _weighted_mean_var(X, sample_weight):
     """Weighted mean and variance of each column (``sum_j s_j = 1``), in
-    float64: two passes for a dense ``X``, ``E[x^2] - E[x]^2`` (clipped at 0)
-    for a sparse one, whose centred copy would be dense."""
+    float64, in two passes (no ``E[x^2] - E[x]^2`` cancellation: a constant
+    column has variance exactly 0). For a sparse ``X`` the centred values are
+    summed over the stored entries and the implicit zeros add
+    ``(1 - sum_{stored j} s_j) mean^2``, so no dense copy is made."""
     s = np.asarray(sample_weight, dtype=np.float64)
     if sp.issparse(X):
-        X = sp.csr_array(X, dtype=np.float64)
-        mean = X.T @ s
-        return mean, np.maximum(X.multiply(X).T @ s - np.square(mean), 0.0)
+        X = sp.coo_array(X)
+        X.sum_duplicates()
+        rows, cols = X.coords
+        p = X.shape[1]
+        mean = np.bincount(cols, weights=s[rows] * X.data, minlength=p)
+        stored = np.bincount(cols, weights=s[rows], minlength=p)
+        centred = np.square(X.data - mean[cols]) * s[rows]
+        var = np.bincount(cols, weights=centred, minlength=p)
+        # weight of the implicit zeros: exactly 0 for a column stored whole
+        full = np.bincount(cols, minlength=p) == X.shape[0]
+        zeros = np.where(full, 0.0, np.maximum(s.sum() - stored, 0.0))
+        return mean, var + zeros * np.square(mean)
     X = np.asarray(X, dtype=np.float64)
     mean = s @ X
     return mean, s @ np.square(X - mean)

@@ -86,6 +86,35 @@ def test_standardize_metric_is_the_flow_on_standardised_inputs():
     np.testing.assert_allclose(metric.precondition(np.eye(4)), np.eye(4), atol=1e-10)
 
 
+@pytest.mark.parametrize("kind", ["standardize", "diagonal"])
+def test_metric_of_sparse_inputs_equals_dense(kind):
+    # Moments of a sparse X without densifying it: the same metric as the
+    # dense X, including a constant column (variance exactly 0, left
+    # unscaled), an all-zero column and a column with a large offset.
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((200, 5))
+    X[rng.uniform(size=X.shape) < 0.6] = 0.0
+    X[:, 1] = 5.0
+    X[:, 2] = 0.0
+    X[:, 3] += 1e6
+    s = rng.uniform(size=200)
+    s /= s.sum()
+    unit = NeuronUnit("relu", metric=kind)
+    dense = unit.metric(unit.prepare(X), s)
+    sparse = unit.metric(unit.prepare(sp.csr_array(X)), s)
+    G = rng.standard_normal((7, 6))
+    np.testing.assert_allclose(
+        sparse.precondition(G), dense.precondition(G), rtol=1e-9, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        sparse.inverse_sqrt(G), dense.inverse_sqrt(G), rtol=1e-9, atol=1e-12
+    )
+    if kind == "standardize":
+        assert sparse.scale_[1] == 1.0 and sparse.scale_[2] == 1.0
+
+
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])
 @pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
