@@ -433,28 +433,37 @@ class WassersteinGradientDescent:
             self._eta = min(eta * self.growth, eta_cap)
         return candidate, new_value, self._gradients(objective, new_state)
 
+    def _initial_value(self, objective, Xp, Y, s):
+        """``J_0``, the objective at the run's initial particles (finite)."""
+        J0 = objective.value(Xp, Y, s, self._initial)
+        if not np.isfinite(J0):
+            raise DivergenceError(
+                "The objective is not finite at the initial particles; the "
+                "input values are too large for this dtype. Rescale X and "
+                "y (e.g. with StandardScaler)."
+            )
+        return J0
+
     def _minibatch_epoch(self, objective, Xp, Y, s, particles, metric, eta_max, result):
         """One pass of minibatch steps.
 
         Divergence is detected per batch: a loss that is not finite, or that
         exceeds ``100 J_0 / s(B)`` (``J_0`` the objective at the initial
         particles, ``s(B)`` the batch's share of the sample weight: at the
-        initial particles the batch loss is at most ``J_0 / s(B)``). The epoch
+        initial particles the batch loss is at most ``J_0 / s(B)``). ``J_0``
+        costs a pass over the data (once per ``partial_fit`` call), so it is
+        computed only when a batch is above ``100 L / s(B)``, with ``L <= J_0``
+        the largest ``s(B) J(B)`` seen at the initial particles (all loss
+        and penalty terms are non-negative); the test itself is unchanged. The epoch
         is then restarted with half the step from its initial particles, or
         from those of the previous epoch if its very first batch failed (the
         previous epoch ended in a blow-up that no batch had evaluated), or
         from the initial particles of the run if that fails at once too.
         """
         n = Xp.shape[0]
-        if not hasattr(self, "_J0"):
-            self._J0 = objective.value(Xp, Y, s, particles)
-            if not np.isfinite(self._J0):
-                raise DivergenceError(
-                    "The objective is not finite at the initial particles; the "
-                    "input values are too large for this dtype. Rescale X and "
-                    "y (e.g. with StandardScaler)."
-                )
+        if not hasattr(self, "_initial"):
             self._previous_start = self._initial = particles
+            self._J0, self._J0_lower = None, 0.0
         while True:
             order = self._rng.permutation(n) if self.shuffle else np.arange(n)
             eta = eta_max * self._scale
@@ -466,9 +475,18 @@ class WassersteinGradientDescent:
                 if not mass > 0:
                     continue
                 value, state = objective.forward(Xp[idx], Y[idx], sb / mass, current)
-                if not (np.isfinite(value) and value <= 100 * self._J0 / mass):
-                    failed_at = b
-                    break
+                if current is self._initial and np.isfinite(value):
+                    self._J0_lower = max(self._J0_lower, mass * value)
+                if not (np.isfinite(value) and mass * value <= 100 * self._J0_lower):
+                    if self._J0 is None:
+                        self._J0 = self._initial_value(objective, Xp, Y, s)
+                        # that pass reused the work arrays of the batch's state
+                        value, state = objective.forward(
+                            Xp[idx], Y[idx], sb / mass, current
+                        )
+                    if not (np.isfinite(value) and value <= 100 * self._J0 / mass):
+                        failed_at = b
+                        break
                 total += mass * value
                 moved = self._move(
                     current, self._gradients(objective, state), eta, metric

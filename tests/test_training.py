@@ -352,3 +352,31 @@ def test_minibatch_divergence_recovers_for_every_seed():
             warnings.simplefilter("ignore", ConvergenceWarning)
             reg.fit(X, y)
         assert np.all(np.isfinite(reg.predict(X)))
+
+
+def test_minibatch_partial_fit_costs_one_pass(monkeypatch):
+    # One partial_fit epoch evaluates each batch once: J_0 (a pass over the
+    # whole chunk) is only computed when a batch's loss is too high for its
+    # lower bound, which a healthy epoch never is ...
+    from sklearn_meanfield._objective import MeanFieldObjective
+
+    X, y = make_teacher_student(1000, 5, n_teacher=3, random_state=0)
+    reg = MeanFieldRegressor(20, batch_size=100, random_state=0).partial_fit(X, y)
+    sizes = []
+    forward = MeanFieldObjective.forward
+
+    def counting(self, Xp, *args):
+        sizes.append(Xp.shape[0])
+        return forward(self, Xp, *args)
+
+    monkeypatch.setattr(MeanFieldObjective, "forward", counting)
+    reg.partial_fit(X, y)
+    assert sizes == [100] * 10
+    # ... while a blowing-up epoch still computes it (then a DivergenceError
+    # or a restart, never NaN particles): a huge step on unscaled targets
+    sizes.clear()
+    big = MeanFieldRegressor(20, batch_size=100, learning_rate_init=1e3)
+    big.set_params(random_state=0).partial_fit(X, 100 * y)
+    assert 1000 in sizes
+    assert big.n_step_reductions_ > 0
+    assert np.all(np.isfinite(big.predict(X)))
