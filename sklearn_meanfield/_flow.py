@@ -452,10 +452,10 @@ class WassersteinGradientDescent:
         particles, ``s(B)`` the batch's share of the sample weight: at the
         initial particles the batch loss is at most ``J_0 / s(B)``). ``J_0``
         costs a pass over the data (once per ``partial_fit`` call), so it is
-        computed only when a batch is above ``100 L / s(B)``, with ``L <= J_0``
-        the largest ``s(B) J(B)`` seen at the initial particles (all loss
-        and penalty terms are non-negative); the test itself is unchanged. The epoch
-        is then restarted with half the step from its initial particles, or
+        computed only when a batch is above ``100 L / s(B)``, with ``L <=
+        J_0`` the largest ``s(B) J(B)`` seen at the initial particles (all
+        loss and penalty terms are non-negative): the test is the same. The
+        epoch is then restarted with half the step from its initial particles, or
         from those of the previous epoch if its very first batch failed (the
         previous epoch ended in a blow-up that no batch had evaluated), or
         from the initial particles of the run if that fails at once too.
