@@ -36,8 +36,9 @@ def _estimators():
         # The checks fit random data in up to 10 dimensions, where the
         # default covering grid has 256 particles per sign and the duality
         # gap of a fit to noise does not reach tol, so every fit runs the
-        # 2000 default steps: the defaults pass but take ~16 min on 2 cores
-        # (measured). Fewer particles and steps keep the checks at ~50 s.
+        # 2000 default steps: the defaults pass all checks but take 3 min on
+        # one core (measured with the pairwise Dirichlet kernel; 16 min
+        # before). Fewer particles and steps keep the checks under a minute.
         # SparseSpikeDeconvolver sets regressor_tags.poor_score (see its
         # __sklearn_tags__), its only relaxation of the checks.
         SparseSpikeDeconvolver(n_particles=32, max_iter=50),
