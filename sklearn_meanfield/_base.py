@@ -14,14 +14,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
-from ._flow import (
-    ConicParticleGradientDescent,
-    LangevinGradientDescent,
-    WassersteinGradientDescent,
-)
+from ._flow import ParticleFlow, TrainingData
+from ._lbfgs import LBFGS
 from ._losses import L2Penalty
 from ._objective import MeanFieldObjective, Particles
-from ._units import ACTIVATIONS, NeuronUnit
+from ._rules import Adam, ConicStep, GradientStep, HeavyBall, LangevinStep
+from ._units import ACTIVATIONS, NeuronUnit, _weighted_mean_std
 
 __all__ = ["BaseMeanFieldNetwork"]
 
@@ -51,7 +49,8 @@ class BaseMeanFieldNetwork(BaseEstimator):
         "n_particles": [Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "solver": [StrOptions({"auto", "lbfgs", "adam", "flow"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -73,6 +72,49 @@ class BaseMeanFieldNetwork(BaseEstimator):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
     }
+
+    #: samples above which solver="auto" takes minibatch steps (Adam) rather
+    #: than full-batch L-BFGS; see the estimators' ``solver`` documentation
+    _auto_minibatch_samples = 20_000
+    #: minibatch size of solver="auto" above that size
+    _auto_batch_size = 256
+    #: whether the targets are standardised (regression) before the fit
+    _standardize_targets = False
+
+    def _resolve_solver(self, n_samples, incremental):
+        """The solver ``"auto"`` stands for, and the minibatch size.
+
+        ``"flow"`` when the dynamics asked for exist only as a flow (conic or
+        Langevin flow, momentum) or for ``partial_fit`` without ``solver``;
+        otherwise full-batch L-BFGS up to ``_auto_minibatch_samples``
+        samples, and Adam on minibatches above (or when ``batch_size`` is
+        set).
+        """
+        solver = self.solver
+        if solver == "auto":
+            if self.flow != "wasserstein" or self.momentum > 0 or incremental:
+                solver = "flow"
+            elif self.batch_size is not None or n_samples > self._auto_minibatch_samples:
+                solver = "adam"
+            else:
+                solver = "lbfgs"
+        if solver == "lbfgs":
+            if incremental:
+                raise ValueError(
+                    "partial_fit is not available with solver='lbfgs' (a "
+                    "quasi-Newton method needs the whole data); use "
+                    "solver='adam' or solver='flow'."
+                )
+            return solver, None
+        batch_size = self.batch_size
+        if solver == "adam" and batch_size is None and self.solver == "auto":
+            batch_size = self._auto_batch_size
+        return solver, batch_size
+
+    def _learning_rate(self, solver):
+        if self.learning_rate_init is not None:
+            return float(self.learning_rate_init)
+        return self._default_learning_rates[solver]
 
     def _make_objective(self):
         unit = NeuronUnit(self.activation, self.init_scale, self.position_metric)
@@ -145,49 +187,57 @@ class BaseMeanFieldNetwork(BaseEstimator):
         b = np.atleast_1d(np.asarray(self.intercept_, dtype=W.dtype))
         return Particles(W, self.positions_, b if self._fit_intercept else None)
 
-    def _make_flow(self, max_iter, incremental, random_state):
-        """The flow chosen by ``flow``, with the driver options."""
+    def _make_rule(self, solver):
+        """The update rule of a ``"flow"`` or ``"adam"`` run."""
+        if self.momentum > 0 and (self.flow != "wasserstein" or solver != "flow"):
+            raise ValueError(
+                f"momentum={self.momentum} is only supported with "
+                f"flow='wasserstein' and solver='flow' (or 'auto'), not "
+                f"flow={self.flow!r} and solver={self.solver!r}."
+            )
+        if solver == "adam":
+            if self.flow != "wasserstein":
+                raise ValueError(
+                    f"flow={self.flow!r} needs solver='flow' (or 'auto'); "
+                    f"solver={self.solver!r} runs the Wasserstein flow's "
+                    "gradients."
+                )
+            return Adam()
+        if self.flow == "conic":
+            return ConicStep()
+        if self.flow == "langevin":
+            return LangevinStep(self.temperature, self.annealing)
+        if self.momentum > 0:
+            return HeavyBall(self.momentum)
+        return GradientStep()
+
+    def _make_solver(self, solver, batch_size, rule, max_iter, start_epoch,
+                     incremental, random_state):
+        """The solver object of one run (see :mod:`sklearn_meanfield._flow`)."""
         options = dict(
+            max_iter=max_iter,
+            tol=self.tol,
+            n_iter_no_change=None if incremental else self.n_iter_no_change,
+            record_every=self.record_every,
             verbose=self.verbose,
-            batch_size=self.batch_size,
+            warn_on_max_iter=not incremental,
+        )
+        if solver == "lbfgs":
+            if self.flow != "wasserstein":
+                raise ValueError(
+                    f"flow={self.flow!r} needs solver='flow' (or 'auto'), not "
+                    "solver='lbfgs'."
+                )
+            return LBFGS(**options)
+        return ParticleFlow(
+            rule,
+            learning_rate_init=self._learning_rate(solver),
+            batch_size=batch_size,
             shuffle=self.shuffle,
             learning_rate=self.learning_rate,
             power_t=self.power_t,
+            start_epoch=start_epoch,
             random_state=random_state,
-            record_every=self.record_every,
-            warn_on_max_iter=not incremental,
-        )
-        patience = None if incremental else self.n_iter_no_change
-        if self.momentum > 0 and self.flow != "wasserstein":
-            raise ValueError(
-                f"momentum={self.momentum} is only supported with "
-                f"flow='wasserstein', not flow={self.flow!r}."
-            )
-        if self.flow == "conic":
-            return ConicParticleGradientDescent(
-                self.learning_rate_init,
-                self.learning_rate_init,
-                max_iter,
-                self.tol,
-                patience,
-                **options,
-            )
-        if self.flow == "langevin":
-            return LangevinGradientDescent(
-                self.learning_rate_init,
-                max_iter,
-                self.tol,
-                patience,
-                temperature=self.temperature,
-                annealing=self.annealing,
-                **options,
-            )
-        return WassersteinGradientDescent(
-            self.learning_rate_init,
-            max_iter,
-            self.tol,
-            patience,
-            momentum=self.momentum,
             **options,
         )
 
@@ -199,12 +249,15 @@ class BaseMeanFieldNetwork(BaseEstimator):
         return tags
 
     def _fit_particles(self, X, Y, sample_weight, stratify=None, incremental=False):
-        """The shared fit path.
+        """The shared fit path: validate, build the objective and the solver,
+        run, set the attributes.
 
         ``X`` validated (n, d), ``Y`` encoded (n, k) float, ``stratify`` the
         labels to stratify the validation split on (classifiers).
         ``incremental=True`` (``partial_fit``): one epoch from the current
         particles (initialised on the first call), no early stopping.
+        Continuing a fit (``warm_start``, ``partial_fit``) keeps the input
+        and target coordinates of the first fit.
         """
         sw = _check_sample_weight(
             sample_weight, X, dtype=X.dtype, ensure_non_negative=True
@@ -216,50 +269,63 @@ class BaseMeanFieldNetwork(BaseEstimator):
                 X, Y, sw, stratify, random_state
             )
         s = normalized_sample_weight(sw, X, X.dtype)
-        objective = self._make_objective()
-        Xp = objective.unit.prepare(X)
-        fitted = hasattr(self, "positions_")
-        particles = self._warm_particles(
+        solver, batch_size = self._resolve_solver(X.shape[0], incremental)
+        previous = self._warm_particles(
             X.shape[1], Y.shape[1], X.dtype, force=incremental
         )
-        if particles is None:
-            particles = self._init_particles(
-                objective, Xp, Y, s, Y.shape[1], random_state
-            )
-            self._metric = objective.unit.metric(Xp, s)
-            previous_epochs, previous_samples = 0, 0
-        elif incremental:
-            previous_epochs, previous_samples = self.n_iter_, self.t_
+        objective = self._make_objective()
+        if previous is None:
+            objective.unit.fit_inputs(X, s)
+            targets = self._fit_targets(Y, s)
         else:
-            # warm_start: a new fit (n_iter_, t_, loss_curve_, schedule)
-            # from the previous particles
-            self._metric = objective.unit.metric(Xp, s)
+            objective.unit.inputs = self._objective.unit.inputs
+            targets = self._targets
+        Xp = objective.unit.prepare(X)
+        Ys = targets.transform(Y)
+        if previous is None:
+            particles = self._init_particles(
+                objective, Xp, Ys, s, Y.shape[1], random_state
+            )
             previous_epochs, previous_samples = 0, 0
+            rule = self._make_rule(solver) if solver != "lbfgs" else None
+        else:
+            particles = previous
+            previous_epochs, previous_samples = self.n_iter_, self.t_
+            rule = getattr(self, "_rule", None)
+            if solver == "lbfgs" or type(rule) is not type(self._make_rule(solver)):
+                rule = self._make_rule(solver) if solver != "lbfgs" else None
+            if not incremental:
+                # warm_start: a new run (n_iter_, t_, loss_curve_ restart)
+                previous_epochs, previous_samples = 0, 0
         if validation is not None:
             X_val, Y_val, s_val = validation
             Xp_val = objective.unit.prepare(X_val)
+            Ys_val = targets.transform(Y_val)
 
             def validation(particles):
                 return self._score_output(
-                    objective.predict(Xp_val, particles), Y_val, s_val
+                    objective.predict(Xp_val, particles), Ys_val, s_val
                 )
 
-        flow = self._make_flow(
-            1 if incremental else self.max_iter, incremental, random_state
+        run = self._make_solver(
+            solver,
+            batch_size,
+            rule,
+            1 if incremental else self.max_iter,
+            previous_epochs,
+            incremental,
+            random_state,
         )
-        result = flow.run(
-            objective,
-            Xp,
-            Y,
-            s,
-            particles,
-            self._metric,
-            validation=validation,
-            start_epoch=previous_epochs,
+        result = run.run(
+            objective, TrainingData(Xp, Ys, s), particles, validation=validation
         )
         objective.release()
+        fitted = hasattr(self, "positions_")
         self._objective = objective
+        self._targets = targets
+        self._rule = rule
         self._fit_intercept = self.fit_intercept
+        self.solver_ = solver
         if incremental and fitted:
             self.loss_curve_ = [*self.loss_curve_, *result.loss_curve]
         else:
@@ -277,9 +343,24 @@ class BaseMeanFieldNetwork(BaseEstimator):
         self.step_size_ = result.step_size
         self.n_step_reductions_ = result.n_step_reductions
         if self.record_every:
-            self.trajectory_ = result.trajectory
+            self.trajectory_ = self._raw_trajectory(result.trajectory)
         self._set_particle_attributes(result.particles)
         return self
+
+    def _fit_targets(self, Y, s):
+        """The affine map of the targets to unit-free coordinates."""
+        return _TargetScaler(self._standardize_targets, self.fit_intercept).fit(Y, s)
+
+    def _raw_trajectory(self, record):
+        """A trajectory record in the units of the data."""
+        unit, targets = self._objective.unit, self._targets
+        weights = record["weights"]
+        if weights is not None:
+            weights = weights * targets.scale_.astype(weights.dtype)
+        positions = record["positions"]
+        if positions is not None:
+            positions = np.stack([unit.to_raw_positions(p) for p in positions])
+        return {**record, "weights": weights, "positions": positions}
 
     def _validation_split(self, X, Y, sw, stratify, random_state):
         """Hold out ``validation_fraction`` of the samples (stratified on
@@ -300,19 +381,81 @@ class BaseMeanFieldNetwork(BaseEstimator):
         return X[train], Y[train], sw[train], (X[val], Y[val], sw[val])
 
     def _set_particle_attributes(self, p):
+        """Public attributes in the units of ``X`` and ``y`` from the particles
+        in unit-free coordinates."""
+        unit, targets = self._objective.unit, self._targets
         squeeze = self._squeeze_output()
-        self.weights_ = p.weights[:, 0].copy() if squeeze else p.weights
-        self.positions_ = p.positions
-        if p.intercept is None:
-            self.intercept_ = 0.0 if squeeze else np.zeros(p.weights.shape[1])
-        else:
-            self.intercept_ = float(p.intercept[0]) if squeeze else p.intercept
+        W = p.weights * targets.scale_.astype(p.weights.dtype)
+        b = targets.offset_.astype(p.weights.dtype)
+        if p.intercept is not None:
+            b = b + p.intercept * targets.scale_.astype(p.weights.dtype)
+        self.weights_ = W[:, 0].copy() if squeeze else W
+        self.positions_ = unit.to_raw_positions(p.positions)
+        self.intercept_ = float(b[0]) if squeeze else b
+
+    def _fitted_particles(self):
+        """The fitted measure in unit-free coordinates, rebuilt from the public
+        attributes, so that ``weights_``, ``positions_`` and ``intercept_`` are
+        what predicts."""
+        unit, targets = self._objective.unit, self._targets
+        W = np.asarray(self.weights_)
+        W = W[:, None] if W.ndim == 1 else W
+        scale = targets.scale_.astype(W.dtype)
+        b = np.atleast_1d(np.asarray(self.intercept_, dtype=W.dtype))
+        b = (b - targets.offset_.astype(W.dtype)) / scale
+        positions = unit.from_raw_positions(np.asarray(self.positions_))
+        return Particles(W / scale, positions, b if self._fit_intercept else None)
 
     def _squeeze_output(self):
         """Whether the fitted arrays drop the output axis (1-D ``y``)."""
         return False
 
     def _raw_output(self, X):
-        """``F(X)`` (n_samples, n_outputs) from the fitted particles."""
+        """``F(X)`` (n_samples, n_outputs) from the fitted particles, in the
+        units of ``y``."""
         objective = self._objective
-        return objective.predict(objective.unit.prepare(X), self._fitted_particles())
+        F = objective.predict(objective.unit.prepare(X), self._fitted_particles())
+        return self._targets.inverse_transform(F)
+
+
+class _TargetScaler:
+    """Unit-free targets ``(y - offset) / scale`` for the squared loss.
+
+    With ``standardize``: ``offset`` the weighted mean of each output (0
+    without an intercept, which keeps the model free of one) and ``scale``
+    the weighted standard deviation (root mean square without an
+    intercept; 1 for a constant output). Otherwise the identity
+    (classification: the outputs are logits, already without units).
+    """
+
+    def __init__(self, standardize, fit_intercept):
+        self.standardize = standardize
+        self.fit_intercept = fit_intercept
+
+    def fit(self, Y, s):
+        k = Y.shape[1]
+        self.offset_, self.scale_ = np.zeros(k), np.ones(k)
+        if self.standardize:
+            if self.fit_intercept:
+                mean, std = _weighted_mean_std(Y, s)
+            else:
+                mean = np.zeros(k)
+                std = _weighted_mean_std(np.abs(Y), s)
+                std = np.sqrt(np.square(std[0]) + np.square(std[1]))
+            if not np.all(np.isfinite(std)):
+                raise ValueError(
+                    "The spread of y is not representable in float64; rescale y."
+                )
+            std[~(std > 1e-12 * np.abs(mean))] = 1.0
+            self.offset_, self.scale_ = mean, std
+        return self
+
+    def transform(self, Y):
+        if not self.standardize:
+            return Y
+        return ((Y - self.offset_) / self.scale_).astype(Y.dtype)
+
+    def inverse_transform(self, F):
+        if not self.standardize:
+            return F
+        return (F * self.scale_ + self.offset_).astype(F.dtype)

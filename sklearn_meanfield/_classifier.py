@@ -216,7 +216,8 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         *,
         activation="relu",
         alpha=1e-5,
-        learning_rate_init=2.0,
+        solver="auto",
+        learning_rate_init=None,
         max_iter=5000,
         tol=1e-4,
         n_iter_no_change=10,
@@ -242,6 +243,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         self.n_particles = n_particles
         self.activation = activation
         self.alpha = alpha
+        self.solver = solver
         self.learning_rate_init = learning_rate_init
         self.max_iter = max_iter
         self.tol = tol
@@ -264,6 +266,8 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+
+    _default_learning_rates = {"flow": 2.0, "adam": 1e-3}
 
     def _make_loss(self):
         if len(self.classes_) == 2:

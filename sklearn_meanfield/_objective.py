@@ -83,6 +83,26 @@ class Particles:
     def all_finite(self):
         return all(np.isfinite(a).all() for a in self._fields() if a is not None)
 
+    def ravel(self, dtype=np.float64):
+        """All the fields in one vector ``[w.ravel(), theta.ravel(), b]``."""
+        return np.concatenate(
+            [np.ravel(a).astype(dtype, copy=False) for a in self._fields() if a is not None]
+        )
+
+    def unravel(self, vector, dtype=None):
+        """Particles shaped like ``self`` from a vector of :meth:`ravel`."""
+        fields, start = [], 0
+        for a in self._fields():
+            if a is None:
+                fields.append(None)
+                continue
+            part = vector[start : start + a.size].reshape(a.shape)
+            fields.append(part.astype(dtype or a.dtype))
+            start += a.size
+        if start != vector.size:
+            raise ValueError(f"Expected a vector of {start} values, got {vector.size}.")
+        return Particles(*fields)
+
 
 class MeanFieldObjective:
     """``J(mu) = R(F) + G(mu)`` with ``F = (1/m) Phi W + b``.

@@ -185,7 +185,8 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         *,
         activation="relu",
         alpha=1e-5,
-        learning_rate_init=0.5,
+        solver="auto",
+        learning_rate_init=None,
         max_iter=5000,
         tol=1e-4,
         n_iter_no_change=10,
@@ -210,6 +211,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         self.n_particles = n_particles
         self.activation = activation
         self.alpha = alpha
+        self.solver = solver
         self.learning_rate_init = learning_rate_init
         self.max_iter = max_iter
         self.tol = tol
@@ -231,6 +233,9 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+
+    _standardize_targets = True
+    _default_learning_rates = {"flow": 0.5, "adam": 1e-3}
 
     def _make_loss(self):
         return SquaredLoss()

@@ -20,7 +20,7 @@ from ._blasso import (
     grid_and_random,
     grid_points_per_axis,
 )
-from ._flow import ConicParticleGradientDescent
+from ._flow import ParticleFlow, TrainingData
 from ._kernels import (
     DirichletKernel,
     GaussianKernel,
@@ -29,6 +29,7 @@ from ._kernels import (
 )
 from ._losses import SquaredLoss, TVPenalty
 from ._objective import MeanFieldObjective, Particles
+from ._rules import ConicStep
 
 __all__ = ["SparseSpikeDeconvolver"]
 
@@ -381,16 +382,18 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
                 )
             return gap <= target
 
-        flow = ConicParticleGradientDescent(
-            weight_step=self.weight_step,
-            position_step=self.position_step,
+        flow = ParticleFlow(
+            ConicStep(self.position_step / self.weight_step),
+            learning_rate_init=self.weight_step,
             max_iter=self.max_iter,
-            verbose=False,
+            tol=0.0,
+            n_iter_no_change=None,
+            metric=unit.metric(),
             project=unit.project,
             record_every=self.record_every,
         )
         result = flow.run(
-            objective, Xp, yn[:, None], s, particles, unit.metric(), callback=check
+            objective, TrainingData(Xp, yn[:, None], s), particles, callback=check
         )
         particles = result.particles
         if history.get("n_iter") == result.n_iter:

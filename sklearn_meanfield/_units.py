@@ -25,10 +25,10 @@ Contract (duck-typed; :class:`NeuronUnit` and
     cache may be overwritten.
 ``backward_rank1(Xp, positions, cache, g, w) -> grad`` (optional)
     The same for ``C = g w^T`` (one output), without forming ``C``.
-``metric(Xp, sample_weight) -> metric``
-    The constant metric of the position space: an object with
-    ``precondition(G)`` and ``inverse_sqrt(U)`` (:class:`InputMetric`,
-    :class:`IsotropicMetric`).
+``metric(...)`` (kernel units) or ``fit_inputs(X, sample_weight)`` (neurons)
+    The constant metric of the position space (:class:`IsotropicMetric`),
+    or the unit-free input coordinates the positions live in
+    (:class:`InputStandardizer`).
 ``init_positions(n_particles, Xp, sample_weight, random_state) -> positions``
     Positions that cover the parameter space (the covering condition of
     Chizat & Bach, 2018); used by the network estimators.
@@ -40,7 +40,7 @@ Contract (duck-typed; :class:`NeuronUnit` and
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["ACTIVATIONS", "InputMetric", "IsotropicMetric", "NeuronUnit"]
+__all__ = ["ACTIVATIONS", "InputStandardizer", "IsotropicMetric", "NeuronUnit"]
 
 
 def _relu(Z):
@@ -94,17 +94,23 @@ ACTIVATIONS = {
 
 
 class NeuronUnit:
-    """A hidden neuron: ``phi(theta)(x) = sigma(theta . [x, 1])``.
+    """A hidden neuron: ``phi(theta)(x) = sigma(theta . [B x, 1])``.
+
+    ``B x`` are the inputs in the unit-free coordinates of an
+    :class:`InputStandardizer` (``(x - mean) / std`` by default), fitted on
+    the training data by :meth:`fit_inputs`: positions ``theta`` live in
+    those coordinates, so the flow, its step sizes and the weight decay on
+    ``theta`` do not depend on the units of ``X``. :meth:`to_raw_positions`
+    gives the same neurons on ``[x, 1]``.
 
     Parameters
     ----------
     activation : {"relu", "sigmoid", "tanh"}
         The activation ``sigma``.
     init_scale : float, default=1.0
-        Radius of the initial positions, in units where the pre-activations
-        ``theta . [x, 1]`` have unit mean square (see ``init_positions``).
+        Radius of the initial positions (see ``init_positions``).
     metric : {"standardize", "diagonal", "euclidean"}, default="standardize"
-        The metric of the position space (:class:`InputMetric`).
+        The input coordinates (:class:`InputStandardizer`).
 
     Notes
     -----
@@ -114,26 +120,38 @@ class NeuronUnit:
     """
 
     def __init__(self, activation="relu", init_scale=1.0, metric="standardize"):
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"Unknown activation {activation!r}; expected one of "
-                f"{sorted(ACTIVATIONS)}."
-            )
         self.activation = activation
         self.init_scale = init_scale
         self.metric_kind = metric
         self._act, self._dact, self.homogeneous = ACTIVATIONS[activation]
+        self.inputs = None
+
+    def fit_inputs(self, X, sample_weight):
+        """Fit the input coordinates on ``X`` (weighted by ``sample_weight``)."""
+        self.inputs = InputStandardizer(self.metric_kind).fit(X, sample_weight)
+        return self
 
     def prepare(self, X):
-        """Return ``[X, 1]`` (n_samples, n_features + 1) in ``X``'s dtype
-        (CSR if ``X`` is sparse)."""
-        if sp.issparse(X):
-            ones = sp.csr_array(np.ones((X.shape[0], 1), dtype=X.dtype))
-            return sp.hstack([sp.csr_array(X), ones], format="csr")
-        Xp = np.empty((X.shape[0], X.shape[1] + 1), dtype=X.dtype)
-        Xp[:, :-1] = X
-        Xp[:, -1] = 1
-        return Xp
+        """``[B x, 1]`` (n_samples, n_features + 1) in ``X``'s dtype. For a
+        sparse ``X`` the centring is not applied to the matrix (it would
+        densify it) but to the positions in ``forward`` and ``backward``."""
+        return self.inputs.transform(X)
+
+    def _effective(self, Xp, positions):
+        """Positions acting on a sparse ``Xp`` whose centring was deferred:
+        ``theta_eff = [theta_x, theta_1 - theta_x . c]``, ``c = mean / std``."""
+        center = self.inputs.center_ if sp.issparse(Xp) else None
+        if center is None:
+            return positions
+        eff = positions.copy()
+        eff[:, -1] -= positions[:, :-1] @ center.astype(positions.dtype)
+        return eff
+
+    def _uncenter_gradient(self, Xp, grad):
+        center = self.inputs.center_ if sp.issparse(Xp) else None
+        if center is not None:
+            grad[:, :-1] -= np.outer(grad[:, -1], center.astype(grad.dtype))
+        return grad
 
     def forward(self, Xp, positions, out=None):
         """``Phi = sigma(Xp @ Theta.T)`` (n_samples, n_particles), written into
@@ -141,7 +159,7 @@ class NeuronUnit:
         n x m array at every step). Returns ``(Phi, cache)``, the cache being
         ``Phi`` itself: the derivatives are recovered from the activation."""
         if sp.issparse(Xp):
-            Z = np.asarray(Xp @ positions.T)  # sparse @ dense: a new array
+            Z = np.asarray(Xp @ self._effective(Xp, positions).T)
         else:
             Z = np.matmul(Xp, positions.T, out=out)
         A = self._act(Z)
@@ -152,7 +170,7 @@ class NeuronUnit:
         derivative) and ``C``."""
         C *= self._dact(cache)
         # (Xp.T @ C).T runs faster than C.T @ Xp in OpenBLAS for tall C
-        return np.asarray(Xp.T @ C).T
+        return self._uncenter_gradient(Xp, np.array(Xp.T @ C).T)
 
     def backward_rank1(self, Xp, positions, cache, g, w):
         """``backward`` for ``C = g w^T`` (one output), without forming C:
@@ -160,25 +178,27 @@ class NeuronUnit:
         ``((g * Xp).T @ sigma'(Z)).T * w``. Overwrites ``cache``."""
         D = self._dact(cache)
         gX = Xp.multiply(g[:, None]) if sp.issparse(Xp) else g[:, None] * Xp
-        grad = np.asarray(gX.T @ D).T
+        grad = np.array(gX.T @ D).T
         grad *= w[:, None]
-        return grad
+        return self._uncenter_gradient(Xp, grad)
 
-    def metric(self, Xp, sample_weight):
-        """The constant metric of the position space (see :class:`InputMetric`)."""
-        return InputMetric(self.metric_kind).fit(Xp, sample_weight)
+    def to_raw_positions(self, positions):
+        """The positions acting on ``[x, 1]``: ``theta_raw = B^T theta``."""
+        return self.inputs.to_raw(positions)
+
+    def from_raw_positions(self, positions):
+        """Inverse of :meth:`to_raw_positions`."""
+        return self.inputs.from_raw(positions)
 
     def init_positions(self, n_particles, Xp, sample_weight, random_state):
         """Positions covering all directions of the parameter space.
 
-        For ReLU, directions ``u_i`` are uniform on the unit sphere of
+        For ReLU, directions ``u_i`` uniform on the unit sphere of
         R^(n_features + 1); for sigmoid and tanh, ``u_i ~ N(0, I / p)`` (full
         support, ``E|u_i|^2 = 1``, ``p = n_features + 1``). The positions are
-        ``theta_i = init_scale * B^T u_i`` with ``B`` from the metric of
-        :meth:`metric`: ``theta_i . [x, 1] = init_scale * u_i . B [x, 1]``,
-        so the pre-activations have mean square about ``init_scale**2``
-        whatever the units of ``X``, and on standardised data the positions
-        lie on the sphere of radius ``init_scale``.
+        ``theta_i = init_scale * u_i`` in the unit-free coordinates, so the
+        pre-activations have mean square about ``init_scale**2`` whatever
+        the units of ``X``.
         """
         p = Xp.shape[1]
         U = random_state.standard_normal((n_particles, p))
@@ -190,7 +210,6 @@ class NeuronUnit:
             # support), with the same mean square radius.
             U /= np.sqrt(p)
         U *= self.init_scale
-        U = self.metric(Xp, sample_weight).inverse_sqrt(U)
         return U.astype(Xp.dtype, copy=False)
 
 
@@ -211,77 +230,92 @@ class IsotropicMetric:
         return U * np.sqrt(self.scale)
 
 
-class InputMetric:
-    """A constant metric ``M`` on the space of neuron positions.
+class InputStandardizer:
+    """Unit-free coordinates of the inputs, ``B x = (x - offset) / scale``.
 
-    The flow moves positions by ``-eta M^(-1) grad`` (the gradient flow of
-    ``J`` for the metric ``<a, b>_M = a^T M b``), which is the Euclidean flow
-    of the paper after the linear change of variables ``theta = B^T theta'``
-    with ``M^(-1) = B^T B``, that is on the inputs ``B [x, 1]``.
+    The network estimators train their neurons on ``[B x, 1]``: the
+    flow is the paper's Euclidean flow in these coordinates and the weight
+    decay penalises the positions there, so a per-feature affine change of
+    ``X`` leaves the fitted model unchanged.
 
     Parameters
     ----------
     kind : {"standardize", "diagonal", "euclidean"}
-        ``"standardize"``: ``B [x, 1] = [(x - mean) / std, 1]`` with the
-        weighted mean and standard deviation of each feature (a constant
-        feature gets ``std = 1``, as in ``StandardScaler``): the flow on raw
-        ``X`` is exactly the paper's flow on standardised ``X``, and on
-        standardised data ``B = I``. ``"diagonal"``: ``B = diag(1 / s)``, ``s``
-        the root mean square of each column of ``[x, 1]``. ``"euclidean"``:
-        ``B = I``, the paper's flow on ``X`` as given.
+        ``"standardize"``: ``offset`` and ``scale`` the weighted mean and
+        standard deviation of each feature (a constant feature gets
+        ``scale = 1``, as in ``StandardScaler``); invariant to any
+        per-feature affine change of ``X``. ``"diagonal"``: ``offset = 0``,
+        ``scale`` the root mean square of each feature; invariant to
+        per-feature scaling only. ``"euclidean"``: ``B = I``, the paper's flow
+        on ``X`` as given (not invariant).
+
+    Attributes
+    ----------
+    offset_, scale_ : ndarray of shape (n_features,), float64
+    center_ : ndarray of shape (n_features,) or None
+        ``offset_ / scale_`` when centring is on (applied to the positions
+        for sparse inputs), else None.
     """
 
     def __init__(self, kind="standardize"):
-        if kind not in ("standardize", "diagonal", "euclidean"):
-            raise ValueError(f"Unknown metric {kind!r}.")
         self.kind = kind
 
-    def fit(self, Xp, sample_weight):
-        self.scale_, self.offset_ = None, None
+    def fit(self, X, sample_weight):
+        p = X.shape[1]
+        self.offset_, self.scale_ = np.zeros(p), np.ones(p)
         if self.kind == "diagonal":
-            self.scale_ = 1.0 / feature_scale(Xp, sample_weight)
+            self.scale_ = feature_scale(X, sample_weight)
         elif self.kind == "standardize":
-            mean, var = _weighted_mean_var(Xp[:, :-1], sample_weight)
-            std = np.sqrt(var)
-            # constant features (std at rounding level) are left unscaled
-            tiny = std <= 1e-10 * np.maximum(np.abs(mean), 1.0)
-            std[tiny] = 1.0
-            # B = [[diag(1 / std), -mean / std], [0, 1]], kept as its two
-            # parts: applying it costs O(n_params), not O(n_params^2)
-            self.scale_ = np.append(1.0 / std, 1.0)
-            self.offset_ = -mean / std
+            mean, std = _weighted_mean_std(X, sample_weight)
+            # a constant column has variance 0 up to the rounding of its mean
+            constant = ~(std > 1e-12 * np.abs(mean))
+            std[constant] = 1.0
+            self.offset_, self.scale_ = mean, std
+        if not (np.all(np.isfinite(self.scale_)) and np.all(self.scale_ > 0)):
+            raise ValueError(
+                "The spread of a feature of X is not representable in float64 "
+                f"(scales {self.scale_[~(np.isfinite(self.scale_) & (self.scale_ > 0))][:3]}"
+                "); rescale X."
+            )
+        self.center_ = (
+            self.offset_ / self.scale_ if np.any(self.offset_ != 0) else None
+        )
         return self
 
-    def _times_B(self, U):
-        """``U B`` (rows ``u`` to positions ``theta = B^T u``)."""
-        if self.scale_ is None:
-            return U
-        V = U * self.scale_.astype(U.dtype, copy=False)
-        if self.offset_ is not None:
-            V[:, -1] += U[:, :-1] @ self.offset_.astype(U.dtype, copy=False)
-        return V
+    def transform(self, X):
+        """``[B x, 1]`` in ``X``'s dtype; for sparse ``X``, ``[x / scale, 1]``
+        (CSR; the centring is left to the positions, see ``center_``)."""
+        if sp.issparse(X):
+            X = sp.csr_array(X) @ sp.diags_array(
+                (1.0 / self.scale_).astype(X.dtype)
+            )
+            ones = sp.csr_array(np.ones((X.shape[0], 1), dtype=X.dtype))
+            return sp.hstack([X, ones], format="csr").astype(X.dtype)
+        Xp = np.empty((X.shape[0], X.shape[1] + 1), dtype=X.dtype)
+        np.subtract(X, self.offset_, out=Xp[:, :-1], casting="unsafe")
+        Xp[:, :-1] /= self.scale_.astype(X.dtype)
+        Xp[:, -1] = 1
+        return Xp
 
-    def _times_BT(self, G):
-        """``G B^T``."""
-        if self.scale_ is None:
-            return G
-        H = G * self.scale_.astype(G.dtype, copy=False)
-        if self.offset_ is not None:
-            H[:, :-1] += np.outer(G[:, -1], self.offset_.astype(G.dtype, copy=False))
-        return H
+    def to_raw(self, positions):
+        """``theta_raw = B^T theta``: ``theta_raw . [x, 1] = theta . [B x, 1]``."""
+        raw = np.array(positions, dtype=positions.dtype)
+        raw[:, :-1] /= self.scale_.astype(positions.dtype)
+        if self.center_ is not None:
+            raw[:, -1] -= positions[:, :-1] @ self.center_.astype(positions.dtype)
+        return raw
 
-    def precondition(self, G):
-        """``G M^(-1) = G B^T B`` for row vectors ``G`` (n_particles,
-        n_params)."""
-        return self._times_B(self._times_BT(G))
-
-    def inverse_sqrt(self, U):
-        """``U B`` for row vectors ``U`` (``theta = B^T u``)."""
-        return self._times_B(U)
+    def from_raw(self, positions):
+        """Inverse of :meth:`to_raw`."""
+        theta = np.array(positions, dtype=positions.dtype)
+        theta[:, :-1] *= self.scale_.astype(positions.dtype)
+        if self.center_ is not None:
+            theta[:, -1] += positions[:, :-1] @ self.offset_.astype(positions.dtype)
+        return theta
 
 
-def _weighted_mean_var(X, sample_weight):
-    """Weighted mean and variance of each column (``sum_j s_j = 1``), in
+def _weighted_mean_std(X, sample_weight):
+    """Weighted mean and standard deviation of each column (``sum_j s_j = 1``), in
     float64, in two passes (no ``E[x^2] - E[x]^2`` cancellation: a constant
     column has variance exactly 0). For a sparse ``X`` the centred values are
     summed over the stored entries and the implicit zeros add
@@ -299,10 +333,15 @@ def _weighted_mean_var(X, sample_weight):
         # weight of the implicit zeros: exactly 0 for a column stored whole
         full = np.bincount(cols, minlength=p) == X.shape[0]
         zeros = np.where(full, 0.0, np.maximum(s.sum() - stored, 0.0))
-        return mean, var + zeros * np.square(mean)
+        return mean, np.sqrt(var + zeros * np.square(mean))
+    # divided by the largest magnitude of each column first, so that the
+    # squares cannot overflow (features up to the largest float64)
     X = np.asarray(X, dtype=np.float64)
-    mean = s @ X
-    return mean, s @ np.square(X - mean)
+    top = np.max(np.abs(X), axis=0) if X.shape[0] else np.ones(X.shape[1])
+    top[~(top > 0)] = 1.0
+    Xn = X / top
+    mean = s @ Xn
+    return mean * top, np.sqrt(s @ np.square(Xn - mean)) * top
 
 
 def feature_scale(Xp, sample_weight):
@@ -317,5 +356,5 @@ def feature_scale(Xp, sample_weight):
     else:
         ms = sample_weight @ np.square(Xp, dtype=np.float64)
     s = np.sqrt(ms)
-    s[~(s > 1e-12)] = 1.0
+    s[~(s > 0)] = 1.0
     return s

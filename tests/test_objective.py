@@ -5,7 +5,7 @@ import pytest
 
 from sklearn_meanfield._losses import L2Penalty, SquaredLoss
 from sklearn_meanfield._objective import MeanFieldObjective, Particles
-from sklearn_meanfield._units import InputMetric, NeuronUnit
+from sklearn_meanfield._units import InputStandardizer, NeuronUnit
 
 
 def _problem(activation, n=40, d=3, m=7, k=2, seed=0):
@@ -14,7 +14,7 @@ def _problem(activation, n=40, d=3, m=7, k=2, seed=0):
     Y = rng.standard_normal((n, k))
     s = rng.uniform(0.5, 1.5, n)
     s /= s.sum()
-    unit = NeuronUnit(activation)
+    unit = NeuronUnit(activation).fit_inputs(X, s)
     objective = MeanFieldObjective(unit, SquaredLoss(), L2Penalty(0.3))
     particles = Particles(
         rng.standard_normal((m, k)),
@@ -61,36 +61,44 @@ def test_prediction_carries_one_over_m():
 
 
 @pytest.mark.parametrize("kind", ["standardize", "diagonal"])
-def test_metric_makes_preactivations_unit_scale(kind):
+def test_input_coordinates_make_preactivations_unit_scale(kind):
     rng = np.random.RandomState(0)
-    X = rng.normal(100, 1, size=(2000, 4))
-    unit = NeuronUnit("relu", init_scale=1.0, metric=kind)
-    Xp = unit.prepare(X)
+    X = rng.normal(100, 1, size=(2000, 4)) * [1e-8, 1, 1e3, 1e8]
     s = np.full(2000, 1 / 2000)
+    unit = NeuronUnit("relu", init_scale=1.0, metric=kind).fit_inputs(X, s)
+    Xp = unit.prepare(X)
     theta = unit.init_positions(500, Xp, s, rng)
     mean_square = np.mean(np.square(Xp @ theta.T))
     assert 0.5 < mean_square < 2.0
 
 
-def test_standardize_metric_is_the_flow_on_standardised_inputs():
+def test_standardized_inputs_and_raw_positions():
     rng = np.random.RandomState(0)
     X = rng.normal(3, 2, size=(300, 3)) * [1, 10, 100]
-    unit = NeuronUnit("relu")
-    Xp = unit.prepare(X)
+    X = np.column_stack([X, np.full(300, 7.0)])  # a constant feature
     s = np.full(300, 1 / 300)
-    B = InputMetric("standardize").fit(Xp, s).inverse_sqrt(np.eye(4))
-    Z = (X - X.mean(0)) / X.std(0)
-    np.testing.assert_allclose(Xp @ B.T, unit.prepare(Z), atol=1e-10)
-    # on standardised inputs the metric is the identity (the paper's flow)
-    metric = InputMetric("standardize").fit(unit.prepare(Z), s)
-    np.testing.assert_allclose(metric.precondition(np.eye(4)), np.eye(4), atol=1e-10)
+    unit = NeuronUnit("relu").fit_inputs(X, s)
+    Xp = unit.prepare(X)
+    Z = (X[:, :3] - X[:, :3].mean(0)) / X[:, :3].std(0)
+    np.testing.assert_allclose(Xp[:, :3], Z, atol=1e-10)
+    # the constant feature is centred, not scaled
+    np.testing.assert_allclose(Xp[:, 3], 0.0, atol=1e-12)
+    np.testing.assert_array_equal(Xp[:, -1], 1.0)
+    theta = rng.standard_normal((6, 5))
+    raw = unit.to_raw_positions(theta)
+    X1 = np.column_stack([X, np.ones(300)])
+    np.testing.assert_allclose(X1 @ raw.T, Xp @ theta.T, atol=1e-9)
+    np.testing.assert_allclose(unit.from_raw_positions(raw), theta, atol=1e-12)
+    assert InputStandardizer("euclidean").fit(X, s).center_ is None
 
 
 @pytest.mark.parametrize("kind", ["standardize", "diagonal"])
-def test_metric_of_sparse_inputs_equals_dense(kind):
-    # Moments of a sparse X without densifying it: the same metric as the
-    # dense X, including a constant column (variance exactly 0, left
-    # unscaled), an all-zero column and a column with a large offset.
+@pytest.mark.parametrize("k", [1, 3])
+def test_sparse_inputs_give_the_dense_objective_and_gradients(kind, k):
+    # Sparse X is scaled but not centred (that would densify it): the
+    # centring is applied to the positions in forward and backward, which
+    # must give the dense values and gradients, including a constant column
+    # (variance exactly 0), an all-zero column and a large offset.
     import scipy.sparse as sp
 
     rng = np.random.RandomState(0)
@@ -98,21 +106,25 @@ def test_metric_of_sparse_inputs_equals_dense(kind):
     X[rng.uniform(size=X.shape) < 0.6] = 0.0
     X[:, 1] = 5.0
     X[:, 2] = 0.0
-    X[:, 3] += 1e6
+    X[:, 3] += 1e3
     s = rng.uniform(size=200)
     s /= s.sum()
-    unit = NeuronUnit("relu", metric=kind)
-    dense = unit.metric(unit.prepare(X), s)
-    sparse = unit.metric(unit.prepare(sp.csr_array(X)), s)
-    G = rng.standard_normal((7, 6))
-    np.testing.assert_allclose(
-        sparse.precondition(G), dense.precondition(G), rtol=1e-9, atol=1e-12
+    Y = rng.standard_normal((200, k))
+    particles = Particles(
+        rng.standard_normal((7, k)), rng.standard_normal((7, 6)), np.zeros(k)
     )
-    np.testing.assert_allclose(
-        sparse.inverse_sqrt(G), dense.inverse_sqrt(G), rtol=1e-9, atol=1e-12
-    )
-    if kind == "standardize":
-        assert sparse.scale_[1] == 1.0 and sparse.scale_[2] == 1.0
+    values, grads = [], []
+    for data in (X, sp.csr_array(X)):
+        unit = NeuronUnit("relu", metric=kind).fit_inputs(data, s)
+        if kind == "standardize":
+            assert unit.inputs.scale_[1] == 1.0 and unit.inputs.scale_[2] == 1.0
+        objective = MeanFieldObjective(unit, SquaredLoss(), L2Penalty(0.1))
+        value, grad = objective.value_and_gradient(unit.prepare(data), Y, s, particles)
+        values.append(value)
+        grads.append(grad)
+    np.testing.assert_allclose(values[1], values[0], rtol=1e-9)
+    for got, expected in zip(grads[1], grads[0], strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid"])

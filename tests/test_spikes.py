@@ -9,10 +9,11 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_meanfield import DirichletKernel, GaussianKernel, SparseSpikeDeconvolver
-from sklearn_meanfield._flow import ConicParticleGradientDescent
+from sklearn_meanfield._flow import ParticleFlow, TrainingData
 from sklearn_meanfield._kernels import KernelUnit
 from sklearn_meanfield._losses import SquaredLoss, TVPenalty
 from sklearn_meanfield._objective import MeanFieldObjective, Particles
+from sklearn_meanfield._rules import ConicStep
 from sklearn_meanfield.datasets import make_spikes
 from sklearn_meanfield.metrics import spike_recovery_scores
 
@@ -119,12 +120,18 @@ def test_conic_flow_is_monotone_and_keeps_signs():
     particles = Particles(1e-2 * signs, np.vstack([grid, grid]))
     objective = MeanFieldObjective(unit, SquaredLoss(), TVPenalty(1e-3))
     s = np.full(X.shape[0], 1 / X.shape[0])
-    flow = ConicParticleGradientDescent(
-        weight_step=10.0, position_step=30.0, max_iter=300, project=unit.project
+    flow = ParticleFlow(
+        ConicStep(position_ratio=3.0),
+        learning_rate_init=10.0,
+        max_iter=300,
+        tol=0.0,
+        n_iter_no_change=None,
+        metric=unit.metric(),
+        project=unit.project,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = flow.run(objective, Xp, y[:, None], s, particles, unit.metric())
+        result = flow.run(objective, TrainingData(Xp, y[:, None], s), particles)
     J = np.array(result.loss_curve)
     assert np.all(np.diff(J) <= 0)
     # J decreased from 0.5 sum s y^2 (0.17) to under 2% of it (measured:
