@@ -94,7 +94,9 @@ class BaseMeanFieldNetwork(BaseEstimator):
         if solver == "auto":
             if self.flow != "wasserstein" or self.momentum > 0 or incremental:
                 solver = "flow"
-            elif self.batch_size is not None or n_samples > self._auto_minibatch_samples:
+            elif (
+                self.batch_size is not None or n_samples > self._auto_minibatch_samples
+            ):
                 solver = "adam"
             else:
                 solver = "lbfgs"
@@ -211,8 +213,9 @@ class BaseMeanFieldNetwork(BaseEstimator):
             return HeavyBall(self.momentum)
         return GradientStep()
 
-    def _make_solver(self, solver, batch_size, rule, max_iter, start_epoch,
-                     incremental, random_state):
+    def _make_solver(
+        self, solver, batch_size, rule, max_iter, start_epoch, incremental, random_state
+    ):
         """The solver object of one run (see :mod:`sklearn_meanfield._flow`)."""
         options = dict(
             max_iter=max_iter,

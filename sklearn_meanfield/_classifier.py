@@ -215,7 +215,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         n_particles=100,
         *,
         activation="relu",
-        alpha=1e-5,
+        alpha=1e-3,
         solver="auto",
         learning_rate_init=None,
         max_iter=5000,
@@ -267,7 +267,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         self.verbose = verbose
         self.warm_start = warm_start
 
-    _default_learning_rates = {"flow": 2.0, "adam": 1e-3}
+    _default_learning_rates = {"flow": 2.0, "adam": 1e-2}
 
     def _make_loss(self):
         if len(self.classes_) == 2:

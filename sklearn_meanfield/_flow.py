@@ -397,7 +397,14 @@ class ParticleFlow:
                     )
                 else:
                     stepped = self._full_batch_step(
-                        objective, data, particles, eta_max, value, grads, run, result,
+                        objective,
+                        data,
+                        particles,
+                        eta_max,
+                        value,
+                        grads,
+                        run,
+                        result,
                         rng,
                     )
                     if stepped is None:  # no descent step left: stationary

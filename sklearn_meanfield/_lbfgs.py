@@ -112,7 +112,9 @@ class LBFGS:
             stop["iter"] += 1
             result.samples_seen += data.n_samples
             if monitor.epoch_done(
-                stop["iter"] - 1, z, float(intermediate_result.fun),
+                stop["iter"] - 1,
+                z,
+                float(intermediate_result.fun),
                 self.n_iter_no_change,
             ):
                 stop["converged"] = True

@@ -86,7 +86,11 @@ class Particles:
     def ravel(self, dtype=np.float64):
         """All the fields in one vector ``[w.ravel(), theta.ravel(), b]``."""
         return np.concatenate(
-            [np.ravel(a).astype(dtype, copy=False) for a in self._fields() if a is not None]
+            [
+                np.ravel(a).astype(dtype, copy=False)
+                for a in self._fields()
+                if a is not None
+            ]
         )
 
     def unravel(self, vector, dtype=None):

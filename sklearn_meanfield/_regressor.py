@@ -184,7 +184,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         n_particles=100,
         *,
         activation="relu",
-        alpha=1e-5,
+        alpha=1e-3,
         solver="auto",
         learning_rate_init=None,
         max_iter=5000,
@@ -235,7 +235,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         self.warm_start = warm_start
 
     _standardize_targets = True
-    _default_learning_rates = {"flow": 0.5, "adam": 1e-3}
+    _default_learning_rates = {"flow": 0.5, "adam": 1e-2}
 
     def _make_loss(self):
         return SquaredLoss()

@@ -277,18 +277,14 @@ class InputStandardizer:
                 f"(scales {self.scale_[~(np.isfinite(self.scale_) & (self.scale_ > 0))][:3]}"
                 "); rescale X."
             )
-        self.center_ = (
-            self.offset_ / self.scale_ if np.any(self.offset_ != 0) else None
-        )
+        self.center_ = self.offset_ / self.scale_ if np.any(self.offset_ != 0) else None
         return self
 
     def transform(self, X):
         """``[B x, 1]`` in ``X``'s dtype; for sparse ``X``, ``[x / scale, 1]``
         (CSR; the centring is left to the positions, see ``center_``)."""
         if sp.issparse(X):
-            X = sp.csr_array(X) @ sp.diags_array(
-                (1.0 / self.scale_).astype(X.dtype)
-            )
+            X = sp.csr_array(X) @ sp.diags_array((1.0 / self.scale_).astype(X.dtype))
             ones = sp.csr_array(np.ones((X.shape[0], 1), dtype=X.dtype))
             return sp.hstack([X, ones], format="csr").astype(X.dtype)
         Xp = np.empty((X.shape[0], X.shape[1] + 1), dtype=X.dtype)

@@ -325,8 +325,8 @@ def test_zero_sample_weight_equals_removing_samples(three_class):
     sw = np.ones(len(X))
     sw[::3] = 0
     keep = sw > 0
-    a = _fit_quiet(_fast(), X, y, sample_weight=sw)
-    b = _fit_quiet(_fast(), X[keep], y[keep])
+    a = _fit_quiet(_fast(solver="flow"), X, y, sample_weight=sw)
+    b = _fit_quiet(_fast(solver="flow"), X[keep], y[keep])
     assert a.n_iter_ == b.n_iter_
     np.testing.assert_allclose(a.weights_, b.weights_, rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(a.positions_, b.positions_, rtol=1e-7, atol=1e-10)
@@ -336,8 +336,8 @@ def test_zero_sample_weight_equals_removing_samples(three_class):
 def test_integer_sample_weight_equals_repetition(two_class):
     X, y = two_class
     sw = np.arange(len(X)) % 3
-    a = _fit_quiet(_fast(), X, y, sample_weight=sw)
-    b = _fit_quiet(_fast(), np.repeat(X, sw, axis=0), np.repeat(y, sw))
+    a = _fit_quiet(_fast(solver="flow"), X, y, sample_weight=sw)
+    b = _fit_quiet(_fast(solver="flow"), np.repeat(X, sw, axis=0), np.repeat(y, sw))
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-9)
 
 
@@ -479,15 +479,15 @@ def test_sparse_input_fits_as_dense(request, fixture):
     X = X.copy()
     X[np.random.RandomState(0).uniform(size=X.shape) < 0.4] = 0.0
     Xs = sp.csr_matrix(X)
-    dense = _fit_quiet(_fast(), X, y)
-    sparse = _fit_quiet(_fast(), Xs, y)
+    dense = _fit_quiet(_fast(solver="flow"), X, y)
+    sparse = _fit_quiet(_fast(solver="flow"), Xs, y)
     assert sparse.n_iter_ == dense.n_iter_
     np.testing.assert_allclose(
         sparse.predict_proba(Xs), dense.predict_proba(X), atol=1e-8
     )
     np.testing.assert_array_equal(sparse.predict(Xs), dense.predict(X))
     # partial_fit takes sparse chunks too
-    inc = clone(_fast())
+    inc = clone(_fast(solver="flow"))
     for chunk in np.array_split(np.arange(X.shape[0]), 3):
         inc.partial_fit(Xs[chunk], y[chunk], classes=np.unique(y))
     assert inc.predict_proba(Xs).shape == (X.shape[0], len(np.unique(y)))

@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_meanfield import DivergenceError, MeanFieldRegressor
+from sklearn_meanfield import MeanFieldRegressor
 from sklearn_meanfield.datasets import make_teacher_student
 
 
@@ -61,7 +61,12 @@ def test_same_step_size_for_ten_and_a_thousand_particles():
     curves, scores = {}, {}
     for m in (10, 1000, 2000):
         reg = MeanFieldRegressor(
-            n_particles=m, learning_rate_init=0.5, max_iter=300, tol=0, random_state=0
+            solver="flow",
+            n_particles=m,
+            learning_rate_init=0.5,
+            max_iter=300,
+            tol=0,
+            random_state=0,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -127,7 +132,11 @@ def test_fitted_attributes_shapes_and_prediction_formula():
 def test_relu_initialisation_balanced_signs_and_sphere():
     X, y = make_teacher_student(200, 3, n_teacher=2, random_state=0)
     reg = MeanFieldRegressor(
-        n_particles=40, max_iter=1, init_scale=0.5, position_metric="euclidean"
+        solver="flow",
+        n_particles=40,
+        max_iter=1,
+        init_scale=0.5,
+        position_metric="euclidean",
     )
     reg.set_params(learning_rate_init=1e-12, random_state=0, tol=0)
     with warnings.catch_warnings():
@@ -135,7 +144,9 @@ def test_relu_initialisation_balanced_signs_and_sphere():
         reg.fit(X, y)
     np.testing.assert_allclose(np.linalg.norm(reg.positions_, axis=1), 0.5)
     assert np.sum(reg.weights_ > 0) == 20 and np.sum(reg.weights_ < 0) == 20
-    tanh = MeanFieldRegressor(n_particles=40, activation="tanh", max_iter=1)
+    tanh = MeanFieldRegressor(
+        solver="flow", n_particles=40, activation="tanh", max_iter=1
+    )
     tanh.set_params(learning_rate_init=1e-12, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -187,11 +198,13 @@ def test_sample_weight_zero_is_removal_and_integer_is_repetition():
     params = dict(n_particles=10, max_iter=200, tol=0, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        weighted = MeanFieldRegressor(**params).fit(X, y, sample_weight=sw)
-        repeated = MeanFieldRegressor(**params).fit(
+        weighted = MeanFieldRegressor(solver="flow", **params).fit(
+            X, y, sample_weight=sw
+        )
+        repeated = MeanFieldRegressor(solver="flow", **params).fit(
             np.repeat(X, sw, 0), np.repeat(y, sw)
         )
-        plain = MeanFieldRegressor(**params).fit(X, y)
+        plain = MeanFieldRegressor(solver="flow", **params).fit(X, y)
     np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6)
     assert np.max(np.abs(weighted.predict(X) - plain.predict(X))) > 1e-3
 
@@ -218,7 +231,11 @@ def test_unscaled_inputs_are_safe_and_learned():
 def test_huge_step_is_reduced_not_returned_as_nan():
     X, y = make_teacher_student(200, 3, n_teacher=2, random_state=0)
     reg = MeanFieldRegressor(
-        n_particles=10, learning_rate_init=1e8, max_iter=50, random_state=0
+        solver="flow",
+        n_particles=10,
+        learning_rate_init=1e8,
+        max_iter=50,
+        random_state=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -228,10 +245,17 @@ def test_huge_step_is_reduced_not_returned_as_nan():
     assert np.all(np.isfinite(reg.predict(X)))
 
 
-def test_non_finite_objective_is_a_clear_error():
+@pytest.mark.parametrize("solver", ["flow", "lbfgs"])
+def test_extreme_target_scale_fits_as_unscaled(solver):
+    # y * 1e300 made the old objective overflow (a DivergenceError); the
+    # unit-free objective standardises y, so the fit is the unscaled one
     X, y = make_teacher_student(50, 3, random_state=0)
-    with pytest.raises(DivergenceError, match="not finite"):
-        MeanFieldRegressor(max_iter=5).fit(X, y * 1e300)
+    reg = MeanFieldRegressor(10, solver=solver, max_iter=50, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = clone(reg).fit(X, y)
+        b = clone(reg).fit(X, y * 1e300)
+    np.testing.assert_allclose(b.predict(X) / 1e300, a.predict(X), rtol=1e-9, atol=1e-9)
 
 
 def test_convergence_warning_and_stopping_rule():
@@ -389,8 +413,8 @@ def test_sparse_input_fits_as_dense(params):
     kw = dict(n_particles=20, max_iter=200, random_state=0) | params
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        dense = MeanFieldRegressor(**kw).fit(X, y)
-        sparse = MeanFieldRegressor(**kw).fit(Xs, y)
+        dense = MeanFieldRegressor(solver="flow", **kw).fit(X, y)
+        sparse = MeanFieldRegressor(solver="flow", **kw).fit(Xs, y)
     assert sparse.n_iter_ == dense.n_iter_
     np.testing.assert_allclose(sparse.positions_, dense.positions_, atol=1e-8)
     np.testing.assert_allclose(sparse.predict(Xs), dense.predict(X), atol=1e-8)
@@ -403,7 +427,9 @@ def test_sparse_float32_and_chunked_passes():
 
     X, y = make_teacher_student(1000, 5, n_teacher=3, random_state=1)
     Xs = sp.csr_array(X.astype(np.float32))
-    reg = MeanFieldRegressor(n_particles=30, max_iter=300, random_state=0)
+    reg = MeanFieldRegressor(
+        solver="flow", n_particles=30, max_iter=300, random_state=0
+    )
     plain = clone(reg).fit(Xs, y.astype(np.float32))
     assert plain.positions_.dtype == np.float32
     assert plain.predict(Xs).dtype == np.float32
