@@ -86,6 +86,18 @@ CONFIGS = {
         "scaling": {"n": 10_000, "d": 50, "m": 500, "k": 6},
         "large": {"n": 1_000_000, "d": 50, "m": 1_000, "working_memory": 1024},
         "scaling_repeats": 5,
+        "large_n": {
+            "n": 50_000,
+            "n_test": 10_000,
+            "d": 20,
+            "m0": 20,
+            "m": 1_000,
+            "target": 0.999,
+            "time_cap": 60.0,
+            "mf_chunk": 50,
+            "adam_check": 1,
+        },
+        "digits": {"n": 1797},
     },
     "quick": {
         "repeats": 3,
@@ -117,6 +129,18 @@ CONFIGS = {
         "scaling": {"n": 8_000, "d": 50, "m": 400, "k": 6},
         "large": {"n": 100_000, "d": 50, "m": 1_000, "working_memory": 128},
         "scaling_repeats": 2,
+        "large_n": {
+            "n": 30_000,
+            "n_test": 5_000,
+            "d": 10,
+            "m0": 5,
+            "m": 200,
+            "target": 0.999,
+            "time_cap": 10.0,
+            "mf_chunk": 50,
+            "adam_check": 1,
+        },
+        "digits": {"n": 1797},
     },
     "tiny": {
         "repeats": 1,
@@ -148,6 +172,18 @@ CONFIGS = {
         "scaling": {"n": 400, "d": 4, "m": 16, "k": 3},
         "large": {"n": 2_000, "d": 4, "m": 100, "working_memory": 0.5},
         "scaling_repeats": 1,
+        "large_n": {
+            "n": 21_000,
+            "n_test": 1_000,
+            "d": 3,
+            "m0": 2,
+            "m": 20,
+            "target": 0.9,
+            "time_cap": 1.0,
+            "mf_chunk": 20,
+            "adam_check": 1,
+        },
+        "digits": {"n": 300},
     },
 }
 
@@ -426,7 +462,9 @@ def _accuracy_meanfield(c, Xtr, ytr, Xte, yte, random_state, **params):
         if probe["calls"] % c["mf_chunk"] == 1 or c["mf_chunk"] == 1:
             scoring = time.perf_counter()
             particles = state[1]
+            # the regressor fits standardised targets (uniform weights here)
             F = self.predict(self.unit.prepare(Xte), particles)[:, 0]
+            F = F * ytr.std() + ytr.mean()
             residual = yte - F
             probe["r2"] = 1 - residual @ residual / np.sum((yte - yte.mean()) ** 2)
             probe["excluded"] += time.perf_counter() - scoring
@@ -517,16 +555,22 @@ def time_to_accuracy(config):
         c["n"] + c["n_test"], c["d"], n_teacher=c["m0"], random_state=0
     )
     Xtr, ytr, Xte, yte = X[: c["n"]], y[: c["n"]], X[c["n"] :], y[c["n"] :]
-    fast = "MeanFieldRegressor (momentum=0.95, learning_rate_init=0.375)"
+    fast = "MeanFieldRegressor (solver='flow', momentum=0.95, learning_rate_init=0.375)"
     runs = {
-        "MeanFieldRegressor (defaults)": (_accuracy_meanfield, "iterations"),
-        "MeanFieldRegressor (learning_rate_init=5)": (
-            functools.partial(_accuracy_meanfield, learning_rate_init=5.0),
+        "MeanFieldRegressor (defaults: solver='auto' = lbfgs)": (
+            _accuracy_meanfield,
+            "evaluations",
+        ),
+        "MeanFieldRegressor (solver='flow': the plain flow)": (
+            functools.partial(_accuracy_meanfield, solver="flow"),
             "iterations",
         ),
         fast: (
             functools.partial(
-                _accuracy_meanfield, momentum=0.95, learning_rate_init=0.375
+                _accuracy_meanfield,
+                solver="flow",
+                momentum=0.95,
+                learning_rate_init=0.375,
             ),
             "iterations",
         ),
@@ -556,7 +600,16 @@ def time_to_accuracy(config):
                 + ("" if all_reached else f" (cap {c['time_cap']:g} s)"),
             ]
         )
-    mf_time, mf_reached = results["MeanFieldRegressor (defaults)"]
+    default = "MeanFieldRegressor (defaults: solver='auto' = lbfgs)"
+    mf_time, mf_reached = results[default]
+    # the issue's target: at most half of lbfgs's time on every seed
+    per_seed = [
+        mine[0] / theirs[0]
+        for mine, theirs in zip(
+            outcomes[default], outcomes["MLPRegressor lbfgs (defaults)"], strict=True
+        )
+    ]
+    every_seed_reached = all(o[3] for o in outcomes[default])
     fast_time, fast_reached = results[fast]
     others = [t for name, (t, ok) in results.items() if ok and "MLP" in name]
     best = min(others) if others else math.inf
@@ -610,6 +663,11 @@ def time_to_accuracy(config):
         ],
         "targets": [
             target("defaults", mf_time, mf_reached),
+            (
+                "3. defaults within half of MLPRegressor lbfgs's time, every seed",
+                "ratios " + ", ".join(f"{r:.2f}" for r in per_seed),
+                bool(every_seed_reached and max(per_seed) <= 0.5),
+            ),
             target("momentum=0.95, learning_rate_init=0.375", fast_time, fast_reached),
         ],
     }
@@ -879,7 +937,99 @@ def scaling(config):
     }
 
 
-SECTIONS = [step_efficiency, epoch_cost, time_to_accuracy, spikes_vs_lasso, scaling]
+def large_n(config):
+    """Section 6: time to held-out R^2 on a large redundant problem, where the
+    default switches to minibatch steps, against MLPRegressor (adam)."""
+    c = config["large_n"]
+    X, y = make_teacher_student(
+        c["n"] + c["n_test"], c["d"], n_teacher=c["m0"], random_state=0
+    )
+    Xtr, ytr, Xte, yte = X[: c["n"]], y[: c["n"]], X[c["n"] :], y[c["n"] :]
+    rows = []
+    mf = _accuracy_meanfield(c, Xtr, ytr, Xte, yte, random_state=0)
+    adam = _accuracy_adam(c, Xtr, ytr, Xte, yte, random_state=0)
+    rows.append(["MeanFieldRegressor (defaults: adam, batches of 256)", *mf])
+    rows.append(["MLPRegressor adam (defaults)", *adam])
+    return {
+        "title": (
+            f"6. Time to held-out R^2 >= {c['target']} at large n (ReLU teacher, "
+            f"d={c['d']}, m0={c['m0']}, n={c['n']:,}, width {c['m']})"
+        ),
+        "columns": [
+            "estimator",
+            "time (s)",
+            "held-out R^2",
+            "steps / epochs",
+            "reached",
+        ],
+        "rows": rows,
+        "notes": [
+            "MeanFieldRegressor scored from inside the fit every "
+            f"{c['mf_chunk']} minibatch steps; MLPRegressor every "
+            f"{c['adam_check']} epochs (partial_fit). Time cap {c['time_cap']:g} s.",
+        ],
+        "targets": [
+            (
+                "6. default reaches the target within a few seconds, faster "
+                "than MLPRegressor adam",
+                f"{mf[0]:.2f} s vs {adam[0]:.2f} s",
+                bool(mf[3] and mf[0] <= 5.0 and (not adam[3] or mf[0] < adam[0])),
+            )
+        ],
+    }
+
+
+def digits_cv(config):
+    """Section 7: 5-fold CV on digits (StandardScaler pipeline), total fit
+    time and mean accuracy against MLPClassifier."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_meanfield import MeanFieldClassifier
+
+    c = config["digits"]
+    X, y = load_digits(return_X_y=True)
+    X, y = X[: c["n"]], y[: c["n"]]
+    cv = StratifiedKFold(5, shuffle=True, random_state=0)
+    rows, out = [], {}
+    for name, est in [
+        ("MeanFieldClassifier (defaults)", MeanFieldClassifier(random_state=0)),
+        ("MLPClassifier (defaults)", MLPClassifier(random_state=0)),
+    ]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            res = cross_validate(make_pipeline(StandardScaler(), est), X, y, cv=cv)
+        out[name] = (float(res["fit_time"].sum()), float(res["test_score"].mean()))
+        rows.append([name, *out[name]])
+    (mf_t, mf_a), (mlp_t, mlp_a) = out.values()
+    return {
+        "title": "7. digits, 5-fold CV (StandardScaler pipeline)",
+        "columns": ["estimator", "total fit time (s)", "mean accuracy"],
+        "rows": rows,
+        "notes": [],
+        "targets": [
+            (
+                "7. no more fitting time than MLPClassifier at accuracy >= "
+                "MLP's - 0.005",
+                f"{mf_t:.2f} s / {mf_a:.4f} vs {mlp_t:.2f} s / {mlp_a:.4f}",
+                bool(mf_t <= mlp_t and mf_a >= mlp_a - 0.005),
+            )
+        ],
+    }
+
+
+SECTIONS = [
+    step_efficiency,
+    epoch_cost,
+    time_to_accuracy,
+    spikes_vs_lasso,
+    scaling,
+    large_n,
+    digits_cv,
+]
 
 
 # ------------------------------------------------------------------- output

@@ -95,6 +95,11 @@ class Particles:
 
     def unravel(self, vector, dtype=None):
         """Particles shaped like ``self`` from a vector of :meth:`ravel`."""
+        expected = sum(a.size for a in self._fields() if a is not None)
+        if vector.size != expected:
+            raise ValueError(
+                f"Expected a vector of {expected} values, got {vector.size}."
+            )
         fields, start = [], 0
         for a in self._fields():
             if a is None:
@@ -103,8 +108,6 @@ class Particles:
             part = vector[start : start + a.size].reshape(a.shape)
             fields.append(part.astype(dtype or a.dtype))
             start += a.size
-        if start != vector.size:
-            raise ValueError(f"Expected a vector of {start} values, got {vector.size}.")
         return Particles(*fields)
 
 

@@ -271,11 +271,12 @@ class InputStandardizer:
             constant = ~(std > 1e-12 * np.abs(mean))
             std[constant] = 1.0
             self.offset_, self.scale_ = mean, std
-        if not (np.all(np.isfinite(self.scale_)) and np.all(self.scale_ > 0)):
+        bad = ~(np.isfinite(self.scale_) & (self.scale_ > 0))
+        if np.any(bad):
             raise ValueError(
-                "The spread of a feature of X is not representable in float64 "
-                f"(scales {self.scale_[~(np.isfinite(self.scale_) & (self.scale_ > 0))][:3]}"
-                "); rescale X."
+                "The spread of features "
+                f"{np.flatnonzero(bad)[:5].tolist()} of X is not representable "
+                "in float64; rescale X."
             )
         self.center_ = self.offset_ / self.scale_ if np.any(self.offset_ != 0) else None
         return self
