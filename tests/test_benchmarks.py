@@ -37,7 +37,7 @@ def _tables(section):
 
 def test_sections_and_numbers(tiny_run):
     env, sections = tiny_run
-    assert [s["title"].split(".")[0] for s in sections] == ["1", "2", "3", "4", "5"]
+    assert [s["title"].split(".")[0] for s in sections] == ["1", "2", "3", "4", "5", "6", "7"]
     assert env["numpy"] == np.__version__ and env["cpu"] and env["blas"]
     n_checked = 0
     for section in sections:
@@ -64,6 +64,14 @@ def test_sections_and_numbers(tiny_run):
         "MLPRegressor adam, batch_size=200",
     }
     assert [r[0] for r in sections[4]["rows"]] == ["base", "2n", "2m", "2d"]
+    assert [r[0] for r in sections[5]["rows"]] == [
+        "MeanFieldRegressor (defaults: adam, batches of 256)",
+        "MLPRegressor adam (defaults)",
+    ]
+    assert [r[0] for r in sections[6]["rows"]] == [
+        "MeanFieldClassifier (defaults)",
+        "MLPClassifier (defaults)",
+    ]
 
 
 def test_markdown_and_main(bench, tiny_run, tmp_path, monkeypatch):
