@@ -27,20 +27,24 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
 
         f(x) = (1/m) sum_i w_i sigma(theta_i . [x, 1]) + b,
 
-    trained by full-batch gradient descent on all weights and positions of
+    fitted in unit-free coordinates: with ``x~ = (x - mean) / std`` per
+    feature (weighted by the sample weights), the particles ``(w_i,
+    theta~_i)`` of ``f(x) = (1/m) sum_i w_i sigma(theta~_i . [x~, 1]) + b``
+    minimise
 
         J = sum_j s_j l(y_j, f(x_j))
-            + (alpha/2) (1/m) sum_i (|w_i|^2 + |theta_i|^2),
+            + (alpha/2) (1/m) sum_i (|w_i|^2 + |theta~_i|^2),
 
     where ``l`` is the logistic loss ``log(1 + exp(f)) - y f`` (two classes,
     ``y`` in {0, 1}, ``P(y = classes_[1] | x) = sigmoid(f(x))``) or the
     softmax cross-entropy ``logsumexp(f) - f_y`` (``k > 2`` classes,
     ``P(y = c | x) = softmax(f(x))_c``), and ``s_j`` are the sample weights
-    times the class weights, normalised to sum to one. As in
+    times the class weights, normalised to sum to one. The outputs are
+    logits, without units, so ``alpha`` has none either, and the fitted
+    probabilities do not change when a feature is shifted or rescaled. As in
     :class:`MeanFieldRegressor`, each particle moves along ``m`` times its
-    gradient (the mean-field scaling of Chizat & Bach, 2018), so
-    ``learning_rate_init`` is a time step of the Wasserstein gradient flow
-    whatever ``n_particles``.
+    gradient (the mean-field scaling of Chizat & Bach, 2018), so a step
+    means the same whatever ``n_particles``.
 
     Parameters
     ----------
@@ -49,20 +53,24 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
     activation : {"relu", "sigmoid", "tanh"}, default="relu"
         The activation ``sigma``. ReLU makes every neuron 2-homogeneous, the
         case of the global convergence theorem with weight decay.
-    alpha : float, default=1e-5
+    alpha : float, default=1e-3
         Strength of the weight decay ``(alpha/2) (1/m) sum_i (|w_i|^2 +
-        |theta_i|^2)``.
-    learning_rate_init : float, default=2.0
-        Largest time step of the flow. It is larger than the regressor's
-        default (0.5) because the logistic and softmax losses have curvature
-        at most 1/4 and 1/2 in ``f`` (the squared loss has 1), so the same
-        stability margin allows a step two to four times larger; on
-        standardised digits and breast-cancer data it halves the number of
-        steps with few or no rejected steps. A step that would increase
-        ``J`` or make it non-finite is halved and retried, so too large a
-        value only costs a few rejected steps.
+        |theta~_i|^2)`` in the unit-free coordinates (a number without
+        units). The default was chosen on the classification data sets
+        scikit-learn ships (``benchmarks/NOTES.md``); cross-validate it.
+    solver : {"auto", "lbfgs", "adam", "flow"}, default="auto"
+        How the particles are moved; ``"auto"`` as in
+        :class:`MeanFieldRegressor` (L-BFGS up to 20,000 samples, Adam on
+        minibatches above, the flow for the conic and Langevin flows,
+        momentum and ``partial_fit``). The solver used is ``solver_``.
+    learning_rate_init : float or None, default=None
+        Largest time step of ``"flow"`` (None: 2.0, larger than the
+        regressor's 0.5 because the logistic and softmax losses have
+        curvature at most 1/4 and 1/2 in ``f`` where the squared loss has 1)
+        or step of ``"adam"`` (None: 0.01); unused by ``"lbfgs"``.
     max_iter : int, default=5000
-        Maximum number of gradient steps (full passes over the data).
+        Maximum number of iterations (L-BFGS) or epochs (``"flow"``,
+        ``"adam"``).
     tol : float, default=1e-4
         Relative tolerance: the fit stops when ``J`` has not decreased by
         ``tol * J_best`` for ``n_iter_no_change`` consecutive steps.
@@ -70,15 +78,16 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         Patience of the stopping rule.
     init_scale : float, default=0.5
         Size of the initial particles: positions at radius ``init_scale`` in
-        units where the features have unit mean square; for ReLU, output
+        the unit-free coordinates; for ReLU, output
         weights ``+-init_scale`` with balanced signs; for sigmoid and tanh,
         output weights zero.
     position_metric : {"standardize", "diagonal", "euclidean"}, \
             default="standardize"
-        The constant metric on positions (see :class:`MeanFieldRegressor`):
-        ``"standardize"`` runs the paper's flow on standardised ``X`` while
-        keeping positions in the units of ``X``; ``"euclidean"`` is the
-        paper's flow on ``X`` as given.
+        The input coordinates in which positions move and are penalised
+        (see :class:`MeanFieldRegressor`): ``"standardize"`` is invariant to
+        per-feature affine changes of ``X``; ``"euclidean"`` is the paper's
+        flow on ``X`` as given (not invariant). ``positions_`` are in the
+        units of ``X`` either way.
     fit_intercept : bool, default=True
         Whether to fit an intercept ``b`` (not penalised), initialised at the
         best constant: the log-odds of the positive class (binary) or the
@@ -88,10 +97,11 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         ``n_samples / (n_classes * np.bincount(y))``. They multiply
         ``sample_weight``.
     batch_size : int or None, default=None
-        Minibatch size for stochastic gradient steps (each minibatch's loss
-        is its weighted mean, so the mean-field scaling and the meaning of the
-        step are unchanged); None for full-batch gradient descent with step
-        control. ``max_iter`` counts epochs either way.
+        Minibatch size of the ``"adam"`` and ``"flow"`` solvers (each
+        minibatch's loss is its weighted mean, so the mean-field scaling and
+        the meaning of the step are unchanged); None: full batch for
+        ``"flow"``, 256 for ``"adam"`` chosen by ``"auto"``. Setting it makes
+        ``"auto"`` choose ``"adam"``.
     shuffle : bool, default=True
         Whether to shuffle the samples at every epoch (minibatches only).
     learning_rate : {"constant", "invscaling"}, default="constant"
@@ -107,17 +117,15 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
     validation_fraction : float, default=0.1
         Fraction of the training data held out for early stopping.
     momentum : float, default=0.0
-        Heavy-ball momentum of the Wasserstein flow's steps,
+        Heavy-ball momentum of the ``"flow"`` solver's steps,
         ``v <- momentum * v - eta * grad``, ``z <- z + v`` (0: the plain
         discretised gradient flow, whose global convergence the theory
-        covers). A full-batch step that would increase ``J`` first drops the
-        velocity (adaptive restart) and retries a plain step of the same
-        size, so use it with a ``learning_rate_init`` below the largest
-        stable plain step (for the regressor, ``momentum=0.95,
-        learning_rate_init=0.375`` instead of the default 0.5 was measured
-        fastest, see ``benchmarks/``). It is not the gradient flow: on noisy
-        regression problems and tanh teachers it was measured to generalise
-        worse than the plain flow, so it stays off by default.
+        covers); ``solver="auto"`` then runs the flow. A full-batch step that
+        would increase ``J`` first drops the velocity (adaptive restart) and
+        retries a plain step of the same size, so use it with a
+        ``learning_rate_init`` below the largest stable plain step (about
+        0.75 of it); the velocity is kept between ``partial_fit`` calls.
+        Measurements against the other solvers are in ``benchmarks/``.
     flow : {"wasserstein", "conic", "langevin"}, default="wasserstein"
         How the particles move. ``"wasserstein"``: gradient descent on weights
         and positions (Chizat & Bach, 2018). ``"conic"``: the
@@ -153,7 +161,9 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         Output weights ``w_i``: 1-D for two classes (one output, the logit of
         ``classes_[1]``), one column per class otherwise.
     positions_ : ndarray of shape (n_particles, n_features + 1)
-        Positions ``theta_i``; the last column multiplies the constant input.
+        Positions ``theta_i`` in the units of ``X``: neuron ``i`` computes
+        ``sigma(positions_[i] . [x, 1])`` (the last column multiplies the
+        constant input).
     intercept_ : float or ndarray of shape (n_classes,)
         The intercept ``b`` (0 when ``fit_intercept=False``); a float for two
         classes.
@@ -162,7 +172,10 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
     best_loss_ : float or None
         The smallest ``J`` reached (None with ``early_stopping=True``).
     n_iter_ : int
-        Number of steps taken.
+        Number of iterations (L-BFGS) or epochs taken.
+    solver_ : str
+        The solver used: ``"lbfgs"``, ``"adam"`` or ``"flow"`` (what
+        ``solver="auto"`` chose).
     step_size_ : float
         The time step in use when the fit stopped.
     n_step_reductions_ : int

@@ -17,17 +17,24 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     The model is a measure over hidden neurons, discretised into
     ``n_particles`` particles ``(w_i, theta_i)``:
 
-        f(x) = (1/m) sum_i w_i sigma(theta_i . [x, 1]) + b,
+        f(x) = (1/m) sum_i w_i sigma(theta_i . [x, 1]) + b.
 
-    trained by full-batch gradient descent on all weights and positions of
+    It is fitted in unit-free coordinates: with ``x~ = (x - mean) / std``
+    per feature and ``y~ = (y - mean_y) / std_y`` per output (weighted
+    means and standard deviations of the training data), the particles
+    ``(w~_i, theta~_i)`` of ``f~(x~) = (1/m) sum_i w~_i sigma(theta~_i .
+    [x~, 1]) + b~`` minimise
 
-        J = (1/2) sum_j s_j |y_j - f(x_j)|^2
-            + (alpha/2) (1/m) sum_i (|w_i|^2 + |theta_i|^2),
+        J = (1/2) sum_j s_j |y~_j - f~(x~_j)|^2
+            + (alpha/2) (1/m) sum_i (|w~_i|^2 + |theta~_i|^2),
 
-    ``s_j`` the sample weights normalised to sum to one (uniform by default),
-    with the mean-field scaling of Chizat & Bach (2018): each particle moves
-    along ``m`` times its gradient, so ``learning_rate_init`` is a time step of
-    the Wasserstein gradient flow whatever ``n_particles``.
+    ``s_j`` the sample weights normalised to sum to one. ``alpha`` is
+    therefore a number without units, and the fitted model, mapped back to
+    the units of ``X`` and ``y`` (``weights_``, ``positions_``,
+    ``intercept_``), does not change when a feature or ``y`` is shifted or
+    rescaled. Gradients carry the mean-field scaling of Chizat & Bach
+    (2018): each particle moves along ``m`` times its gradient, so a step
+    means the same for 10 or 10,000 particles.
 
     Parameters
     ----------
@@ -36,42 +43,66 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     activation : {"relu", "sigmoid", "tanh"}, default="relu"
         The activation ``sigma``. ReLU makes every neuron 2-homogeneous, the
         case of the global convergence theorem with weight decay.
-    alpha : float, default=1e-5
-        Strength of the weight decay ``(alpha/2) (1/m) sum_i (|w_i|^2 +
-        |theta_i|^2)``.
-    learning_rate_init : float, default=0.5
-        Largest time step of the flow. A step that would increase ``J`` or
-        make it non-finite is halved and retried, so the default is safe on
-        raw data.
+    alpha : float, default=1e-3
+        Strength of the weight decay ``(alpha/2) (1/m) sum_i (|w~_i|^2 +
+        |theta~_i|^2)`` in the unit-free coordinates (no units: the same
+        value means the same for any units of ``X`` and ``y``). For ReLU it
+        equals ``alpha`` times the path norm at the optimum, as the l1
+        penalty of a Lasso on the standardised target. The default was
+        chosen on noise-free teachers (where it keeps held-out R^2 above
+        0.999) and on the real data sets scikit-learn ships; small noisy
+        data sets often want ``1e-2`` to ``3e-2``: cross-validate it (see
+        ``benchmarks/NOTES.md`` for the measurements).
+    solver : {"auto", "lbfgs", "adam", "flow"}, default="auto"
+        How the particles are moved. ``"lbfgs"``: full-batch L-BFGS on all
+        particles (the quasi-Newton method, with a Wolfe line search, in the
+        coordinates where the Euclidean metric is the Wasserstein one).
+        ``"adam"``: Adam on minibatches of ``batch_size`` samples.
+        ``"flow"``: the discretised gradient flow chosen by ``flow`` (the
+        dynamics the global convergence theorem covers), full batch with
+        step control or on minibatches, with optional ``momentum``.
+        ``"auto"``: ``"flow"`` when ``flow`` is not ``"wasserstein"`` or
+        ``momentum > 0`` (and for ``partial_fit``); otherwise ``"lbfgs"`` up to
+        20,000 training samples and ``"adam"`` on minibatches of 256 (or
+        ``batch_size``) above, or when ``batch_size`` is set: when data are
+        plentiful an epoch of minibatch steps is worth many full-batch steps.
+        The solver used is ``solver_``.
+    learning_rate_init : float or None, default=None
+        Largest time step of ``"flow"`` (None: 0.5) or step of ``"adam"``
+        (None: 0.01); unused by ``"lbfgs"``. A full-batch flow step that
+        would increase ``J`` or make it non-finite is halved and retried.
     max_iter : int, default=5000
-        Maximum number of gradient steps (full passes over the data).
+        Maximum number of iterations (L-BFGS) or epochs (``"flow"``,
+        ``"adam"``).
     tol : float, default=1e-4
         Relative tolerance: the fit stops when ``J`` has not decreased by
-        ``tol * J_best`` for ``n_iter_no_change`` consecutive steps.
+        ``tol * J_best`` for ``n_iter_no_change`` consecutive iterations.
     n_iter_no_change : int, default=10
         Patience of the stopping rule.
     init_scale : float, default=0.5
         Size of the initial particles: positions at radius ``init_scale`` in
-        units where the features have unit mean square (so pre-activations
-        are ``O(init_scale)``); for ReLU, output weights ``+-init_scale`` with
+        the unit-free coordinates (so pre-activations are
+        ``O(init_scale)``); for ReLU, output weights ``+-init_scale`` with
         balanced signs; for sigmoid and tanh, output weights zero.
     position_metric : {"standardize", "diagonal", "euclidean"}, \
             default="standardize"
-        The constant metric on positions. ``"standardize"``: the flow on
-        ``X`` is exactly the paper's Euclidean flow on standardised ``X``
-        (weighted mean and standard deviation per feature), positions kept in
-        the units of ``X``; on standardised data it *is* the Euclidean flow,
-        and it makes the default step safe and effective on raw data such as
-        ``X ~ N(100, 1)``. ``"diagonal"``: per-feature root mean square
-        scaling only. ``"euclidean"``: the paper's flow on ``X`` as given.
+        The coordinates of the inputs in which positions move and are
+        penalised. ``"standardize"``: ``(x - mean) / std`` per feature,
+        invariant to any per-feature affine change of ``X`` (on
+        standardised data, the paper's Euclidean flow). ``"diagonal"``:
+        ``x / rms`` per feature, invariant to rescaling only.
+        ``"euclidean"``: ``X`` as given, the paper's raw flow, which depends
+        on the units of ``X``.
     fit_intercept : bool, default=True
         Whether to fit an intercept ``b`` (not penalised), initialised at the
-        weighted mean of ``y``.
+        weighted mean of ``y``. Without one, ``y`` is only rescaled (by its
+        root mean square), not centred, so the model has no constant term.
     batch_size : int or None, default=None
-        Minibatch size for stochastic gradient steps (each minibatch's loss
-        is its weighted mean, so the mean-field scaling and the meaning of the
-        step are unchanged); None for full-batch gradient descent with step
-        control. ``max_iter`` counts epochs either way.
+        Minibatch size of the ``"adam"`` and ``"flow"`` solvers (each
+        minibatch's loss is its weighted mean, so the mean-field scaling and
+        the meaning of the step are unchanged); None: full batch for
+        ``"flow"``, 256 for ``"adam"`` chosen by ``"auto"``. Setting it makes
+        ``"auto"`` choose ``"adam"``.
     shuffle : bool, default=True
         Whether to shuffle the samples at every epoch (minibatches only).
     learning_rate : {"constant", "invscaling"}, default="constant"
@@ -87,18 +118,15 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     validation_fraction : float, default=0.1
         Fraction of the training data held out for early stopping.
     momentum : float, default=0.0
-        Heavy-ball momentum of the Wasserstein flow's steps,
+        Heavy-ball momentum of the ``"flow"`` solver's steps,
         ``v <- momentum * v - eta * grad``, ``z <- z + v`` (0: the plain
         discretised gradient flow, whose global convergence the theory
-        covers). A full-batch step that would increase ``J`` first drops the
-        velocity (adaptive restart) and retries a plain step of the same
-        size, so use it with a ``learning_rate_init`` below the largest
-        stable plain step: ``momentum=0.95, learning_rate_init=0.375``
-        reached a held-out R^2 of 0.999 on five ReLU teacher problems
-        1.7-2.9x faster than ``MLPRegressor(solver="lbfgs")`` and 4-30x
-        faster than the defaults (``benchmarks/``). It is not the gradient
-        flow: on noisy problems and on tanh teachers it was measured to
-        generalise worse than the plain flow, so it stays off by default.
+        covers); ``solver="auto"`` then runs the flow. A full-batch step that
+        would increase ``J`` first drops the velocity (adaptive restart) and
+        retries a plain step of the same size, so use it with a
+        ``learning_rate_init`` below the largest stable plain step (about
+        0.75 of it); the velocity is kept between ``partial_fit`` calls.
+        Measurements against the other solvers are in ``benchmarks/``.
     flow : {"wasserstein", "conic", "langevin"}, default="wasserstein"
         How the particles move. ``"wasserstein"``: gradient descent on weights
         and positions (Chizat & Bach, 2018). ``"conic"``: the
@@ -128,9 +156,12 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     Attributes
     ----------
     weights_ : ndarray of shape (n_particles,) or (n_particles, n_outputs)
-        Output weights ``w_i`` (1-D when ``y`` was 1-D).
+        Output weights ``w_i`` in the units of ``y`` (1-D when ``y`` was
+        1-D).
     positions_ : ndarray of shape (n_particles, n_features + 1)
-        Positions ``theta_i``; the last column multiplies the constant input.
+        Positions ``theta_i`` in the units of ``X``: neuron ``i`` computes
+        ``sigma(positions_[i] . [x, 1])`` (the last column multiplies the
+        constant input).
     intercept_ : float or ndarray of shape (n_outputs,)
         The intercept ``b`` (0 when ``fit_intercept=False``).
     loss_curve_ : list of float
@@ -138,7 +169,10 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     best_loss_ : float or None
         The smallest ``J`` reached (None with ``early_stopping=True``).
     n_iter_ : int
-        Number of steps taken.
+        Number of iterations (L-BFGS) or epochs taken.
+    solver_ : str
+        The solver used: ``"lbfgs"``, ``"adam"`` or ``"flow"`` (what
+        ``solver="auto"`` chose).
     step_size_ : float
         The time step in use when the fit stopped.
     n_step_reductions_ : int
