@@ -31,8 +31,8 @@ __all__ = ["MeanFieldObjective", "Particles"]
 
 #: Bytes of ``Phi`` per block of the forward and backward passes: a block's
 #: product, activation, readout and backward product run while it is in the
-#: CPU cache (one n x m pass over memory instead of four; measured 20% faster
-#: per step at n=20,000, m=1,000, see benchmarks/NOTES.md).
+#: CPU cache (one n x m pass over memory instead of four; the gain is
+#: measured in benchmarks/NOTES.md).
 _BLOCK_BYTES = 2 * 2**20
 
 
