@@ -5,15 +5,18 @@ the hyperparameters, the covering initialisation, warm starts, the flow and
 the fitted attributes live in :class:`BaseMeanFieldNetwork`.
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
+from ._certificates import network_certificate
 from ._flow import ParticleFlow, TrainingData
 from ._lbfgs import LBFGS
 from ._losses import L2Penalty
@@ -347,8 +350,38 @@ class BaseMeanFieldNetwork(BaseEstimator):
         self.n_step_reductions_ = result.n_step_reductions
         if self.record_every:
             self.trajectory_ = self._raw_trajectory(result.trajectory)
+        self._set_certificate(objective, Xp, Ys, s, result.particles, incremental)
         self._set_particle_attributes(result.particles)
         return self
+
+    #: certificate above which a fit warns that it is not a global minimiser:
+    #: "well above 1" (default fits on real data end between 1.0 and 1.8:
+    #: near-optimal, while one particle on a teacher ends above 100)
+    _certificate_warn = 2.0
+
+    def _set_certificate(self, objective, Xp, Y, s, particles, incremental):
+        """``alpha_max_``, ``certificate_max_``, ``dual_gap_`` (ReLU, ``fit``
+        only; see :mod:`sklearn_meanfield._certificates`), with a warning
+        when the certificate says mass is missing."""
+        self.alpha_max_ = self.certificate_max_ = self.dual_gap_ = None
+        if incremental or not objective.unit.homogeneous:
+            return
+        self.alpha_max_, self.certificate_max_, self.dual_gap_ = network_certificate(
+            objective, Xp, Y, s, particles, self.alpha, check_random_state(0)
+        )
+        if (
+            self.certificate_max_ is not None
+            and self.certificate_max_ > self._certificate_warn
+        ):
+            warnings.warn(
+                f"The fit is not a global minimiser of the convex problem: "
+                f"certificate_max_ = {self.certificate_max_:.3g} > 1 (a "
+                "direction where adding a neuron lowers the objective). Use "
+                "more particles (n_particles) or iterations (max_iter, a "
+                "smaller tol).",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
 
     def _fit_targets(self, Y, s):
         """The affine map of the targets to unit-free coordinates."""

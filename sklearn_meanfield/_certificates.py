@@ -1,0 +1,217 @@
+"""Optimality certificates of ReLU networks from the convex formulation.
+
+For ReLU (positively 1-homogeneous) neurons the weight decay
+``(alpha/2) (1/m) sum_i (|w_i|^2 + |theta_i|^2)`` equals, at its optimum
+over the rescalings ``(w, theta) -> (c w, theta / c)``, ``alpha`` times the
+total variation of the measure of directions ``nu = (1/m) sum_i w_i |theta_i|
+delta_{theta_i / |theta_i|}``. The network then solves the convex problem
+(Chizat & Bach, 2018, section 2; Bach, 2017)
+
+    min over (vector) measures nu on the unit sphere, and b:
+        R( integral relu(u . [x, 1]) dnu(u) + b ) + alpha |nu|,
+
+all in the unit-free coordinates of the estimators (``[x, 1]`` standardised,
+``R(F) = sum_j s_j l(y_j, F_j)``). With ``G_j = s_j dl/df(y_j, F_j)`` the loss
+gradient at the fitted predictions, the measure is optimal iff
+
+    |g(u)| <= alpha on the whole sphere,   g(u) = -sum_j G_j relu(u . [x_j, 1]),
+
+with equality on its support. ``sup |g| / alpha`` is the *certificate*:
+at most 1 certifies a global minimiser, above 1 it says that mass is
+missing where ``|g|`` is largest. At the zero network with the best
+intercept, ``sup |g|`` is ``alpha_max``: the smallest ``alpha`` for which the
+zero network is optimal. The duality gap comes from the Fenchel dual
+
+    max over p with sum_j p_j = 0 and sup_u |sum_j p_j relu(u . [x_j, 1])| <= alpha:
+        -R*(p),
+
+evaluated at ``p = G / max(1, certificate)`` (feasible), so that
+``gap = J_convex - (-R*(p)) >= 0`` bounds the distance of the fit's convex
+objective to the optimum (up to the estimate of the sup).
+
+The sup over the sphere is estimated from below by multi-start ascent
+(:func:`sphere_sup`): the exact sup of a piecewise-linear function over a
+sphere is NP-hard in general, so every quantity here is a lower bound on
+the certificate and ``alpha_max``, and the gap is accordingly optimistic.
+"""
+
+import numpy as np
+from scipy.special import xlogy
+
+from ._losses import BinaryLogisticLoss, SoftmaxCrossEntropyLoss, SquaredLoss
+
+__all__ = ["network_certificate", "sphere_sup"]
+
+
+def sphere_sup(unit, Xp, G, starts, max_iter=30, rtol=1e-4, min_step=1e-2):
+    """Estimate ``sup_{|u|=1} |g(u)|``, ``g(u) = -G^T relu(Xp u)``, from below.
+
+    Multi-start ascent, vectorised over the starts (rows of ``starts``).
+    ``g`` is positively 1-homogeneous, so with ``e = g(u) / |g(u)|`` the
+    gradient ``v = grad_u (e . g)(u) = -sum_j (G_j . e) 1{u . x_j > 0} x_j``
+    satisfies ``v . u = e . g(u) = |g(u)|``: ``u <- v / |v|`` maximises the
+    local linear model of ``e . g`` on the sphere. A move is kept only if it
+    increases ``|g|`` by more than ``rtol`` relatively, so every start
+    ascends monotonically; a rejected move (into a worse activation pattern)
+    is retried a quarter as long, down to ``min_step`` of the full move, after which
+    the start is dropped: only the climbing starts are evaluated again.
+
+    Parameters
+    ----------
+    unit : NeuronUnit
+        Computes ``relu(Xp u)`` and its back-propagation (handles sparse
+        inputs).
+    Xp : ndarray or sparse matrix of shape (n_samples, n_params)
+    G : ndarray of shape (n_samples, n_outputs)
+    starts : ndarray of shape (n_starts, n_params)
+    max_iter : int, default=30
+    rtol : float, default=1e-4
+    min_step : float, default=1e-2
+
+    Returns
+    -------
+    value : float
+        The largest ``|g(u)|`` found.
+    u : ndarray of shape (n_params,)
+        Where it was found.
+    """
+    U = starts / np.maximum(np.linalg.norm(starts, axis=1, keepdims=True), 1e-300)
+    U = U.astype(G.dtype, copy=False)
+    values, V = _values_and_ascent(unit, Xp, G, U)
+    active = np.arange(len(U))
+    step = np.ones(len(U))
+    for _ in range(max_iter):
+        if not active.size:
+            break
+        norms = np.linalg.norm(V[active], axis=1, keepdims=True)
+        target = V[active] / np.where(norms > 0, norms, 1)
+        # move towards the maximiser of the local linear model; a move that
+        # crosses into a worse activation pattern is retried shorter
+        candidates = U[active] + step[active, None] * (target - U[active])
+        candidates /= np.maximum(
+            np.linalg.norm(candidates, axis=1, keepdims=True), 1e-300
+        )
+        new_values, new_V = _values_and_ascent(unit, Xp, G, candidates)
+        better = new_values > values[active] * (1 + rtol)
+        moved, failed = active[better], active[~better]
+        U[moved], V[moved], values[moved] = (
+            candidates[better],
+            new_V[better],
+            new_values[better],
+        )
+        step[moved] = 1.0
+        step[failed] *= 0.25
+        active = np.concatenate([moved, failed[step[failed] >= min_step]])
+    best = int(np.argmax(values))
+    return float(values[best]), U[best].copy()
+
+
+def _values_and_ascent(unit, Xp, G, U):
+    """``|g(u_s)|`` for every start and the ascent directions ``v_s``."""
+    Phi, cache = unit.forward(Xp, U)
+    g = -(G.T @ Phi)  # (n_outputs, n_starts)
+    values = np.linalg.norm(g, axis=0)
+    e = g / np.where(values > 0, values, 1)
+    C = -(G @ e)  # (n_samples, n_starts)
+    V = unit.backward(Xp, U, cache, C)
+    return values.astype(np.float64), V
+
+
+def _conjugate(loss, Y, P, s):
+    """``R*(P) = sum_j s_j l*(y_j, P_j / s_j)`` for the losses of the package
+    (``+inf`` outside the domain)."""
+    keep = s > 0
+    Q = P[keep] / s[keep, None]
+    Y, s = Y[keep], s[keep]
+    if isinstance(loss, SquaredLoss):
+        # l*(y, q) = |q|^2 / 2 + q . y
+        return float(s @ (0.5 * np.sum(Q * Q, axis=1) + np.sum(Q * Y, axis=1)))
+    if isinstance(loss, BinaryLogisticLoss | SoftmaxCrossEntropyLoss):
+        # l*(y, q) = sum_c t_c log t_c with t = q + y in the simplex (binary:
+        # t and 1 - t)
+        T = Q + Y
+        if isinstance(loss, BinaryLogisticLoss):
+            T = np.column_stack([T[:, 0], 1 - T[:, 0]])
+        if np.any(T < -1e-12) or np.any(np.abs(T.sum(axis=1) - 1) > 1e-8):
+            return np.inf
+        T = np.clip(T, 0, 1)
+        return float(s @ np.sum(xlogy(T, T), axis=1))
+    raise TypeError(f"No convex conjugate for {type(loss).__name__}.")
+
+
+def network_certificate(
+    objective, Xp, Y, s, particles, alpha, random_state, n_random=64
+):
+    """``alpha_max``, ``certificate`` and ``dual_gap`` of a ReLU network fit.
+
+    Parameters
+    ----------
+    objective : MeanFieldObjective
+        With a ReLU :class:`~sklearn_meanfield._units.NeuronUnit`.
+    Xp, Y, s : the prepared training data (unit-free coordinates).
+    particles : Particles
+        The fitted measure (unit-free coordinates).
+    alpha : float
+        The penalty strength.
+    random_state : RandomState
+        For the random starts.
+    n_random : int, default=64
+        Random starts on the sphere, besides the particles' directions.
+
+    Returns
+    -------
+    alpha_max : float
+        ``sup |g|`` at the zero network with the best intercept.
+    certificate : float or None
+        ``sup |g| / alpha`` at the fitted measure (None when ``alpha = 0``).
+    dual_gap : float
+        ``J_convex(fit) - D(p)`` (``inf`` when ``alpha = 0`` and the fit is not
+        exact), in the unit-free units of ``J``.
+    """
+    unit, loss = objective.unit, objective.loss
+    p = particles.positions.shape[1]
+    intercept = particles.intercept is not None
+    random_starts = random_state.standard_normal((n_random, p))
+
+    # the dual asks sum_j p_j = 0 (the intercept is free); at the fitted
+    # intercept it holds up to the optimisation error. The squared loss's
+    # dual point is centred exactly; for the classification losses, whose
+    # conjugates live on the simplex, the dual bound keeps the term
+    # b . sum_j p_j instead (a bound at the fitted intercept).
+    centre = intercept and isinstance(loss, SquaredLoss)
+
+    def gradient(F):
+        value, G = loss.value_and_gradient(Y, F.copy(), s)
+        if centre:
+            G = G - np.outer(s, G.sum(axis=0)) / s.sum()
+        return value, G
+
+    # zero network: the best constant
+    b0 = loss.init_intercept(Y, s) if intercept else np.zeros(Y.shape[1])
+    _, G0 = gradient(np.broadcast_to(b0, Y.shape).astype(Xp.dtype))
+    # besides random directions, start from +-X^T G0 (per output): the
+    # direction most correlated with the residual of the best constant
+    correlated = unit.backward(Xp, None, np.ones_like(G0), G0.copy())
+    alpha_max, _ = sphere_sup(
+        unit, Xp, G0, np.vstack([random_starts, correlated, -correlated])
+    )
+
+    F = objective.predict(Xp, particles)
+    loss_value, G = gradient(F)
+    starts = np.vstack([particles.positions, random_starts])
+    sup, _ = sphere_sup(unit, Xp, G, starts)
+    m = particles.n_particles
+    W = particles.weights
+    radii = np.linalg.norm(particles.positions, axis=1)
+    tv = float(np.sum(np.linalg.norm(W, axis=1) * radii) / m)
+    primal = loss_value + alpha * tv
+    if alpha > 0:
+        certificate = sup / alpha
+        P = G / max(1.0, certificate)
+    else:
+        certificate = None
+        P = G if sup == 0 else None
+    dual = -np.inf if P is None else -_conjugate(loss, Y, P, s)
+    if P is not None and intercept and not centre:
+        dual += float(particles.intercept @ P.sum(axis=0))
+    return float(alpha_max), certificate, float(max(primal - dual, 0.0))
