@@ -155,6 +155,32 @@ class BaseMeanFieldNetwork(BaseEstimator):
         )
         return Particles(weights.astype(Xp.dtype), positions, intercept)
 
+    def _recover_dead_particles(self, random_state, threshold=1e-6):
+        """Re-cover the sphere with the particles a strong penalty killed.
+
+        A ReLU particle whose mass ``|w_i| |theta_i|`` fell below
+        ``threshold`` times the largest has (almost) no gradient left: it
+        can never come back when a smaller ``alpha`` needs it. Along a
+        regularisation path it is restarted at a random direction of radius
+        ``init_scale`` with output weight 0, which leaves the predictions
+        unchanged and restores the covering of the initialisation. Returns
+        the number of particles restarted.
+        """
+        unit = self._objective.unit
+        if not unit.homogeneous:
+            return 0
+        p = self._fitted_particles()
+        mass = np.linalg.norm(p.weights, axis=1) * np.linalg.norm(p.positions, axis=1)
+        dead = mass <= threshold * max(float(mass.max()), 1e-300)
+        if not dead.any():
+            return 0
+        U = random_state.standard_normal((int(dead.sum()), p.positions.shape[1]))
+        U *= self.init_scale / np.linalg.norm(U, axis=1, keepdims=True)
+        p.positions[dead] = U.astype(p.positions.dtype)
+        p.weights[dead] = 0
+        self._set_particle_attributes(p)
+        return int(dead.sum())
+
     def _warm_particles(self, n_features, n_outputs, dtype, force=False):
         """The particles of the previous fit, when ``warm_start`` (or
         ``partial_fit``, ``force=True``) can use them."""
