@@ -6,8 +6,10 @@ NeurIPS 2018).
 """
 
 from ._classifier import MeanFieldClassifier
+from ._cv import MeanFieldClassifierCV, MeanFieldRegressorCV
 from ._flow import DivergenceError
 from ._kernels import DirichletKernel, GaussianKernel
+from ._path import alpha_grid, regularization_path
 from ._regressor import MeanFieldRegressor
 from ._spikes import SparseSpikeDeconvolver
 
@@ -16,7 +18,11 @@ __all__ = [
     "DivergenceError",
     "GaussianKernel",
     "MeanFieldClassifier",
+    "MeanFieldClassifierCV",
     "MeanFieldRegressor",
+    "MeanFieldRegressorCV",
     "SparseSpikeDeconvolver",
+    "alpha_grid",
+    "regularization_path",
 ]
 __version__ = "0.1.0"

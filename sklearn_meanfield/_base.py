@@ -51,7 +51,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
     _parameter_constraints: dict = {
         "n_particles": [Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
-        "alpha": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "solver": [StrOptions({"auto", "lbfgs", "adam", "flow"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -121,9 +121,21 @@ class BaseMeanFieldNetwork(BaseEstimator):
             return float(self.learning_rate_init)
         return self._default_learning_rates[solver]
 
-    def _make_objective(self):
+    #: alpha="auto" is ``_auto_alpha_scale / sqrt(n)``
+    _auto_alpha_scale = 0.1
+
+    def _penalty_alpha(self, n_samples):
+        """The ``alpha`` of a fit on ``n_samples`` samples (the sum of the
+        sample weights): ``alpha`` itself, or for ``"auto"``
+        ``0.1 / sqrt(n_samples)`` (the cross-validated one for the CV
+        estimators)."""
+        if isinstance(self.alpha, str):
+            return self._auto_alpha_scale / np.sqrt(max(float(n_samples), 1.0))
+        return float(self.alpha)
+
+    def _make_objective(self, alpha):
         unit = NeuronUnit(self.activation, self.init_scale, self.position_metric)
-        return MeanFieldObjective(unit, self._make_loss(), L2Penalty(self.alpha))
+        return MeanFieldObjective(unit, self._make_loss(), L2Penalty(alpha))
 
     def _init_particles(self, objective, Xp, Y, s, n_outputs, random_state):
         """The covering initialisation of Chizat & Bach (2018).
@@ -155,31 +167,41 @@ class BaseMeanFieldNetwork(BaseEstimator):
         )
         return Particles(weights.astype(Xp.dtype), positions, intercept)
 
-    def _recover_dead_particles(self, random_state, threshold=1e-6):
+    def _recover_dead_particles(self, random_state, threshold=1e-3):
         """Re-cover the sphere with the particles a strong penalty killed.
 
         A ReLU particle whose mass ``|w_i| |theta_i|`` fell below
-        ``threshold`` times the largest has (almost) no gradient left: it
+        ``threshold`` times the largest (or than ``init_scale**2``, the mass
+        of an initial particle) has (almost) no gradient left: it
         can never come back when a smaller ``alpha`` needs it. Along a
-        regularisation path it is restarted at a random direction of radius
-        ``init_scale`` with output weight 0, which leaves the predictions
-        unchanged and restores the covering of the initialisation. Returns
-        the number of particles restarted.
+        regularisation path such particles are restarted in pairs at random
+        directions of radius ``init_scale`` with output weights
+        ``+init_scale`` and ``-init_scale``: the two cancel, so the predictions
+        are unchanged, while both have gradients again (the balanced-sign
+        covering of the initialisation). Returns the number restarted.
         """
         unit = self._objective.unit
         if not unit.homogeneous:
             return 0
         p = self._fitted_particles()
         mass = np.linalg.norm(p.weights, axis=1) * np.linalg.norm(p.positions, axis=1)
-        dead = mass <= threshold * max(float(mass.max()), 1e-300)
-        if not dead.any():
+        # relative to the initial mass init_scale^2 too: at alpha_max every
+        # particle collapses, the largest included
+        scale = max(float(mass.max()), self.init_scale**2)
+        dead = np.flatnonzero(mass <= threshold * scale)
+        if not dead.size:
             return 0
-        U = random_state.standard_normal((int(dead.sum()), p.positions.shape[1]))
+        n_pairs = dead.size // 2
+        U = random_state.standard_normal((max(n_pairs, 1), p.positions.shape[1]))
         U *= self.init_scale / np.linalg.norm(U, axis=1, keepdims=True)
-        p.positions[dead] = U.astype(p.positions.dtype)
-        p.weights[dead] = 0
+        U = U.astype(p.positions.dtype)
+        first, second = dead[:n_pairs], dead[n_pairs : 2 * n_pairs]
+        p.positions[first] = p.positions[second] = U[:n_pairs]
+        p.weights[first], p.weights[second] = self.init_scale, -self.init_scale
+        if dead.size % 2:  # the odd one out: a direction with no weight
+            p.positions[dead[-1]], p.weights[dead[-1]] = U[-1], 0
         self._set_particle_attributes(p)
-        return int(dead.sum())
+        return int(dead.size)
 
     def _warm_particles(self, n_features, n_outputs, dtype, force=False):
         """The particles of the previous fit, when ``warm_start`` (or
@@ -301,11 +323,12 @@ class BaseMeanFieldNetwork(BaseEstimator):
                 X, Y, sw, stratify, random_state
             )
         s = normalized_sample_weight(sw, X, X.dtype)
+        alpha = self._penalty_alpha(float(sw.sum()))
         solver, batch_size = self._resolve_solver(X.shape[0], incremental)
         previous = self._warm_particles(
             X.shape[1], Y.shape[1], X.dtype, force=incremental
         )
-        objective = self._make_objective()
+        objective = self._make_objective(alpha)
         if previous is None:
             objective.unit.fit_inputs(X, s)
             targets = self._fit_targets(Y, s)
@@ -376,6 +399,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
         self.n_step_reductions_ = result.n_step_reductions
         if self.record_every:
             self.trajectory_ = self._raw_trajectory(result.trajectory)
+        self.alpha_ = alpha
         self._set_certificate(objective, Xp, Ys, s, result.particles, incremental)
         self._set_particle_attributes(result.particles)
         return self
@@ -393,7 +417,13 @@ class BaseMeanFieldNetwork(BaseEstimator):
         if incremental or not objective.unit.homogeneous:
             return
         self.alpha_max_, self.certificate_max_, self.dual_gap_ = network_certificate(
-            objective, Xp, Y, s, particles, self.alpha, check_random_state(0)
+            objective,
+            Xp,
+            Y,
+            s,
+            particles,
+            objective.penalty.alpha,
+            check_random_state(0),
         )
         if (
             self.certificate_max_ is not None

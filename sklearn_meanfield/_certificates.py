@@ -37,6 +37,7 @@ the certificate and ``alpha_max``, and the gap is accordingly optimistic.
 
 import numpy as np
 from scipy.special import xlogy
+from sklearn import get_config
 
 from ._losses import BinaryLogisticLoss, SoftmaxCrossEntropyLoss, SquaredLoss
 
@@ -107,13 +108,34 @@ def sphere_sup(unit, Xp, G, starts, max_iter=30, rtol=1e-4, min_step=1e-2):
 
 
 def _values_and_ascent(unit, Xp, G, U):
-    """``|g(u_s)|`` for every start and the ascent directions ``v_s``."""
-    Phi, cache = unit.forward(Xp, U)
-    g = -(G.T @ Phi)  # (n_outputs, n_starts)
+    """``|g(u_s)|`` for every start and the ascent directions ``v_s``.
+
+    The (n_samples, n_starts) activations are formed whole when they fit in
+    scikit-learn's ``working_memory``, else over chunks of samples in two
+    passes (the values first, as the directions need ``g / |g|``).
+    """
+    n, n_starts = Xp.shape[0], U.shape[0]
+    budget = get_config()["working_memory"] * 2**20
+    # a chunk holds the activations and the sensitivities: half the budget
+    rows = max(1, int(budget // (4 * n_starts * U.dtype.itemsize)))
+    if rows >= n:
+        Phi, cache = unit.forward(Xp, U)
+        g = -(G.T @ Phi)  # (n_outputs, n_starts)
+        values = np.linalg.norm(g, axis=0)
+        e = g / np.where(values > 0, values, 1)
+        V = unit.backward(Xp, U, cache, -(G @ e))
+        return values.astype(np.float64), V
+    chunks = [slice(i, min(i + rows, n)) for i in range(0, n, rows)]
+    g = np.zeros((G.shape[1], n_starts), dtype=G.dtype)
+    for c in chunks:
+        Phi, _ = unit.forward(Xp[c], U)
+        g -= G[c].T @ Phi
     values = np.linalg.norm(g, axis=0)
     e = g / np.where(values > 0, values, 1)
-    C = -(G @ e)  # (n_samples, n_starts)
-    V = unit.backward(Xp, U, cache, C)
+    V = np.zeros_like(U)
+    for c in chunks:
+        Phi, cache = unit.forward(Xp[c], U)
+        V += unit.backward(Xp[c], U, cache, -(G[c] @ e))
     return values.astype(np.float64), V
 
 

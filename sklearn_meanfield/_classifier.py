@@ -53,11 +53,14 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
     activation : {"relu", "sigmoid", "tanh"}, default="relu"
         The activation ``sigma``. ReLU makes every neuron 2-homogeneous, the
         case of the global convergence theorem with weight decay.
-    alpha : float, default=1e-3
+    alpha : float or "auto", default="auto"
         Strength of the weight decay ``(alpha/2) (1/m) sum_i (|w_i|^2 +
         |theta~_i|^2)`` in the unit-free coordinates (a number without
-        units). The default was chosen on the classification data sets
-        scikit-learn ships (``benchmarks/NOTES.md``); cross-validate it.
+        units). ``"auto"``: ``0.05 / sqrt(n)``, ``n`` the number of training
+        samples (the sum of the sample weights): the ``1 / sqrt(n)`` rule of
+        :class:`MeanFieldRegressor` with the constant measured best on
+        classification data (``benchmarks/NOTES.md``); the value used is
+        ``alpha_``. To tune it, use :class:`MeanFieldClassifierCV`.
     solver : {"auto", "lbfgs", "adam", "flow"}, default="auto"
         How the particles are moved; ``"auto"`` as in
         :class:`MeanFieldRegressor` (L-BFGS up to 20,000 samples, Adam on
@@ -157,6 +160,12 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels, sorted.
+    alpha_ : float
+        The ``alpha`` of the fit (``"auto"`` resolved).
+    alpha_max_, certificate_max_, dual_gap_ : float or None
+        The optimality certificates of the convex formulation (ReLU), as in
+        :class:`MeanFieldRegressor`, with ``dl/df`` the gradient of the
+        logistic or softmax loss (the duality gap at the fitted intercept).
     weights_ : ndarray of shape (n_particles,) or (n_particles, n_classes)
         Output weights ``w_i``: 1-D for two classes (one output, the logit of
         ``classes_[1]``), one column per class otherwise.
@@ -228,7 +237,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         n_particles=100,
         *,
         activation="relu",
-        alpha=1e-3,
+        alpha="auto",
         solver="auto",
         learning_rate_init=None,
         max_iter=5000,
@@ -281,6 +290,10 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         self.warm_start = warm_start
 
     _default_learning_rates = {"flow": 2.0, "adam": 1e-2}
+    #: alpha="auto" is 0.05 / sqrt(n): half the regressor's constant, measured
+    #: best on the classification sets scikit-learn ships and still above
+    #: accuracy 0.95 on noise-free teachers (benchmarks/NOTES.md)
+    _auto_alpha_scale = 0.05
 
     def _make_loss(self):
         if len(self.classes_) == 2:

@@ -130,9 +130,19 @@ class MeanFieldObjective:
         self.penalty = penalty
 
     def predict(self, Xp, particles):
-        """``F = (1/m) phi(Theta)(X) W + b``, shape (n_samples, n_outputs)."""
-        Phi, _ = self.unit.forward(Xp, particles.positions)
-        return self._readout(Phi, particles)
+        """``F = (1/m) phi(Theta)(X) W + b``, shape (n_samples, n_outputs),
+        over chunks of samples when ``Phi`` does not fit in
+        ``working_memory``."""
+        W = particles.weights
+        chunks = self._chunks(Xp.shape[0], particles.n_particles, Xp.dtype.itemsize)
+        if len(chunks) == 1:
+            Phi, _ = self.unit.forward(Xp, particles.positions)
+            return self._readout(Phi, particles)
+        F = np.empty((Xp.shape[0], W.shape[1]), dtype=np.result_type(Xp.dtype, W))
+        for rows in chunks:
+            Phi, _ = self.unit.forward(Xp[rows], particles.positions)
+            F[rows] = self._readout(Phi, particles)
+        return F
 
     def _readout(self, Phi, particles):
         F = Phi @ particles.weights

@@ -43,16 +43,21 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     activation : {"relu", "sigmoid", "tanh"}, default="relu"
         The activation ``sigma``. ReLU makes every neuron 2-homogeneous, the
         case of the global convergence theorem with weight decay.
-    alpha : float, default=1e-3
+    alpha : float or "auto", default="auto"
         Strength of the weight decay ``(alpha/2) (1/m) sum_i (|w~_i|^2 +
         |theta~_i|^2)`` in the unit-free coordinates (no units: the same
         value means the same for any units of ``X`` and ``y``). For ReLU it
         equals ``alpha`` times the path norm at the optimum, as the l1
-        penalty of a Lasso on the standardised target. The default was
-        chosen on noise-free teachers (where it keeps held-out R^2 above
-        0.999) and on the real data sets scikit-learn ships; small noisy
-        data sets often want ``1e-2`` to ``3e-2``: cross-validate it (see
-        ``benchmarks/NOTES.md`` for the measurements).
+        penalty of a Lasso on the standardised target; ``alpha_max_`` is the
+        smallest value at which the fit is the constant model. ``"auto"``:
+        ``0.1 / sqrt(n)``, ``n`` the number of training samples (the sum of
+        the sample weights), the ``1 / sqrt(n)`` rate at which the
+        statistical error of a fit decreases, so that small noisy data sets
+        are regularised more than large ones; the constant was chosen by
+        measurement on noise-free teachers (held-out R^2 above 0.999) and on
+        the data sets scikit-learn ships (``benchmarks/NOTES.md``). The
+        value used is ``alpha_``. To tune it, use
+        :class:`MeanFieldRegressorCV`.
     solver : {"auto", "lbfgs", "adam", "flow"}, default="auto"
         How the particles are moved. ``"lbfgs"``: full-batch L-BFGS on all
         particles (the quasi-Newton method, with a Wolfe line search, in the
@@ -155,6 +160,27 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
 
     Attributes
     ----------
+    alpha_ : float
+        The ``alpha`` of the fit (``"auto"`` resolved).
+    alpha_max_ : float or None
+        ReLU: the smallest ``alpha`` at which the zero network (intercept
+        only) is optimal, ``sup_u |g(u)|`` at the zero measure (see
+        ``certificate_max_``); None for sigmoid and tanh, whose penalty is not
+        a norm of the measure (they are not homogeneous) and have no convex
+        formulation. Estimated from below.
+    certificate_max_ : float or None
+        ReLU: ``sup_u |g(u)| / alpha`` over unit directions ``u`` of the
+        unit-free coordinates, ``g(u) = -sum_j s_j dl/df(x_j)
+        relu(u . [x~_j, 1])``: at most 1 certifies the fit as a global
+        minimiser of the convex problem over measures (Chizat & Bach, 2018),
+        above 1 it says where mass is missing (a ``ConvergenceWarning`` above
+        2 suggests more particles or iterations). The sup is estimated from
+        below by multi-start ascent on the sphere. None for ``partial_fit``,
+        sigmoid and tanh.
+    dual_gap_ : float or None
+        ReLU: convex objective of the fit minus the Fenchel dual objective at
+        the residual rescaled to feasibility by the certificate, in the
+        unit-free units of ``J``; small when the fit is optimal.
     weights_ : ndarray of shape (n_particles,) or (n_particles, n_outputs)
         Output weights ``w_i`` in the units of ``y`` (1-D when ``y`` was
         1-D).
@@ -218,7 +244,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         n_particles=100,
         *,
         activation="relu",
-        alpha=1e-3,
+        alpha="auto",
         solver="auto",
         learning_rate_init=None,
         max_iter=5000,

@@ -26,7 +26,7 @@ def test_enough_particles_certify_a_global_minimiser(teacher):
     assert reg.certificate_max_ <= 1.05
     # the gap is in units of J, whose zero network value is 1/2
     assert 0 <= reg.dual_gap_ <= 1e-4
-    assert reg.alpha_max_ > 10 * reg.alpha
+    assert reg.alpha_max_ > 10 * reg.alpha_
 
 
 def test_one_particle_is_not_a_global_minimiser_and_warns(teacher):
@@ -94,3 +94,23 @@ def test_no_certificate_for_sigmoid_and_classifier_certificate(teacher):
         for m in (1, 100)
     ]
     assert certificates[0] > 2 and certificates[1] < 1.2
+
+
+def test_certificate_over_chunks_of_samples_equals_one_pass(teacher):
+    # with a small working_memory the ascent runs over chunks of samples
+    import sklearn
+
+    from sklearn_meanfield._certificates import network_certificate
+
+    X, y = teacher
+    reg = MeanFieldRegressor(30, random_state=0).fit(X, y)
+    objective = reg._objective
+    Xp = objective.unit.prepare(X)
+    Y = reg._targets.transform(y[:, None])
+    s = np.full(len(y), 1 / len(y))
+    args = (objective, Xp, Y, s, reg._fitted_particles(), reg.alpha_)
+    whole = network_certificate(*args, np.random.RandomState(0))
+    with sklearn.config_context(working_memory=0.05):
+        chunked = network_certificate(*args, np.random.RandomState(0))
+    np.testing.assert_allclose(chunked, whole, rtol=1e-8)
+    assert whole[1] == pytest.approx(reg.certificate_max_, rel=1e-8)

@@ -82,7 +82,7 @@ def test_auto_solver_choice():
 
 def test_lbfgs_fits_and_stops_on_the_relative_rule():
     X, y = make_teacher_student(1000, 5, n_teacher=3, random_state=0)
-    reg = MeanFieldRegressor(30, random_state=0)
+    reg = MeanFieldRegressor(30, alpha=1e-4, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         reg.fit(X[:500], y[:500])

@@ -178,7 +178,7 @@ def test_conic_flow_concentrates_mass_faster_on_a_sparse_teacher(seed):
 
 def test_conic_flow_keeps_signs():
     X, y = make_teacher_student(300, 3, random_state=0)
-    reg = MeanFieldRegressor(20, flow="conic", max_iter=300, random_state=0)
+    reg = MeanFieldRegressor(20, alpha=1e-5, flow="conic", max_iter=300, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         reg.fit(X, y)

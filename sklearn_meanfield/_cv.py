@@ -1,0 +1,384 @@
+"""Cross-validated network estimators: ``alpha`` chosen along a warm-started
+regularisation path (the networks' ``LassoCV``)."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import _fit_context, is_classifier
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
+from sklearn.utils import _safe_indexing
+from sklearn.utils._available_if import available_if
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import indexable
+
+from ._classifier import MeanFieldClassifier
+from ._path import alpha_grid, regularization_path
+from ._regressor import MeanFieldRegressor
+
+__all__ = ["MeanFieldClassifierCV", "MeanFieldRegressorCV"]
+
+
+def _fold_scores(plain, X, y, sample_weight, train, test, alphas, scorer):
+    """Scores on ``test`` of the path fitted on ``train``."""
+    sw_train = None if sample_weight is None else sample_weight[train]
+    _, fitted = regularization_path(
+        plain,
+        _safe_indexing(X, train),
+        _safe_indexing(y, train),
+        alphas=alphas,
+        sample_weight=sw_train,
+    )
+    X_test, y_test = _safe_indexing(X, test), _safe_indexing(y, test)
+    kwargs = {} if sample_weight is None else {"sample_weight": sample_weight[test]}
+    return [scorer(est, X_test, y_test, **kwargs) for est in fitted]
+
+
+def _never(self):
+    return False
+
+
+class _PathCV:
+    """The cross-validation of ``alpha`` shared by the CV estimators."""
+
+    _cv_constraints: dict = {
+        "alphas": ["array-like", None],
+        "n_alphas": [Interval(Integral, 1, None, closed="left")],
+        "eps": [Interval(Real, 0, 1, closed="right")],
+        "cv": ["cv_object"],
+        "scoring": [str, callable, None],
+        "n_jobs": [Integral, None],
+    }
+
+    def _penalty_alpha(self, n_samples):
+        return self._cv_alpha
+
+    def _plain(self):
+        """The plain estimator with this one's network parameters."""
+        base = self._plain_class
+        names = base._get_param_names()
+        params = {k: v for k, v in self.get_params(deep=False).items() if k in names}
+        return base(**params)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Cross-validate ``alpha`` along the path, then refit at ``alpha_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        X, y = indexable(X, y)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=float)
+        plain = self._plain()
+        if self.alphas is None:
+            alphas = alpha_grid(
+                plain,
+                X,
+                y,
+                n_alphas=self.n_alphas,
+                eps=self.eps,
+                sample_weight=sample_weight,
+            )
+        else:
+            alphas = np.sort(np.asarray(self.alphas, dtype=float))[::-1]
+        cv = check_cv(self.cv, y, classifier=is_classifier(self))
+        scorer = check_scoring(plain, scoring=self.scoring)
+        scores = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fold_scores)(
+                plain, X, y, sample_weight, train, test, alphas, scorer
+            )
+            for train, test in cv.split(X, y)
+        )
+        scores = np.asarray(scores, dtype=float)  # (n_folds, n_alphas)
+        mean = scores.mean(axis=0)
+        # alphas decrease: argmax takes the largest alpha among ties
+        best = int(np.nanargmax(mean))
+        self.alphas_ = alphas
+        self._cv_alpha = float(alphas[best])
+        self.best_score_ = float(mean[best])
+        self.cv_results_ = {
+            "alphas": alphas,
+            "mean_test_score": mean,
+            "std_test_score": scores.std(axis=0),
+            **{f"split{k}_test_score": row for k, row in enumerate(scores)},
+        }
+        return self._plain_class.fit.__wrapped__(self, X, y, sample_weight)
+
+    @available_if(_never)
+    def partial_fit(self, *args, **kwargs):
+        """Not available: ``alpha`` is chosen on the whole data."""
+
+
+class MeanFieldRegressorCV(_PathCV, MeanFieldRegressor):
+    """:class:`MeanFieldRegressor` with ``alpha`` chosen by cross-validation along a
+    regularisation path.
+
+    ``alpha`` is searched on a geometric grid from ``alpha_max`` (the
+    smallest ``alpha`` at which the zero network is optimal, computed on the
+    whole training data in the unit-free coordinates) down to ``eps *
+    alpha_max``, as ``LassoCV`` does. In every fold the grid is fitted from
+    the largest ``alpha`` down, each fit continuing from the previous one's
+    particles (:func:`~sklearn_meanfield.regularization_path`), and scored on
+    the held-out part; ``alpha_`` maximises the mean score (the largest
+    ``alpha`` among ties), and the model is then refitted at ``alpha_`` on all
+    the data, so the estimator predicts as a plain :class:`MeanFieldRegressor`.
+
+    Parameters
+    ----------
+    n_particles : int, default=100
+        Number of particles (hidden neurons).
+    alphas : array-like or None, default=None
+        The grid of ``alpha`` (None: ``n_alphas`` values from ``alpha_max``
+        down to ``eps * alpha_max``; for sigmoid and tanh, which have no
+        ``alpha_max``, from 1).
+    n_alphas : int, default=10
+        Number of ``alpha`` on the automatic grid.
+    eps : float, default=1e-3
+        ``alpha_min / alpha_max`` of the automatic grid.
+    cv : int, cross-validation generator or iterable, default=None
+        As in scikit-learn (None: 5-fold).
+    scoring : str, callable or None, default=None
+        The score to maximise (None: the estimator's ``score``, R^2).
+    n_jobs : int or None, default=None
+        Folds fitted in parallel (joblib).
+    **other parameters
+        Those of :class:`MeanFieldRegressor` except ``alpha``, with the same meaning
+        and defaults.
+
+    Attributes
+    ----------
+    alpha_ : float
+        The chosen ``alpha``.
+    alphas_ : ndarray of shape (n_alphas,)
+        The grid, decreasing.
+    cv_results_ : dict
+        ``"alphas"``, ``"mean_test_score"``, ``"std_test_score"`` and
+        ``"split<k>_test_score"``, one entry per ``alpha``.
+    best_score_ : float
+        The mean cross-validated score at ``alpha_``.
+    The fitted attributes of :class:`MeanFieldRegressor` (``weights_``,
+    ``positions_``, ``certificate_max_``, ...), for the refit at ``alpha_``.
+
+    See Also
+    --------
+    MeanFieldRegressor : The estimator at a fixed ``alpha``.
+    sklearn_meanfield.regularization_path : The warm-started path.
+    """
+
+    _plain_class = MeanFieldRegressor
+    _parameter_constraints: dict = {
+        **{
+            k: v
+            for k, v in MeanFieldRegressor._parameter_constraints.items()
+            if k != "alpha"
+        },
+        **_PathCV._cv_constraints,
+    }
+
+    def __init__(
+        self,
+        n_particles=100,
+        *,
+        alphas=None,
+        n_alphas=10,
+        eps=0.001,
+        cv=None,
+        scoring=None,
+        n_jobs=None,
+        activation="relu",
+        solver="auto",
+        learning_rate_init=None,
+        max_iter=5000,
+        tol=0.0001,
+        n_iter_no_change=10,
+        init_scale=0.5,
+        position_metric="standardize",
+        fit_intercept=True,
+        batch_size=None,
+        shuffle=True,
+        learning_rate="constant",
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        momentum=0.0,
+        flow="wasserstein",
+        temperature=0.001,
+        annealing="constant",
+        record_every=None,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+    ):
+        self.n_particles = n_particles
+        self.alphas = alphas
+        self.n_alphas = n_alphas
+        self.eps = eps
+        self.cv = cv
+        self.scoring = scoring
+        self.n_jobs = n_jobs
+        self.activation = activation
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.init_scale = init_scale
+        self.position_metric = position_metric
+        self.fit_intercept = fit_intercept
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.momentum = momentum
+        self.flow = flow
+        self.temperature = temperature
+        self.annealing = annealing
+        self.record_every = record_every
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+
+class MeanFieldClassifierCV(_PathCV, MeanFieldClassifier):
+    """:class:`MeanFieldClassifier` with ``alpha`` chosen by cross-validation along a
+    regularisation path.
+
+    ``alpha`` is searched on a geometric grid from ``alpha_max`` (the
+    smallest ``alpha`` at which the zero network is optimal, computed on the
+    whole training data in the unit-free coordinates) down to ``eps *
+    alpha_max``, as ``LassoCV`` does. In every fold the grid is fitted from
+    the largest ``alpha`` down, each fit continuing from the previous one's
+    particles (:func:`~sklearn_meanfield.regularization_path`), and scored on
+    the held-out part; ``alpha_`` maximises the mean score (the largest
+    ``alpha`` among ties), and the model is then refitted at ``alpha_`` on all
+    the data, so the estimator predicts as a plain :class:`MeanFieldClassifier`.
+
+    Parameters
+    ----------
+    n_particles : int, default=100
+        Number of particles (hidden neurons).
+    alphas : array-like or None, default=None
+        The grid of ``alpha`` (None: ``n_alphas`` values from ``alpha_max``
+        down to ``eps * alpha_max``; for sigmoid and tanh, which have no
+        ``alpha_max``, from 1).
+    n_alphas : int, default=10
+        Number of ``alpha`` on the automatic grid.
+    eps : float, default=1e-3
+        ``alpha_min / alpha_max`` of the automatic grid.
+    cv : int, cross-validation generator or iterable, default=None
+        As in scikit-learn (None: 5-fold, stratified).
+    scoring : str, callable or None, default=None
+        The score to maximise (None: the estimator's ``score``, accuracy).
+    n_jobs : int or None, default=None
+        Folds fitted in parallel (joblib).
+    **other parameters
+        Those of :class:`MeanFieldClassifier` except ``alpha``, with the same meaning
+        and defaults.
+
+    Attributes
+    ----------
+    alpha_ : float
+        The chosen ``alpha``.
+    alphas_ : ndarray of shape (n_alphas,)
+        The grid, decreasing.
+    cv_results_ : dict
+        ``"alphas"``, ``"mean_test_score"``, ``"std_test_score"`` and
+        ``"split<k>_test_score"``, one entry per ``alpha``.
+    best_score_ : float
+        The mean cross-validated score at ``alpha_``.
+    The fitted attributes of :class:`MeanFieldClassifier` (``weights_``,
+    ``positions_``, ``certificate_max_``, ...), for the refit at ``alpha_``.
+
+    See Also
+    --------
+    MeanFieldClassifier : The estimator at a fixed ``alpha``.
+    sklearn_meanfield.regularization_path : The warm-started path.
+    """
+
+    _plain_class = MeanFieldClassifier
+    _parameter_constraints: dict = {
+        **{
+            k: v
+            for k, v in MeanFieldClassifier._parameter_constraints.items()
+            if k != "alpha"
+        },
+        **_PathCV._cv_constraints,
+    }
+
+    def __init__(
+        self,
+        n_particles=100,
+        *,
+        alphas=None,
+        n_alphas=10,
+        eps=0.001,
+        cv=None,
+        scoring=None,
+        n_jobs=None,
+        activation="relu",
+        solver="auto",
+        learning_rate_init=None,
+        max_iter=5000,
+        tol=0.0001,
+        n_iter_no_change=10,
+        init_scale=0.5,
+        position_metric="standardize",
+        fit_intercept=True,
+        class_weight=None,
+        batch_size=None,
+        shuffle=True,
+        learning_rate="constant",
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        momentum=0.0,
+        flow="wasserstein",
+        temperature=0.001,
+        annealing="constant",
+        record_every=None,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+    ):
+        self.n_particles = n_particles
+        self.alphas = alphas
+        self.n_alphas = n_alphas
+        self.eps = eps
+        self.cv = cv
+        self.scoring = scoring
+        self.n_jobs = n_jobs
+        self.activation = activation
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.init_scale = init_scale
+        self.position_metric = position_metric
+        self.fit_intercept = fit_intercept
+        self.class_weight = class_weight
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.momentum = momentum
+        self.flow = flow
+        self.temperature = temperature
+        self.annealing = annealing
+        self.record_every = record_every
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
