@@ -1,16 +1,19 @@
 """Cross-validated network estimators: ``alpha`` chosen along a warm-started
 regularisation path (the networks' ``LassoCV``)."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import _fit_context, is_classifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import indexable
 
 from ._classifier import MeanFieldClassifier
@@ -20,18 +23,23 @@ from ._regressor import MeanFieldRegressor
 __all__ = ["MeanFieldClassifierCV", "MeanFieldRegressorCV"]
 
 
-def _fold_scores(plain, X, y, sample_weight, train, test, alphas, scorer):
-    """Scores on ``test`` of the path fitted on ``train``."""
+def _fold_scores(plain, X, y, sample_weight, score_weight, train, test, alphas, scorer):
+    """Scores on ``test`` of the path fitted on ``train`` (weighted by
+    ``score_weight`` when given)."""
     sw_train = None if sample_weight is None else sample_weight[train]
-    _, fitted = regularization_path(
-        plain,
-        _safe_indexing(X, train),
-        _safe_indexing(y, train),
-        alphas=alphas,
-        sample_weight=sw_train,
-    )
+    # the folds' fits are internal: their convergence and certificate
+    # warnings would repeat n_folds * n_alphas times; the refit warns
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        _, fitted = regularization_path(
+            plain,
+            _safe_indexing(X, train),
+            _safe_indexing(y, train),
+            alphas=alphas,
+            sample_weight=sw_train,
+        )
     X_test, y_test = _safe_indexing(X, test), _safe_indexing(y, test)
-    kwargs = {} if sample_weight is None else {"sample_weight": sample_weight[test]}
+    kwargs = {} if score_weight is None else {"sample_weight": score_weight[test]}
     return [scorer(est, X_test, y_test, **kwargs) for est in fitted]
 
 
@@ -53,6 +61,16 @@ class _PathCV:
 
     def _penalty_alpha(self, n_samples):
         return self._cv_alpha
+
+    def _score_weight(self, y, sample_weight):
+        """The weights of the held-out scores: the sample weights, times the
+        class weights for a classifier (a model is chosen for the loss it
+        was asked to fit)."""
+        class_weight = getattr(self, "class_weight", None)
+        if class_weight is None:
+            return sample_weight
+        weight = compute_sample_weight(class_weight, np.asarray(y))
+        return weight if sample_weight is None else weight * sample_weight
 
     def _plain(self):
         """The plain estimator with this one's network parameters."""
@@ -92,9 +110,10 @@ class _PathCV:
             alphas = np.sort(np.asarray(self.alphas, dtype=float))[::-1]
         cv = check_cv(self.cv, y, classifier=is_classifier(self))
         scorer = check_scoring(plain, scoring=self.scoring)
+        score_weight = self._score_weight(y, sample_weight)
         scores = Parallel(n_jobs=self.n_jobs)(
             delayed(_fold_scores)(
-                plain, X, y, sample_weight, train, test, alphas, scorer
+                plain, X, y, sample_weight, score_weight, train, test, alphas, scorer
             )
             for train, test in cv.split(X, y)
         )

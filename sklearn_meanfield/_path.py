@@ -26,7 +26,7 @@ def alpha_grid(estimator, X, y, *, n_alphas=10, eps=1e-3, sample_weight=None):
 
     ``alpha_max`` is computed on ``(X, y)`` in the unit-free coordinates of
     ``estimator`` (ReLU networks; for sigmoid and tanh, which have no
-    ``alpha_max``, the grid starts at 1).
+    ``alpha_max``, and when ``alpha_max = 0``, the grid starts at 1).
 
     Parameters
     ----------
@@ -44,7 +44,9 @@ def alpha_grid(estimator, X, y, *, n_alphas=10, eps=1e-3, sample_weight=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         probe.fit(X, y, sample_weight=sample_weight)
-    top = probe.alpha_max_ if probe.alpha_max_ is not None else 1.0
+    # no alpha_max (sigmoid, tanh) or alpha_max = 0 (y fitted by a constant,
+    # where every alpha gives the constant model): start at 1
+    top = probe.alpha_max_ if probe.alpha_max_ else 1.0
     return np.geomspace(top, top * eps, n_alphas)
 
 

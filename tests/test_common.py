@@ -4,7 +4,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_meanfield import (
     MeanFieldClassifier,
+    MeanFieldClassifierCV,
     MeanFieldRegressor,
+    MeanFieldRegressorCV,
     SparseSpikeDeconvolver,
 )
 
@@ -21,31 +23,9 @@ MINIBATCH_SAMPLE_WEIGHT = {
 }
 
 
-# Full-batch L-BFGS (the default solver of the regressor up to 20,000
-# samples) follows a path that rounding differences change: on the checks'
-# 15-30 samples and 100 particles the over-parameterised fit has many
-# minimisers, and weighting instead of repeating a sample (a change of the
-# sums at 1e-16) ends 1e-4 apart in prediction; a tighter tolerance makes
-# it worse (measured: 4e-4 at tol=1e-4, 3e-2 at tol=0). scikit-learn
-# checks MLPRegressor's sample weights with solver="sgd" for this reason;
-# here the same estimator with solver="flow" passes both checks exactly,
-# and tests/test_regressor.py checks weights = repetition for L-BFGS to a
-# looser tolerance.
-_LBFGS_REASON = (
-    "L-BFGS amplifies rounding differences on over-parameterised fits; "
-    "the solver='flow' instance passes"
-)
-LBFGS_SAMPLE_WEIGHT = {
-    "check_sample_weight_equivalence_on_dense_data": _LBFGS_REASON,
-    "check_sample_weight_equivalence_on_sparse_data": _LBFGS_REASON,
-}
-
-
 def _expected_failures(estimator):
     if getattr(estimator, "batch_size", None) is not None:
         return MINIBATCH_SAMPLE_WEIGHT
-    if isinstance(estimator, MeanFieldRegressor) and estimator.solver == "auto":
-        return LBFGS_SAMPLE_WEIGHT
     return {}
 
 
@@ -67,6 +47,14 @@ def _estimators():
         # SparseSpikeDeconvolver sets regressor_tags.poor_score (see its
         # __sklearn_tags__), its only relaxation of the checks.
         SparseSpikeDeconvolver(n_particles=32, max_iter=50),
+        # a path of 10 alphas over 5 folds per check takes minutes over the
+        # whole suite; 3 alphas over 3 folds check the same code. eps=0.1:
+        # the checks' data are 15-30 samples, on which fits at 1e-3 alpha_max
+        # (the default eps) are over-parameterised interpolations whose
+        # L-BFGS path, hence alpha_, depends on rounding (weighted against
+        # repeated samples differ by 3e-4; at eps=0.1 they agree to 1e-7)
+        MeanFieldRegressorCV(n_particles=10, n_alphas=3, cv=3, eps=0.1),
+        MeanFieldClassifierCV(n_particles=10, n_alphas=3, cv=3, eps=0.1),
     ]
 
 
