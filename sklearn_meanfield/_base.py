@@ -405,9 +405,12 @@ class BaseMeanFieldNetwork(BaseEstimator):
         return self
 
     #: certificate above which a fit warns that it is not a global minimiser:
-    #: "well above 1" (default fits on real data end between 1.0 and 1.8:
-    #: near-optimal, while one particle on a teacher ends above 100)
-    _certificate_warn = 2.0
+    #: "well above 1". Default fits end between 1.0 and 1.8 on real data and
+    #: up to 1.9 on noisy teachers, where more particles or iterations barely
+    #: lower it (300 particles: 1.4-1.6), so a warning there would give
+    #: advice that does not help; too few particles end far above (one
+    #: particle on a teacher: above 100).
+    _certificate_warn = 5.0
 
     def _set_certificate(self, objective, Xp, Y, s, particles, incremental):
         """``alpha_max_``, ``certificate_max_``, ``dual_gap_`` (ReLU, ``fit``

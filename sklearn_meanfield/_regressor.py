@@ -174,7 +174,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         relu(u . [x~_j, 1])``: at most 1 certifies the fit as a global
         minimiser of the convex problem over measures (Chizat & Bach, 2018),
         above 1 it says where mass is missing (a ``ConvergenceWarning`` above
-        2 suggests more particles or iterations). The sup is estimated from
+        5 suggests more particles or iterations). The sup is estimated from
         below by multi-start ascent on the sphere. None for ``partial_fit``,
         sigmoid and tanh.
     dual_gap_ : float or None
