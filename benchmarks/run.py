@@ -300,6 +300,9 @@ def _mlp_epochs(make, n_epochs, X, y):
 
 
 def _mf(m, max_iter, **params):
+    """The estimator whose steps sections 1, 2 and 5 time: the flow's
+    full-batch (or minibatch) step, as in the issue 6 runs."""
+    params = {"solver": "flow", **params}
     return MeanFieldRegressor(
         n_particles=m, max_iter=max_iter, tol=0.0, random_state=0, **params
     )

@@ -54,8 +54,9 @@ def sphere_sup(unit, Xp, G, starts, max_iter=30, rtol=1e-4, min_step=1e-2):
     local linear model of ``e . g`` on the sphere. A move is kept only if it
     increases ``|g|`` by more than ``rtol`` relatively, so every start
     ascends monotonically; a rejected move (into a worse activation pattern)
-    is retried a quarter as long, down to ``min_step`` of the full move, after which
-    the start is dropped: only the climbing starts are evaluated again.
+    is retried a quarter as long, down to ``min_step`` of the full move, after
+    which the start is dropped, as is a start below half the best value:
+    only the climbing starts are evaluated again.
 
     Parameters
     ----------
@@ -103,6 +104,8 @@ def sphere_sup(unit, Xp, G, starts, max_iter=30, rtol=1e-4, min_step=1e-2):
         step[moved] = 1.0
         step[failed] *= 0.25
         active = np.concatenate([moved, failed[step[failed] >= min_step]])
+        # a start far below the best is very unlikely to overtake it
+        active = active[values[active] >= 0.5 * values.max()]
     best = int(np.argmax(values))
     return float(values[best]), U[best].copy()
 
@@ -178,7 +181,8 @@ def network_certificate(
     random_state : RandomState
         For the random starts.
     n_random : int, default=64
-        Random starts on the sphere, besides the particles' directions.
+        Random starts on the sphere, and the number of the heaviest
+        particles whose directions are starts too.
 
     Returns
     -------
@@ -220,12 +224,17 @@ def network_certificate(
 
     F = objective.predict(Xp, particles)
     loss_value, G = gradient(F)
-    starts = np.vstack([particles.positions, random_starts])
-    sup, _ = sphere_sup(unit, Xp, G, starts)
+    # the heaviest particles' directions (|g| = alpha on the support) and
+    # random ones; at most n_random particles, so that the cost does not
+    # grow with m
     m = particles.n_particles
     W = particles.weights
     radii = np.linalg.norm(particles.positions, axis=1)
-    tv = float(np.sum(np.linalg.norm(W, axis=1) * radii) / m)
+    mass = np.linalg.norm(W, axis=1) * radii
+    heaviest = np.argsort(mass)[::-1][:n_random]
+    starts = np.vstack([particles.positions[heaviest], random_starts])
+    sup, _ = sphere_sup(unit, Xp, G, starts)
+    tv = float(np.sum(mass) / m)
     primal = loss_value + alpha * tv
     if alpha > 0:
         certificate = sup / alpha
