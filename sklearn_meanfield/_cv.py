@@ -47,6 +47,64 @@ def _never(self):
     return False
 
 
+def _cv_docstring(plain, score, stratified=""):
+    """The docstring of the CV estimator of ``plain``."""
+    return f""":class:`{plain}` with ``alpha`` chosen by cross-validation along a
+    regularisation path.
+
+    ``alpha`` is searched on a geometric grid from ``alpha_max`` (the
+    smallest ``alpha`` at which the zero network is optimal, computed on the
+    whole training data in the unit-free coordinates) down to ``eps *
+    alpha_max``, as ``LassoCV`` does. In every fold the grid is fitted from
+    the largest ``alpha`` down, each fit continuing from the previous one's
+    particles (:func:`~sklearn_meanfield.regularization_path`), and scored on
+    the held-out part; ``alpha_`` maximises the mean score (the largest
+    ``alpha`` among ties), and the model is then refitted at ``alpha_`` on all
+    the data, so the estimator predicts as a plain :class:`{plain}`.
+
+    Parameters
+    ----------
+    n_particles : int, default=100
+        Number of particles (hidden neurons).
+    alphas : array-like or None, default=None
+        The grid of ``alpha`` (None: ``n_alphas`` values from ``alpha_max``
+        down to ``eps * alpha_max``; for sigmoid and tanh, which have no
+        ``alpha_max``, from 1).
+    n_alphas : int, default=10
+        Number of ``alpha`` on the automatic grid.
+    eps : float, default=1e-3
+        ``alpha_min / alpha_max`` of the automatic grid.
+    cv : int, cross-validation generator or iterable, default=None
+        As in scikit-learn (None: 5-fold{stratified}).
+    scoring : str, callable or None, default=None
+        The score to maximise (None: the estimator's ``score``, {score}).
+    n_jobs : int or None, default=None
+        Folds fitted in parallel (joblib).
+    **other parameters
+        Those of :class:`{plain}` except ``alpha``, with the same meaning
+        and defaults.
+
+    Attributes
+    ----------
+    alpha_ : float
+        The chosen ``alpha``.
+    alphas_ : ndarray of shape (n_alphas,)
+        The grid, decreasing.
+    cv_results_ : dict
+        ``"alphas"``, ``"mean_test_score"``, ``"std_test_score"`` and
+        ``"split<k>_test_score"``, one entry per ``alpha``.
+    best_score_ : float
+        The mean cross-validated score at ``alpha_``.
+    The fitted attributes of :class:`{plain}` (``weights_``,
+    ``positions_``, ``certificate_max_``, ...), for the refit at ``alpha_``.
+
+    See Also
+    --------
+    {plain} : The estimator at a fixed ``alpha``.
+    sklearn_meanfield.regularization_path : The warm-started path.
+    """
+
+
 class _PathCV:
     """The cross-validation of ``alpha`` shared by the CV estimators."""
 
@@ -138,60 +196,7 @@ class _PathCV:
 
 
 class MeanFieldRegressorCV(_PathCV, MeanFieldRegressor):
-    """:class:`MeanFieldRegressor` with ``alpha`` chosen by cross-validation along a
-    regularisation path.
-
-    ``alpha`` is searched on a geometric grid from ``alpha_max`` (the
-    smallest ``alpha`` at which the zero network is optimal, computed on the
-    whole training data in the unit-free coordinates) down to ``eps *
-    alpha_max``, as ``LassoCV`` does. In every fold the grid is fitted from
-    the largest ``alpha`` down, each fit continuing from the previous one's
-    particles (:func:`~sklearn_meanfield.regularization_path`), and scored on
-    the held-out part; ``alpha_`` maximises the mean score (the largest
-    ``alpha`` among ties), and the model is then refitted at ``alpha_`` on all
-    the data, so the estimator predicts as a plain :class:`MeanFieldRegressor`.
-
-    Parameters
-    ----------
-    n_particles : int, default=100
-        Number of particles (hidden neurons).
-    alphas : array-like or None, default=None
-        The grid of ``alpha`` (None: ``n_alphas`` values from ``alpha_max``
-        down to ``eps * alpha_max``; for sigmoid and tanh, which have no
-        ``alpha_max``, from 1).
-    n_alphas : int, default=10
-        Number of ``alpha`` on the automatic grid.
-    eps : float, default=1e-3
-        ``alpha_min / alpha_max`` of the automatic grid.
-    cv : int, cross-validation generator or iterable, default=None
-        As in scikit-learn (None: 5-fold).
-    scoring : str, callable or None, default=None
-        The score to maximise (None: the estimator's ``score``, R^2).
-    n_jobs : int or None, default=None
-        Folds fitted in parallel (joblib).
-    **other parameters
-        Those of :class:`MeanFieldRegressor` except ``alpha``, with the same meaning
-        and defaults.
-
-    Attributes
-    ----------
-    alpha_ : float
-        The chosen ``alpha``.
-    alphas_ : ndarray of shape (n_alphas,)
-        The grid, decreasing.
-    cv_results_ : dict
-        ``"alphas"``, ``"mean_test_score"``, ``"std_test_score"`` and
-        ``"split<k>_test_score"``, one entry per ``alpha``.
-    best_score_ : float
-        The mean cross-validated score at ``alpha_``.
-    The fitted attributes of :class:`MeanFieldRegressor` (``weights_``,
-    ``positions_``, ``certificate_max_``, ...), for the refit at ``alpha_``.
-
-    See Also
-    --------
-    MeanFieldRegressor : The estimator at a fixed ``alpha``.
-    sklearn_meanfield.regularization_path : The warm-started path.
-    """
+    __doc__ = _cv_docstring("MeanFieldRegressor", "R^2")
 
     _plain_class = MeanFieldRegressor
     _parameter_constraints: dict = {
@@ -270,60 +275,7 @@ class MeanFieldRegressorCV(_PathCV, MeanFieldRegressor):
 
 
 class MeanFieldClassifierCV(_PathCV, MeanFieldClassifier):
-    """:class:`MeanFieldClassifier` with ``alpha`` chosen by cross-validation along a
-    regularisation path.
-
-    ``alpha`` is searched on a geometric grid from ``alpha_max`` (the
-    smallest ``alpha`` at which the zero network is optimal, computed on the
-    whole training data in the unit-free coordinates) down to ``eps *
-    alpha_max``, as ``LassoCV`` does. In every fold the grid is fitted from
-    the largest ``alpha`` down, each fit continuing from the previous one's
-    particles (:func:`~sklearn_meanfield.regularization_path`), and scored on
-    the held-out part; ``alpha_`` maximises the mean score (the largest
-    ``alpha`` among ties), and the model is then refitted at ``alpha_`` on all
-    the data, so the estimator predicts as a plain :class:`MeanFieldClassifier`.
-
-    Parameters
-    ----------
-    n_particles : int, default=100
-        Number of particles (hidden neurons).
-    alphas : array-like or None, default=None
-        The grid of ``alpha`` (None: ``n_alphas`` values from ``alpha_max``
-        down to ``eps * alpha_max``; for sigmoid and tanh, which have no
-        ``alpha_max``, from 1).
-    n_alphas : int, default=10
-        Number of ``alpha`` on the automatic grid.
-    eps : float, default=1e-3
-        ``alpha_min / alpha_max`` of the automatic grid.
-    cv : int, cross-validation generator or iterable, default=None
-        As in scikit-learn (None: 5-fold, stratified).
-    scoring : str, callable or None, default=None
-        The score to maximise (None: the estimator's ``score``, accuracy).
-    n_jobs : int or None, default=None
-        Folds fitted in parallel (joblib).
-    **other parameters
-        Those of :class:`MeanFieldClassifier` except ``alpha``, with the same meaning
-        and defaults.
-
-    Attributes
-    ----------
-    alpha_ : float
-        The chosen ``alpha``.
-    alphas_ : ndarray of shape (n_alphas,)
-        The grid, decreasing.
-    cv_results_ : dict
-        ``"alphas"``, ``"mean_test_score"``, ``"std_test_score"`` and
-        ``"split<k>_test_score"``, one entry per ``alpha``.
-    best_score_ : float
-        The mean cross-validated score at ``alpha_``.
-    The fitted attributes of :class:`MeanFieldClassifier` (``weights_``,
-    ``positions_``, ``certificate_max_``, ...), for the refit at ``alpha_``.
-
-    See Also
-    --------
-    MeanFieldClassifier : The estimator at a fixed ``alpha``.
-    sklearn_meanfield.regularization_path : The warm-started path.
-    """
+    __doc__ = _cv_docstring("MeanFieldClassifier", "accuracy", ", stratified")
 
     _plain_class = MeanFieldClassifier
     _parameter_constraints: dict = {
