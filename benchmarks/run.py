@@ -652,13 +652,12 @@ def time_to_accuracy(config):
         "notes": [
             f"Width {c['m']}: {c['m'] // c['m0']}x the teacher's {c['m0']} "
             "neurons, the over-parameterised regime of the global convergence "
-            "result, and still cheap per step. The learning_rate_init=5 row "
-            "shows how much of the gap is the step size rather than the step "
-            "cost. The momentum row is the heavy-ball discretisation (with "
-            "adaptive restart) of the same flow, with a step 0.75x the "
-            "default: a restart falls back to a plain step of the same size, "
-            "which must stay stable (at the default 0.5 the fallbacks fail "
-            "and halve the step; measured on 8 problems, benchmarks/NOTES.md).",
+            "result, and still cheap per step. The default (solver='auto') is "
+            "full-batch L-BFGS at this size; its work is counted in "
+            "evaluations of J and its gradient. The plain-flow row is the "
+            "discretised gradient flow the theorem covers (solver='flow'); the "
+            "momentum row its heavy-ball discretisation with adaptive restart, "
+            "at a step 0.75x the flow's default (benchmarks/NOTES.md).",
             f"One fit per estimator seed {', '.join(map(str, seeds))} (the "
             "initialisation; same data), medians over the seeds; 'reached' "
             "counts the seeds that reached the target. Held-out scoring "
