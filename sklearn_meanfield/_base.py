@@ -232,14 +232,6 @@ class BaseMeanFieldNetwork(BaseEstimator):
             )
         )
 
-    def _fitted_particles(self):
-        """The fitted measure rebuilt from the public attributes, so that
-        ``weights_``, ``positions_`` and ``intercept_`` are what predicts."""
-        W = np.asarray(self.weights_)
-        W = W[:, None] if W.ndim == 1 else W
-        b = np.atleast_1d(np.asarray(self.intercept_, dtype=W.dtype))
-        return Particles(W, self.positions_, b if self._fit_intercept else None)
-
     def _make_rule(self, solver):
         """The update rule of a ``"flow"`` or ``"adam"`` run."""
         if self.momentum > 0 and (self.flow != "wasserstein" or solver != "flow"):

@@ -38,7 +38,7 @@ def _tables(section):
 def test_sections_and_numbers(tiny_run):
     env, sections = tiny_run
     titles = [s["title"].split(".")[0] for s in sections]
-    assert titles == ["1", "2", "3", "4", "5", "6", "7"]
+    assert titles == ["1", "2", "3", "4", "5", "6", "7", "8"]
     assert env["numpy"] == np.__version__ and env["cpu"] and env["blas"]
     n_checked = 0
     for section in sections:
@@ -72,6 +72,10 @@ def test_sections_and_numbers(tiny_run):
     assert [r[0] for r in sections[6]["rows"]] == [
         "MeanFieldClassifier (defaults)",
         "MLPClassifier (defaults)",
+    ]
+    assert [r[0] for r in sections[7]["rows"]] == [
+        "path, warm starts",
+        "path, every alpha from scratch",
     ]
 
 
