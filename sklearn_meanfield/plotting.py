@@ -1112,6 +1112,7 @@ class RegularizationPathDisplay:
         ax.set_xlabel("alpha")
         ax.set_ylabel("active particles", color="C2")
         ax.set_ylim(bottom=0)
+        ax.yaxis.get_major_locator().set_params(integer=True)
         self.ax_path_ = ax
         certificates = self.certificates
         if certificates is None or not np.any(np.isfinite(certificates)):
@@ -1127,7 +1128,13 @@ class RegularizationPathDisplay:
         twin.axhline(1.0, color="C3", ls=":", lw=1)
         positive = certificates[np.isfinite(certificates)]
         if np.all(positive > 0):
+            from matplotlib.ticker import LogFormatter
+
             twin.set_yscale("log")
+            # plain numbers (2, 3, 10) rather than 2 x 10^0: the values are
+            # read against 1
+            twin.yaxis.set_major_formatter(LogFormatter())
+            twin.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
         twin.set_ylabel("certificate_max_ (<= 1: certified)", color="C3")
         self.ax_certificate_ = twin
 
