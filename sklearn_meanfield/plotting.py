@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = [
     "LossCurveDisplay",
     "ParticleTrajectoryDisplay",
+    "RegularizationPathDisplay",
     "SpikesDisplay",
     "record_trajectory_by_refitting",
 ]
@@ -828,6 +829,314 @@ class SpikesDisplay:
             )
             cax.set_title(r"certificate $\eta$ (contour $|\eta| = 0.99$)")
             cax.set_aspect("equal")
+
+
+def _active_masses(estimator):
+    """``|w_i| |theta_i|`` of a fitted network's particles, unit-free.
+
+    ``positions_`` are in the units of ``X`` (and ``weights_`` in those of
+    ``y``), so the masses are read from the unit-free particles that
+    predict (``_fitted_particles``); the norm of ``w_i`` is over the outputs.
+    """
+    p = estimator._fitted_particles()
+    weights = np.asarray(p.weights, dtype=float)
+    weights = weights[:, None] if weights.ndim == 1 else weights
+    positions = np.asarray(p.positions, dtype=float)
+    return np.linalg.norm(weights, axis=1) * np.linalg.norm(positions, axis=1)
+
+
+class RegularizationPathDisplay:
+    """Cross-validated scores, or active particles and certificates, along a
+    regularisation path.
+
+    Two panels, drawn when their data is given, against ``alpha`` on a log
+    axis:
+
+    - the scores: the mean cross-validated score (``mean_test_score`` of a
+      :class:`~sklearn_meanfield.MeanFieldRegressorCV` or
+      :class:`~sklearn_meanfield.MeanFieldClassifierCV`) as a line with
+      markers, a band of +- one standard deviation across the folds
+      (``std_test_score``) and a vertical dashed line at the chosen
+      ``alpha_``;
+    - the path: the number of active particles of each fit (mass ``|w_i|
+      |theta_i|`` above ``threshold`` times the largest mass on the path), as
+      a line with markers on the left y axis, and the certificate
+      ``certificate_max_`` on a twin right y axis (log scale) with a dotted
+      line at 1: at or below it the fit is certified a global minimiser of
+      the convex problem.
+
+    Use :meth:`from_estimator` or :meth:`from_path`; the constructor takes
+    the arrays.
+
+    Parameters
+    ----------
+    alphas : array-like of shape (n_alphas,)
+        The grid of ``alpha``.
+    mean_scores, std_scores : array-like of shape (n_alphas,), default=None
+        Mean and standard deviation of the cross-validated scores.
+    alpha_ : float, default=None
+        The chosen ``alpha``, drawn as a vertical line.
+    n_active : array-like of shape (n_alphas,), default=None
+        Number of active particles of each fit.
+    certificates : array-like of shape (n_alphas,), default=None
+        ``certificate_max_`` of each fit (NaN where there is none: sigmoid
+        and tanh networks).
+    score_name : str, default=None
+        The y label of the scores panel (default ``"mean CV score"``).
+
+    Attributes
+    ----------
+    line_ : matplotlib Line2D or None
+        The mean scores.
+    band_ : matplotlib PolyCollection or None
+        The +- one standard deviation band.
+    vline_ : matplotlib Line2D or None
+        The vertical line at ``alpha_``.
+    active_line_ : matplotlib Line2D or None
+        The numbers of active particles.
+    certificate_line_ : matplotlib Line2D or None
+        The certificates, on ``ax_certificate_``.
+    ax_ : matplotlib Axes
+        The first panel drawn (the scores when there are scores).
+    ax_path_ : matplotlib Axes or None
+        The panel of the active particles.
+    ax_certificate_ : matplotlib Axes or None
+        The twin axes of the certificates.
+    figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> from sklearn_meanfield import MeanFieldRegressorCV, regularization_path
+    >>> from sklearn_meanfield import MeanFieldRegressor
+    >>> from sklearn_meanfield.datasets import make_teacher_student
+    >>> from sklearn_meanfield.plotting import RegularizationPathDisplay
+    >>> X, y = make_teacher_student(150, 3, n_teacher=3, noise=0.1, random_state=0)
+    >>> cv = MeanFieldRegressorCV(20, n_alphas=4, cv=3).fit(X, y)
+    >>> RegularizationPathDisplay.from_estimator(cv)  # doctest: +SKIP
+    >>> alphas, fits = regularization_path(MeanFieldRegressor(20), X, y)
+    >>> RegularizationPathDisplay.from_path(alphas, fits)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        alphas,
+        *,
+        mean_scores=None,
+        std_scores=None,
+        alpha_=None,
+        n_active=None,
+        certificates=None,
+        score_name=None,
+    ):
+        def _array(values):
+            return None if values is None else np.asarray(values, dtype=float)
+
+        self.alphas = np.asarray(alphas, dtype=float)
+        self.mean_scores = _array(mean_scores)
+        self.std_scores = _array(std_scores)
+        self.alpha_ = None if alpha_ is None else float(alpha_)
+        self.n_active = None if n_active is None else np.asarray(n_active, int)
+        self.certificates = _array(certificates)
+        self.score_name = score_name
+
+    @classmethod
+    def from_estimator(cls, estimator, *, score_name=None, ax=None):
+        """Plot the cross-validated scores of a fitted CV estimator.
+
+        Draws ``cv_results_["mean_test_score"]`` against
+        ``cv_results_["alphas"]`` with a band of +-
+        ``cv_results_["std_test_score"]``, and a vertical line at ``alpha_``.
+
+        Parameters
+        ----------
+        estimator : fitted MeanFieldRegressorCV or MeanFieldClassifierCV
+            Or any estimator with ``cv_results_`` (``"alphas"``,
+            ``"mean_test_score"``, ``"std_test_score"``) and ``alpha_``.
+        score_name : str, default=None
+            The y label (default ``"mean CV score"``).
+        ax : matplotlib Axes, default=None
+
+        Returns
+        -------
+        display : RegularizationPathDisplay
+
+        Raises
+        ------
+        ValueError
+            If the estimator has no ``cv_results_`` (not a CV estimator: use
+            :meth:`from_path` with :func:`~sklearn_meanfield.regularization_path`).
+        """
+        check_is_fitted(estimator)
+        results = getattr(estimator, "cv_results_", None)
+        if results is None or "mean_test_score" not in results:
+            raise ValueError(
+                f"{type(estimator).__name__} has no cv_results_ with "
+                "mean_test_score: pass a fitted MeanFieldRegressorCV or "
+                "MeanFieldClassifierCV, or plot a path with "
+                "RegularizationPathDisplay.from_path(*regularization_path(...))."
+            )
+        display = cls(
+            results["alphas"],
+            mean_scores=results["mean_test_score"],
+            std_scores=results.get("std_test_score"),
+            alpha_=estimator.alpha_,
+            score_name=score_name,
+        )
+        return display.plot(ax=ax)
+
+    @classmethod
+    def from_path(cls, alphas, estimators, *, threshold=1e-3, ax=None):
+        """Plot active particles and certificates along a path.
+
+        Parameters
+        ----------
+        alphas : array-like of shape (n_alphas,)
+        estimators : list of fitted MeanFieldRegressor or MeanFieldClassifier
+            One per ``alpha``: the output of
+            :func:`~sklearn_meanfield.regularization_path`.
+        threshold : float, default=1e-3
+            A particle is active when its mass ``|w_i| |theta_i|`` (in the
+            unit-free coordinates of the fit) exceeds ``threshold`` times the
+            largest mass over the whole path; relative to the path rather
+            than to each fit so that the (nearly) zero network at
+            ``alpha_max`` counts (nearly) no active particle.
+        ax : matplotlib Axes, default=None
+            The axes of the active particles; the certificates go on a twin.
+
+        Returns
+        -------
+        display : RegularizationPathDisplay
+        """
+        alphas = np.asarray(alphas, dtype=float)
+        if len(estimators) != alphas.shape[0]:
+            raise ValueError(
+                f"alphas and estimators differ in length: {alphas.shape[0]} "
+                f"and {len(estimators)}."
+            )
+        for estimator in estimators:
+            check_is_fitted(estimator)
+        masses = [_active_masses(estimator) for estimator in estimators]
+        largest = max((float(m.max(initial=0.0)) for m in masses), default=0.0)
+        n_active = [
+            int(np.sum(m > threshold * largest)) if largest else 0 for m in masses
+        ]
+        certificates = [
+            np.nan if c is None else float(c)
+            for c in (getattr(e, "certificate_max_", None) for e in estimators)
+        ]
+        display = cls(alphas, n_active=n_active, certificates=certificates)
+        return display.plot(ax=ax)
+
+    def plot(self, ax=None):
+        """Draw the panels.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or sequence of two Axes, default=None
+            One Axes per panel drawn (scores, path); None makes a new figure
+            with the panels needed, sharing the ``alpha`` axis.
+
+        Returns
+        -------
+        self : RegularizationPathDisplay
+        """
+        plt = _import_pyplot()
+        panels = [
+            name
+            for name, data in (("scores", self.mean_scores), ("path", self.n_active))
+            if data is not None
+        ]
+        if not panels:
+            raise ValueError(
+                "RegularizationPathDisplay needs mean_scores or n_active to draw."
+            )
+        if ax is None:
+            _, axes = plt.subplots(
+                len(panels),
+                1,
+                figsize=(6, 3.5 * len(panels)),
+                sharex=True,
+                squeeze=False,
+            )
+            axes = list(axes[:, 0])
+        else:
+            axes = list(np.ravel(ax))
+            if len(axes) != len(panels):
+                raise ValueError(
+                    f"ax must hold one Axes per panel drawn ({', '.join(panels)}); "
+                    f"got {len(axes)}."
+                )
+        self.line_ = self.band_ = self.vline_ = None
+        self.active_line_ = self.certificate_line_ = None
+        self.ax_path_ = self.ax_certificate_ = None
+        panel_axes = dict(zip(panels, axes, strict=True))
+        if "scores" in panel_axes:
+            self._plot_scores(panel_axes["scores"])
+        if "path" in panel_axes:
+            self._plot_path(panel_axes["path"])
+        self.ax_ = axes[0]
+        self.figure_ = self.ax_.figure
+        return self
+
+    def _plot_scores(self, ax):
+        (self.line_,) = ax.plot(
+            self.alphas, self.mean_scores, "o-", color="C0", label="mean CV score"
+        )
+        if self.std_scores is not None:
+            self.band_ = ax.fill_between(
+                self.alphas,
+                self.mean_scores - self.std_scores,
+                self.mean_scores + self.std_scores,
+                color="C0",
+                alpha=0.2,
+                label="+- 1 std",
+            )
+        if self.alpha_ is not None:
+            self.vline_ = ax.axvline(
+                self.alpha_,
+                color="k",
+                ls="--",
+                lw=1,
+                label=f"alpha_ = {self.alpha_:.3g}",
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("alpha")
+        ax.set_ylabel(self.score_name or "mean CV score")
+        ax.legend(loc="best", fontsize="small")
+
+    def _plot_path(self, ax):
+        (self.active_line_,) = ax.plot(
+            self.alphas, self.n_active, "o-", color="C2", label="active particles"
+        )
+        ax.set_xscale("log")
+        ax.set_xlabel("alpha")
+        ax.set_ylabel("active particles", color="C2")
+        ax.set_ylim(bottom=0)
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        self.ax_path_ = ax
+        certificates = self.certificates
+        if certificates is None or not np.any(np.isfinite(certificates)):
+            return
+        twin = ax.twinx()
+        (self.certificate_line_,) = twin.plot(
+            self.alphas,
+            certificates,
+            "s--",
+            color="C3",
+            label="certificate_max_",
+        )
+        twin.axhline(1.0, color="C3", ls=":", lw=1)
+        positive = certificates[np.isfinite(certificates)]
+        if np.all(positive > 0):
+            from matplotlib.ticker import LogFormatter
+
+            twin.set_yscale("log")
+            # plain numbers (2, 3, 10) rather than 2 x 10^0: the values are
+            # read against 1
+            twin.yaxis.set_major_formatter(LogFormatter())
+            twin.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+        twin.set_ylabel("certificate_max_ (<= 1: certified)", color="C3")
+        self.ax_certificate_ = twin
 
 
 def record_trajectory_by_refitting(estimator, X, y, iterations=None):

@@ -31,6 +31,7 @@ def test_examples_found():
         "plot_spikes_2d.py",
         "plot_model_selection.py",
         "plot_flows.py",
+        "plot_regularization_path.py",
     } <= names
 
 

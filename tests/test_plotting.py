@@ -12,11 +12,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from sklearn.base import BaseEstimator
 
-from sklearn_meanfield import MeanFieldRegressor
+from sklearn_meanfield import (
+    MeanFieldClassifierCV,
+    MeanFieldRegressor,
+    MeanFieldRegressorCV,
+    regularization_path,
+)
 from sklearn_meanfield.datasets import make_teacher_student
 from sklearn_meanfield.plotting import (
     LossCurveDisplay,
     ParticleTrajectoryDisplay,
+    RegularizationPathDisplay,
     SpikesDisplay,
 )
 
@@ -194,10 +200,122 @@ def test_spikes_display_from_estimator():
     assert disp2.artists_["spikes"].get_offsets().shape == (est2.n_spikes_, 2)
 
 
+@pytest.fixture(scope="module")
+def noisy_teacher():
+    return make_teacher_student(150, 3, n_teacher=3, noise=0.1, random_state=0)
+
+
+def test_regularization_path_display_from_cv_estimator(noisy_teacher):
+    X, y = noisy_teacher
+    cv = MeanFieldRegressorCV(20, n_alphas=4, cv=3, random_state=0).fit(X, y)
+    disp = RegularizationPathDisplay.from_estimator(cv)
+    results = cv.cv_results_
+    # the line is the mean CV score against the grid, on a log alpha axis
+    np.testing.assert_array_equal(disp.line_.get_xdata(), results["alphas"])
+    np.testing.assert_array_equal(disp.line_.get_ydata(), results["mean_test_score"])
+    np.testing.assert_array_equal(disp.alphas, cv.alphas_)
+    np.testing.assert_array_equal(disp.std_scores, results["std_test_score"])
+    assert disp.ax_.get_xscale() == "log"
+    # the band spans mean -+ std
+    band = disp.band_.get_paths()[0].vertices
+    low = results["mean_test_score"] - results["std_test_score"]
+    high = results["mean_test_score"] + results["std_test_score"]
+    assert band[:, 1].min() == pytest.approx(low.min())
+    assert band[:, 1].max() == pytest.approx(high.max())
+    # the vertical line is at alpha_, where the mean score is best_score_
+    assert disp.alpha_ == cv.alpha_
+    np.testing.assert_array_equal(disp.vline_.get_xdata(), [cv.alpha_, cv.alpha_])
+    best = np.flatnonzero(results["alphas"] == cv.alpha_)[0]
+    assert results["mean_test_score"][best] == cv.best_score_
+    assert disp.figure_ is disp.ax_.figure
+    assert disp.active_line_ is None and disp.ax_certificate_ is None
+
+
+def test_regularization_path_display_from_classifier_cv():
+    X, y = make_teacher_student(
+        150, 3, n_teacher=3, task="classification", random_state=0
+    )
+    cv = MeanFieldClassifierCV(20, n_alphas=4, cv=3, random_state=0).fit(X, y)
+    _, ax = plt.subplots()
+    disp = RegularizationPathDisplay.from_estimator(cv, score_name="accuracy", ax=ax)
+    assert disp.ax_ is ax
+    assert ax.get_ylabel() == "accuracy"
+    np.testing.assert_array_equal(
+        disp.line_.get_ydata(), cv.cv_results_["mean_test_score"]
+    )
+
+
+def test_regularization_path_display_needs_a_cv_estimator(teacher_student):
+    est, _, _ = teacher_student
+    with pytest.raises(ValueError, match="from_path"):
+        RegularizationPathDisplay.from_estimator(est)
+
+
+# the fit at the smallest alpha stops at tol with certificate_max_ ~ 11
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_regularization_path_display_from_path(noisy_teacher):
+    X, y = noisy_teacher
+    alphas, fits = regularization_path(
+        MeanFieldRegressor(20, random_state=0), X, y, n_alphas=4
+    )
+    disp = RegularizationPathDisplay.from_path(alphas, fits)
+    # active particles: mass |w_i| |theta_i| (unit-free) above 1e-3 of the
+    # largest mass on the path
+    masses = []
+    for est in fits:
+        p = est._fitted_particles()
+        masses.append(
+            np.linalg.norm(p.weights, axis=1) * np.linalg.norm(p.positions, axis=1)
+        )
+    largest = max(m.max() for m in masses)
+    expected = [int(np.sum(m > 1e-3 * largest)) for m in masses]
+    np.testing.assert_array_equal(disp.n_active, expected)
+    np.testing.assert_array_equal(disp.active_line_.get_xdata(), alphas)
+    np.testing.assert_array_equal(disp.active_line_.get_ydata(), expected)
+    # at alpha_max the network is (nearly) zero; at the smallest alpha most
+    # particles carry mass
+    assert disp.n_active[0] <= 2
+    assert disp.n_active[-1] >= 10
+    assert disp.n_active[-1] > disp.n_active[0]
+    # the certificates on the twin axes
+    certificates = [est.certificate_max_ for est in fits]
+    np.testing.assert_allclose(disp.certificates, certificates)
+    np.testing.assert_allclose(disp.certificate_line_.get_ydata(), certificates)
+    assert disp.ax_certificate_ is not disp.ax_
+    assert disp.ax_path_ is disp.ax_
+    assert disp.ax_.get_xscale() == "log"
+    assert disp.line_ is None and disp.vline_ is None
+    with pytest.raises(ValueError, match="differ in length"):
+        RegularizationPathDisplay.from_path(alphas[:2], fits)
+
+
+def test_regularization_path_display_from_arrays_two_panels():
+    alphas = np.geomspace(1.0, 1e-3, 4)
+    disp = RegularizationPathDisplay(
+        alphas,
+        mean_scores=[0.0, 0.5, 0.8, 0.7],
+        std_scores=[0.0, 0.1, 0.05, 0.1],
+        alpha_=alphas[2],
+        n_active=[0, 3, 8, 12],
+        certificates=[1.0, np.nan, 1.2, 3.0],
+    ).plot()
+    assert disp.ax_path_ is not disp.ax_
+    np.testing.assert_array_equal(disp.line_.get_ydata(), [0.0, 0.5, 0.8, 0.7])
+    np.testing.assert_array_equal(disp.active_line_.get_ydata(), [0, 3, 8, 12])
+    assert disp.ax_certificate_.get_yscale() == "log"
+    _, ax = plt.subplots()
+    with pytest.raises(ValueError, match="one Axes per panel"):
+        disp.plot(ax=ax)
+    # no certificate (sigmoid, tanh): no twin axes
+    disp = RegularizationPathDisplay(alphas, n_active=[0, 1, 2, 3]).plot()
+    assert disp.ax_certificate_ is None and disp.certificate_line_ is None
+
+
 @pytest.mark.parametrize(
     "make",
     [
         lambda: LossCurveDisplay([1.0, 0.5]).plot(),
+        lambda: RegularizationPathDisplay([1.0, 0.1], n_active=[0, 2]).plot(),
         lambda: ParticleTrajectoryDisplay(
             [0, 1], np.zeros((2, 3, 2)), np.ones((2, 3))
         ).plot(),
