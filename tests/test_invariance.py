@@ -112,3 +112,25 @@ def test_positions_are_in_the_units_of_x(regression):
     Z = np.column_stack([X2, np.ones(N)]) @ reg.positions_.T
     manual = np.maximum(Z, 0) @ reg.weights_ / 20 + reg.intercept_
     np.testing.assert_allclose(manual, reg.predict(X2), atol=1e-6 * y.std())
+
+
+def test_partial_fit_and_warm_start_keep_the_invariance(regression):
+    # continuing a fit keeps the first fit's unit-free coordinates, so a
+    # stream of chunks in other units gives the same model
+    X, y = regression
+    a = SCALES["mixed"]
+    X2 = X * a + SHIFTS * a
+    models = []
+    for data in (X, X2):
+        reg = MeanFieldRegressor(20, solver="adam", batch_size=50, random_state=0)
+        for start in range(0, N, 100):
+            reg.partial_fit(data[start : start + 100], y[start : start + 100])
+        reg.set_params(warm_start=True, solver="flow", max_iter=20)
+        n_seen = reg.t_
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            models.append(reg.fit(data, y))
+        assert n_seen == N  # one pass of partial_fit before the warm fit
+    np.testing.assert_allclose(
+        models[1].predict(X2), models[0].predict(X), atol=1e-6 * y.std(), rtol=0
+    )
