@@ -6,7 +6,7 @@ NeurIPS 2018).
 """
 
 from ._classifier import MeanFieldClassifier
-from ._cv import MeanFieldClassifierCV, MeanFieldRegressorCV
+from ._cv import MeanFieldClassifierCV, MeanFieldRegressorCV, SparseSpikeDeconvolverCV
 from ._flow import DivergenceError
 from ._kernels import DirichletKernel, GaussianKernel
 from ._path import alpha_grid, regularization_path
@@ -22,6 +22,7 @@ __all__ = [
     "MeanFieldRegressor",
     "MeanFieldRegressorCV",
     "SparseSpikeDeconvolver",
+    "SparseSpikeDeconvolverCV",
     "alpha_grid",
     "regularization_path",
 ]

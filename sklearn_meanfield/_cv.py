@@ -1,5 +1,5 @@
-"""Cross-validated network estimators: ``alpha`` chosen along a warm-started
-regularisation path (the networks' ``LassoCV``)."""
+"""Cross-validated estimators: ``alpha`` chosen along a warm-started
+regularisation path (the networks' and the spikes' ``LassoCV``)."""
 
 import warnings
 from numbers import Integral, Real
@@ -9,7 +9,7 @@ from joblib import Parallel, delayed
 from sklearn.base import _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import check_cv
+from sklearn.model_selection import KFold, check_cv
 from sklearn.utils import _safe_indexing
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval
@@ -19,8 +19,9 @@ from sklearn.utils.validation import indexable
 from ._classifier import MeanFieldClassifier
 from ._path import alpha_grid, regularization_path
 from ._regressor import MeanFieldRegressor
+from ._spikes import SparseSpikeDeconvolver
 
-__all__ = ["MeanFieldClassifierCV", "MeanFieldRegressorCV"]
+__all__ = ["MeanFieldClassifierCV", "MeanFieldRegressorCV", "SparseSpikeDeconvolverCV"]
 
 
 def _fold_scores(plain, X, y, sample_weight, score_weight, train, test, alphas, scorer):
@@ -117,8 +118,11 @@ class _PathCV:
         "n_jobs": [Integral, None],
     }
 
-    def _penalty_alpha(self, n_samples):
+    def _penalty_alpha(self, n_samples=None):
         return self._cv_alpha
+
+    def _check_cv(self, y):
+        return check_cv(self.cv, y, classifier=is_classifier(self))
 
     def _score_weight(self, y, sample_weight):
         """The weights of the held-out scores: the sample weights, times the
@@ -151,6 +155,12 @@ class _PathCV:
         -------
         self
         """
+        if y is None:
+            # (with alphas given, no fit on all the data precedes the folds)
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
         X, y = indexable(X, y)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype=float)
@@ -166,7 +176,7 @@ class _PathCV:
             )
         else:
             alphas = np.sort(np.asarray(self.alphas, dtype=float))[::-1]
-        cv = check_cv(self.cv, y, classifier=is_classifier(self))
+        cv = self._check_cv(y)
         scorer = check_scoring(plain, scoring=self.scoring)
         score_weight = self._score_weight(y, sample_weight)
         scores = Parallel(n_jobs=self.n_jobs)(
@@ -181,6 +191,7 @@ class _PathCV:
         best = int(np.nanargmax(mean))
         self.alphas_ = alphas
         self._cv_alpha = float(alphas[best])
+        self.alpha_ = self._cv_alpha
         self.best_score_ = float(mean[best])
         self.cv_results_ = {
             "alphas": alphas,
@@ -353,3 +364,145 @@ class MeanFieldClassifierCV(_PathCV, MeanFieldClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+
+
+class SparseSpikeDeconvolverCV(_PathCV, SparseSpikeDeconvolver):
+    """:class:`SparseSpikeDeconvolver` with ``alpha`` chosen by cross-validation
+    on held-out samples, along a warm-started regularisation path.
+
+    For data of unknown noise level: ``alpha`` is searched on a geometric grid
+    from ``alpha_max`` (the smallest ``alpha`` at which the zero measure is
+    the solution, :attr:`SparseSpikeDeconvolver.alpha_max_`, computed on all
+    the training data, in the units of ``y``) down to ``eps * alpha_max``. In
+    every fold the grid is fitted on the training samples from the largest
+    ``alpha`` down, each fit starting from the previous one's particles
+    (``warm_start``, :func:`~sklearn_meanfield.regularization_path`), and
+    scored on the held-out samples; ``alpha_`` maximises the mean score (the
+    largest ``alpha`` among ties), and the spikes are then recovered at
+    ``alpha_`` from all the data, so the estimator predicts as a plain
+    :class:`SparseSpikeDeconvolver` with ``alpha=alpha_``.
+
+    Parameters
+    ----------
+    kernel : {"dirichlet", "gaussian"} or kernel object, default="dirichlet"
+        The point-spread function, as in :class:`SparseSpikeDeconvolver`.
+    alphas : array-like or None, default=None
+        The grid of ``alpha`` (None: ``n_alphas`` values from ``alpha_max``
+        down to ``eps * alpha_max``; from 1 if ``y`` is zero).
+    n_alphas : int, default=10
+        Number of ``alpha`` on the automatic grid.
+    eps : float, default=1e-3
+        ``alpha_min / alpha_max`` of the automatic grid.
+    cv : int, cross-validation generator or iterable, default=None
+        The splits of the samples. None or an integer ``k``: ``k`` folds (5
+        for None) of samples drawn at random (``KFold(k, shuffle=True,
+        random_state=0)``): contiguous folds would hold out whole regions
+        of the domain, where the spikes are seen by no training sample.
+    scoring : str, callable or None, default=None
+        The score to maximise (None: the estimator's ``score``, the R^2 of
+        the predicted samples).
+    n_jobs : int or None, default=None
+        Folds fitted in parallel (joblib).
+    **other parameters
+        Those of :class:`SparseSpikeDeconvolver` except ``alpha``, with the
+        same meaning and defaults.
+
+    Attributes
+    ----------
+    alpha_ : float
+        The chosen ``alpha``, in the units of ``y``.
+    alphas_ : ndarray of shape (n_alphas,)
+        The grid, decreasing.
+    cv_results_ : dict
+        ``"alphas"``, ``"mean_test_score"``, ``"std_test_score"`` and
+        ``"split<k>_test_score"``, one entry per ``alpha``.
+    best_score_ : float
+        The mean cross-validated score at ``alpha_``.
+    The fitted attributes of :class:`SparseSpikeDeconvolver` (``positions_``,
+    ``weights_``, ``n_spikes_``, ``alpha_max_``, ``certificate_max_``, ...),
+    for the refit at ``alpha_``.
+
+    See Also
+    --------
+    SparseSpikeDeconvolver : The deconvolution at a fixed ``alpha``.
+    sklearn_meanfield.regularization_path : The warm-started path.
+
+    Examples
+    --------
+    >>> from sklearn_meanfield import SparseSpikeDeconvolverCV
+    >>> from sklearn_meanfield.datasets import make_spikes
+    >>> X, y, t, a = make_spikes(n_spikes=3, n_samples=61, cutoff=6, noise=1e-2,
+    ...                          random_state=0)
+    >>> est = SparseSpikeDeconvolverCV(cutoff=6, n_alphas=5, cv=3).fit(X, y)
+    >>> est.n_spikes_
+    3
+    """
+
+    _plain_class = SparseSpikeDeconvolver
+    _parameter_constraints: dict = {
+        **{
+            k: v
+            for k, v in SparseSpikeDeconvolver._parameter_constraints.items()
+            if k != "alpha"
+        },
+        **_PathCV._cv_constraints,
+    }
+
+    def __init__(
+        self,
+        kernel="dirichlet",
+        *,
+        alphas=None,
+        n_alphas=10,
+        eps=1e-3,
+        cv=None,
+        scoring=None,
+        n_jobs=None,
+        cutoff=10,
+        bandwidth=0.05,
+        n_particles=None,
+        positive=False,
+        max_iter=2000,
+        tol=1e-6,
+        weight_step=10.0,
+        position_step=30.0,
+        init_mass=1e-2,
+        prune_tol=1e-2,
+        merge_radius=None,
+        debias="joint",
+        check_every=10,
+        record_every=None,
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+    ):
+        self.kernel = kernel
+        self.alphas = alphas
+        self.n_alphas = n_alphas
+        self.eps = eps
+        self.cv = cv
+        self.scoring = scoring
+        self.n_jobs = n_jobs
+        self.cutoff = cutoff
+        self.bandwidth = bandwidth
+        self.n_particles = n_particles
+        self.positive = positive
+        self.max_iter = max_iter
+        self.tol = tol
+        self.weight_step = weight_step
+        self.position_step = position_step
+        self.init_mass = init_mass
+        self.prune_tol = prune_tol
+        self.merge_radius = merge_radius
+        self.debias = debias
+        self.check_every = check_every
+        self.record_every = record_every
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _check_cv(self, y):
+        cv = 5 if self.cv is None else self.cv
+        if isinstance(cv, Integral):
+            return KFold(cv, shuffle=True, random_state=0)
+        return check_cv(cv, y)

@@ -26,11 +26,13 @@ def alpha_grid(estimator, X, y, *, n_alphas=10, eps=1e-3, sample_weight=None):
 
     ``alpha_max`` is computed on ``(X, y)`` in the unit-free coordinates of
     ``estimator`` (ReLU networks; for sigmoid and tanh, which have no
-    ``alpha_max``, and when ``alpha_max = 0``, the grid starts at 1).
+    ``alpha_max``, and when ``alpha_max = 0``, the grid starts at 1). For
+    :class:`SparseSpikeDeconvolver`, ``alpha_max_`` is in the units of ``y``,
+    as its ``alpha``.
 
     Parameters
     ----------
-    estimator : MeanFieldRegressor or MeanFieldClassifier
+    estimator : MeanFieldRegressor, MeanFieldClassifier or SparseSpikeDeconvolver
     X, y : array-like
     n_alphas : int, default=10
     eps : float, default=1e-3
@@ -68,11 +70,13 @@ def regularization_path(
     particles whose mass fell to zero under the larger penalty are first
     restarted at random directions with zero output weight (the covering
     condition of the initialisation, which continuation would lose). With
-    ``warm_start=False`` every ``alpha`` is fitted from scratch.
+    ``warm_start=False`` every ``alpha`` is fitted from scratch. A
+    :class:`SparseSpikeDeconvolver` restarts its dead particles itself (on
+    its initial grid, see its ``warm_start``).
 
     Parameters
     ----------
-    estimator : MeanFieldRegressor or MeanFieldClassifier
+    estimator : MeanFieldRegressor, MeanFieldClassifier or SparseSpikeDeconvolver
         The other parameters of the fits (``alpha`` is overridden).
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -106,7 +110,10 @@ def regularization_path(
         current.set_params(alpha=float(alpha))
         if warm_start and fitted:
             current.set_params(warm_start=True)
-            current._recover_dead_particles(rng)
+            # (SparseSpikeDeconvolver restarts its dead particles in fit)
+            recover = getattr(current, "_recover_dead_particles", None)
+            if recover is not None:
+                recover(rng)
         else:
             current = clone(current).set_params(warm_start=False)
         current.fit(X, y, sample_weight=sample_weight)

@@ -152,6 +152,15 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         grid cannot hold ``n_particles`` points).
     verbose : bool or int, default=False
         Print the objective and the duality gap at each check.
+    warm_start : bool, default=False
+        Start from the raw particles of the previous fit (on the same
+        domain, with the same number of particles), e.g. after changing
+        ``alpha``. A particle lighter than a fresh one (mass below
+        ``init_mass``, in the unit-free coordinates) is restarted at its
+        initial grid position with the initial mass: the conic flow
+        multiplies masses, so a particle the previous ``alpha`` killed
+        could not come back, and the grid's covering of the domain is
+        restored. ``n_iter_`` and ``loss_curve_`` restart.
 
     Attributes
     ----------
@@ -228,6 +237,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         "record_every": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -251,6 +261,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         record_every=None,
         random_state=None,
         verbose=False,
+        warm_start=False,
     ):
         self.kernel = kernel
         self.cutoff = cutoff
@@ -270,6 +281,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         self.record_every = record_every
         self.random_state = random_state
         self.verbose = verbose
+        self.warm_start = warm_start
 
     # ------------------------------------------------------------------ parts
     def _make_unit(self, X):
@@ -306,6 +318,36 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
             n = _MAX_AUTO_PARTICLES
         return grid_and_random(unit, lower, upper, n, random_state)
 
+    def _penalty_alpha(self):
+        """The ``alpha`` of a fit (the cross-validated one for
+        :class:`SparseSpikeDeconvolverCV`)."""
+        return float(self.alpha)
+
+    def _warm_particles(self, initial, c):
+        """The particles a fit starts from: ``initial`` (the grid), or with
+        ``warm_start`` the previous fit's raw particles, those lighter than
+        an initial particle (or of the wrong sign) restarted as in
+        ``initial``. ``c``: the root mean square of this fit's ``y``."""
+        if not (self.warm_start and hasattr(self, "particle_positions_")):
+            return initial
+        old = np.asarray(self.particle_positions_)
+        if old.shape != initial.positions.shape:
+            raise ValueError(
+                "warm_start=True needs the number of particles and of dimensions "
+                f"of the previous fit: it had {old.shape[0]} particles in "
+                f"{old.shape[1]} dimensions, this fit starts {initial.n_particles} "
+                f"in {initial.positions.shape[1]}."
+            )
+        # amplitudes a_i (units of y) -> mean-field weights w_i = a_i m / c
+        weights = np.asarray(self.particle_weights_)[:, None] * (
+            initial.n_particles / c
+        )
+        alive = (weights * initial.weights > 0) & (np.abs(weights) >= self.init_mass)
+        alive = alive[:, 0]
+        weights = np.where(alive[:, None], weights, initial.weights)
+        positions = np.where(alive[:, None], old, initial.positions)
+        return Particles(weights, positions)
+
     # --------------------------------------------------------------- fitting
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -337,7 +379,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         if not c > 0:
             c = 1.0
         yn = y / c
-        lam = self.alpha / c
+        lam = self._penalty_alpha() / c
 
         lower, upper = self._domain(unit, Xp, s)
         grid = unit.project(self._initial_positions(unit, lower, upper, random_state))
@@ -349,6 +391,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         # mean-field weights w_i = s_i r_i^2: total variation (1/m) sum |w_i|
         # equal to init_mass.
         particles = Particles((self.init_mass * signs)[:, None], positions.copy())
+        particles = self._warm_particles(particles, c)
         objective = MeanFieldObjective(unit, SquaredLoss(), TVPenalty(lam))
         candidates = certificate_points(unit, lower, upper)
         # alpha_max = max_t |sum_j s_j K(x_j - t) y_j|: the zero measure is a
@@ -500,7 +543,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         sr = s * (y - Phi @ self.particle_weights_)
         return (
             certificate_and_gradient(self._unit, Xp, sr, self._unit.prepare(T))[0]
-            / self.alpha
+            / self._penalty_alpha()
         )
 
     def __sklearn_tags__(self):
