@@ -110,7 +110,7 @@ CONFIGS = {
             "n_alphas": 10,
             "cv_alphas": 10,
             "inner_folds": 5,
-            "mlp_alphas": 7,
+            "mlp_alphas": 5,
             "mlp_iter": 2000,
         },
     },
