@@ -367,6 +367,11 @@ class BaseMeanFieldNetwork(BaseEstimator):
             objective, TrainingData(Xp, Ys, s), particles, validation=validation
         )
         objective.release()
+        # everything that can fail runs before the first attribute is set:
+        # a fit that raises (or is interrupted) leaves the estimator as it was
+        certificate = self._certificate(
+            objective, Xp, Ys, s, result.particles, incremental
+        )
         fitted = hasattr(self, "positions_")
         self._objective = objective
         self._targets = targets
@@ -392,7 +397,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
         if self.record_every:
             self.trajectory_ = self._raw_trajectory(result.trajectory)
         self.alpha_ = alpha
-        self._set_certificate(objective, Xp, Ys, s, result.particles, incremental)
+        self.alpha_max_, self.certificate_max_, self.dual_gap_ = certificate
         self._set_particle_attributes(result.particles)
         return self
 
@@ -404,14 +409,13 @@ class BaseMeanFieldNetwork(BaseEstimator):
     #: particle on a teacher: above 100).
     _certificate_warn = 5.0
 
-    def _set_certificate(self, objective, Xp, Y, s, particles, incremental):
-        """``alpha_max_``, ``certificate_max_``, ``dual_gap_`` (ReLU, ``fit``
-        only; see :mod:`sklearn_meanfield._certificates`), with a warning
-        when the certificate says mass is missing."""
-        self.alpha_max_ = self.certificate_max_ = self.dual_gap_ = None
+    def _certificate(self, objective, Xp, Y, s, particles, incremental):
+        """``(alpha_max, certificate, dual_gap)`` of a ReLU ``fit`` (None
+        otherwise; see :mod:`sklearn_meanfield._certificates`), with a
+        warning when the certificate says mass is missing."""
         if incremental or not objective.unit.homogeneous:
-            return
-        self.alpha_max_, self.certificate_max_, self.dual_gap_ = network_certificate(
+            return None, None, None
+        alpha_max, certificate, gap = network_certificate(
             objective,
             Xp,
             Y,
@@ -420,19 +424,17 @@ class BaseMeanFieldNetwork(BaseEstimator):
             objective.penalty.alpha,
             check_random_state(0),
         )
-        if (
-            self.certificate_max_ is not None
-            and self.certificate_max_ > self._certificate_warn
-        ):
+        if certificate is not None and certificate > self._certificate_warn:
             warnings.warn(
                 f"The fit is not a global minimiser of the convex problem: "
-                f"certificate_max_ = {self.certificate_max_:.3g} > 1 (a "
+                f"certificate_max_ = {certificate:.3g} > 1 (a "
                 "direction where adding a neuron lowers the objective). Use "
                 "more particles (n_particles) or iterations (max_iter, a "
                 "smaller tol).",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
+        return alpha_max, certificate, gap
 
     def _fit_targets(self, Y, s):
         """The affine map of the targets to unit-free coordinates."""

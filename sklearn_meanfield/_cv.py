@@ -189,17 +189,29 @@ class _PathCV:
         mean = scores.mean(axis=0)
         # alphas decrease: argmax takes the largest alpha among ties
         best = int(np.nanargmax(mean))
-        self.alphas_ = alphas
-        self._cv_alpha = float(alphas[best])
-        self.alpha_ = self._cv_alpha
-        self.best_score_ = float(mean[best])
-        self.cv_results_ = {
+        results = {
             "alphas": alphas,
             "mean_test_score": mean,
             "std_test_score": scores.std(axis=0),
             **{f"split{k}_test_score": row for k, row in enumerate(scores)},
         }
-        return self._plain_class.fit.__wrapped__(self, X, y, sample_weight)
+        # the refit reads the chosen alpha; a refit that raises leaves the
+        # estimator as it was (the CV attributes are set after it)
+        previous = self.__dict__.get("_cv_alpha")
+        self._cv_alpha = float(alphas[best])
+        try:
+            self._plain_class.fit.__wrapped__(self, X, y, sample_weight)
+        except BaseException:
+            if previous is None:
+                del self._cv_alpha
+            else:
+                self._cv_alpha = previous
+            raise
+        self.alphas_ = alphas
+        self.alpha_ = self._cv_alpha
+        self.best_score_ = float(mean[best])
+        self.cv_results_ = results
+        return self
 
     @available_if(_never)
     def partial_fit(self, *args, **kwargs):

@@ -114,3 +114,23 @@ def test_certificate_over_chunks_of_samples_equals_one_pass(teacher):
         chunked = network_certificate(*args, np.random.RandomState(0))
     np.testing.assert_allclose(chunked, whole, rtol=1e-8)
     assert whole[1] == pytest.approx(reg.certificate_max_, rel=1e-8)
+
+
+def test_an_interrupted_certificate_leaves_the_estimator_as_it_was(
+    teacher, monkeypatch
+):
+    # the certificate runs after the flow but before any attribute is set
+    import sklearn_meanfield._base as base
+
+    X, y = teacher
+    reg = MeanFieldRegressor(10, random_state=0).fit(X, y)
+    before = (reg.predict(X), reg.n_iter_, reg.certificate_max_, reg.alpha_)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(base, "network_certificate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reg.set_params(alpha=0.1).fit(X[:500], -y[:500])
+    np.testing.assert_array_equal(reg.predict(X), before[0])
+    assert (reg.n_iter_, reg.certificate_max_, reg.alpha_) == before[1:]
