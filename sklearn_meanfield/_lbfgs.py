@@ -15,8 +15,11 @@ quasi-Newton steps, their line search and its first trial step mean the
 same for 10 or 10,000 particles, as the flows' time steps do.
 """
 
+import warnings
+
 import numpy as np
 from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
 
 from ._flow import (
     FlowResult,
@@ -99,7 +102,7 @@ class LBFGS:
             return float(value), g
 
         x0 = particles.ravel() * D
-        J0, _ = evaluate(x0)
+        J0, g0 = evaluate(x0)
         if not np.isfinite(J0):
             raise _not_finite_at_start()
         result = FlowResult(particles=particles)
@@ -139,9 +142,19 @@ class LBFGS:
             if not stop["converged"]:
                 if stop["iter"] >= self.max_iter or out.nfev >= max_fun:
                     _warn_max_iter(self)
+                elif stop["iter"] == 0 and np.any(g0 != 0):
+                    # no step taken although the gradient is not zero: the
+                    # fit is the initial particles, say so
+                    warnings.warn(
+                        "L-BFGS took no step: its line search found no "
+                        f"decrease from the initial particles ({out.message}). "
+                        "The model is the initialisation; try solver='flow'.",
+                        ConvergenceWarning,
+                        stacklevel=3,
+                    )
                 else:
                     # the line search found no decrease: stationary to the
-                    # precision of J
+                    # precision of J (or a zero gradient: already optimal)
                     stop["converged"] = True
         except KeyboardInterrupt:
             _warn_interrupted()

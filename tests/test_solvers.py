@@ -126,3 +126,31 @@ def test_adam_minibatch_default_learns():
         1000, 5, n_teacher=3, task="classification", random_state=0
     )
     assert _quiet_fit(clf, Xc, yc).score(Xc, yc) > 0.9
+
+
+def test_lbfgs_without_a_step_warns_unless_already_optimal(monkeypatch):
+    import sklearn_meanfield._lbfgs as lbfgs_module
+
+    X, y = make_teacher_student(200, 3, n_teacher=2, random_state=0)
+    # a constant y: the initial intercept is optimal and the gradient zero,
+    # no step is needed and none is taken, silently
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        flat = MeanFieldRegressor(10, activation="sigmoid", random_state=0).fit(
+            X, np.full(200, 3.0)
+        )
+    assert flat.n_iter_ == 0
+    np.testing.assert_allclose(flat.predict(X), 3.0)
+    # a line search that fails at once with a non-zero gradient is not
+    # convergence: the model is the initialisation, and it warns
+    real_minimize = lbfgs_module.minimize
+
+    def failing(fun, x0, **kwargs):
+        out = real_minimize(fun, x0, **{**kwargs, "callback": None})
+        out.x, out.nit, out.message = x0, 0, "ABNORMAL: LINE SEARCH FAILED"
+        return out
+
+    monkeypatch.setattr(lbfgs_module, "minimize", failing)
+    with pytest.warns(ConvergenceWarning, match="L-BFGS took no step"):
+        reg = MeanFieldRegressor(10, max_iter=3, random_state=0).fit(X, y)
+    assert reg.n_iter_ == 0
