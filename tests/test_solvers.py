@@ -132,14 +132,13 @@ def test_lbfgs_without_a_step_warns_unless_already_optimal(monkeypatch):
     import sklearn_meanfield._lbfgs as lbfgs_module
 
     X, y = make_teacher_student(200, 3, n_teacher=2, random_state=0)
-    # a constant y: the initial intercept is optimal and the gradient zero,
-    # no step is needed and none is taken, silently
+    # a constant y: the initial intercept is optimal (only the weight decay
+    # moves the positions), no warning
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         flat = MeanFieldRegressor(10, activation="sigmoid", random_state=0).fit(
             X, np.full(200, 3.0)
         )
-    assert flat.n_iter_ == 0
     np.testing.assert_allclose(flat.predict(X), 3.0)
     # a line search that fails at once with a non-zero gradient is not
     # convergence: the model is the initialisation, and it warns
