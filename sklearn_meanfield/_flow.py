@@ -122,7 +122,8 @@ class _Monitor:
     units of ``y``); with a ``validation`` scorer, epochs that fail to raise
     the best validation score by ``tol`` instead (the best particles are
     then restored). The first epoch is compared with ``J`` at the initial
-    particles when known.
+    particles when known, and without a validation scorer the run stops once
+    ``J`` is below ``1e-12`` times that value.
     """
 
     def __init__(self, solver, result, validation, callback, initial, J_initial):
@@ -140,6 +141,10 @@ class _Monitor:
         self.verbose_every = int(solver.verbose) if solver.verbose else 0
         self.start = time.perf_counter()
         self.best = np.inf if J_initial is None else J_initial
+        # J down by 12 orders of magnitude from its initial value: exactly
+        # fitted to the precision that matters (a relative rule alone would
+        # follow J geometrically into denormal numbers)
+        self.floor = 0.0 if J_initial is None else 1e-12 * J_initial
         self.best_score, self.best_particles = -np.inf, None
         self.no_improvement = 0
 
@@ -161,6 +166,8 @@ class _Monitor:
             improved = value <= self.best - solver.tol * abs(self.best)
             self.best = min(self.best, value)
         self.no_improvement = 0 if improved else self.no_improvement + 1
+        if self.validation is None and value <= self.floor:
+            return True
         if self.verbose_every and (epoch + 1) % self.verbose_every == 0:
             elapsed = time.perf_counter() - self.start
             print(f"{line}, time = {elapsed:.2f}s")

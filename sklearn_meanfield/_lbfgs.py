@@ -111,6 +111,11 @@ class LBFGS:
 
         def on_iteration(intermediate_result):
             z = particles.unravel(intermediate_result.x / D)
+            if not (np.isfinite(intermediate_result.fun) and z.all_finite()):
+                # a quasi-Newton step from vanishing gradient differences
+                # can overflow: keep the last finite particles
+                stop["converged"] = True
+                raise StopIteration
             stop["last"] = z
             stop["iter"] += 1
             result.samples_seen += data.n_samples

@@ -153,3 +153,19 @@ def test_lbfgs_without_a_step_warns_unless_already_optimal(monkeypatch):
     with pytest.warns(ConvergenceWarning, match="L-BFGS took no step"):
         reg = MeanFieldRegressor(10, max_iter=3, random_state=0).fit(X, y)
     assert reg.n_iter_ == 0
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "flow", "adam"])
+def test_a_constant_target_is_fitted_without_nan(solver):
+    # J is then the weight decay alone and falls geometrically: L-BFGS once
+    # stepped into overflow (NaN predictions) as J reached denormal numbers.
+    # Every solver now stops once J is 1e-12 of its initial value.
+    X, _ = make_teacher_student(200, 3, n_teacher=2, random_state=0)
+    for activation in ("relu", "sigmoid"):
+        reg = MeanFieldRegressor(10, activation=activation, solver=solver)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            reg.set_params(random_state=0).fit(X, np.full(200, 3.0))
+        np.testing.assert_allclose(reg.predict(X), 3.0, rtol=1e-8)
+        assert np.isfinite(reg.loss_curve_).all()
+        assert reg.n_iter_ < reg.max_iter
