@@ -28,6 +28,7 @@ from ._flow import (
     _warn_interrupted,
     _warn_max_iter,
 )
+from ._objective import Particles
 
 __all__ = ["LBFGS"]
 
@@ -82,24 +83,19 @@ class LBFGS:
 
     def run(self, objective, data, particles, *, validation=None, callback=None):
         """Minimise ``J`` from ``particles``; return a :class:`FlowResult`."""
-        m = particles.n_particles
-        root = np.sqrt(m)
-        # x = D z with D = 1/sqrt(m) on particles, 1 on the intercept
+        # x = D z with D = 1/sqrt(m) on particles, 1 on the intercept; the
+        # mean-field gradients are m dJ/dz on particles and dJ/db on the
+        # intercept, so dJ/dx = D * (mean-field gradient)
         n_particle_values = particles.weights.size + particles.positions.size
         D = np.ones(particles.ravel().size)
-        D[:n_particle_values] = 1.0 / root
+        D[:n_particle_values] = 1.0 / np.sqrt(particles.n_particles)
 
         def evaluate(x):
             z = particles.unravel(x / D)
             value, state = objective.forward(data.Xp, data.Y, data.s, z)
             if not np.isfinite(value):
                 return np.inf, np.zeros_like(x)
-            gW, gTheta, gb = objective.backward(state)
-            g = np.concatenate(
-                [gW.ravel() / root, gTheta.ravel() / root]
-                + ([] if gb is None else [np.ravel(gb)])
-            ).astype(np.float64)
-            return float(value), g
+            return float(value), Particles(*objective.backward(state)).ravel() * D
 
         x0 = particles.ravel() * D
         J0, g0 = evaluate(x0)
