@@ -124,3 +124,20 @@ def test_classifier_cv_matches_the_best_tuned_baseline(load):
     ours = score(MeanFieldClassifierCV(random_state=0))
     best = max(score(LogisticRegressionCV()), score(MLPClassifier(random_state=0)))
     assert ours >= best - 0.005
+
+
+def test_cv_estimator_in_a_pipeline_under_grid_search(noisy):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = noisy
+    search = GridSearchCV(
+        make_pipeline(
+            StandardScaler(), MeanFieldRegressorCV(n_alphas=3, cv=2, random_state=0)
+        ),
+        {"meanfieldregressorcv__n_particles": [5, 20]},
+        cv=2,
+    ).fit(X, y)
+    assert search.best_params_["meanfieldregressorcv__n_particles"] in (5, 20)
+    inner = search.best_estimator_[-1]
+    assert inner.alpha_ in inner.alphas_
+    assert search.score(X, y) > 0.5
