@@ -1141,9 +1141,9 @@ def paths_and_cv(config):
             "5-fold CV (KFold, shuffled, seed 0) of a StandardScaler pipeline "
             "around each estimator; time is the whole outer CV (inner CVs "
             "included).",
-            "| estimator | time (s) | mean R^2 |",
-            "|---|---|---|",
-            *(f"| {n} | {t:.1f} | {r:.4f} |" for n, (t, r) in cv_out.items()),
+            "Mean R^2 (time): "
+            + "; ".join(f"{n} {r:.4f} ({t:.1f} s)" for n, (t, r) in cv_out.items())
+            + ".",
         ],
         "targets": [
             (
