@@ -165,7 +165,7 @@ def _conjugate(loss, Y, P, s):
 
 
 def network_certificate(
-    objective, Xp, Y, s, particles, alpha, random_state, n_random=64
+    objective, Xp, Y, s, particles, alpha, random_state, n_random=32
 ):
     """``alpha_max``, ``certificate`` and ``dual_gap`` of a ReLU network fit.
 
@@ -180,7 +180,7 @@ def network_certificate(
         The penalty strength.
     random_state : RandomState
         For the random starts.
-    n_random : int, default=64
+    n_random : int, default=32
         Random starts on the sphere, and the number of the heaviest
         particles whose directions are starts too.
 
