@@ -832,12 +832,15 @@ class SpikesDisplay:
 
 
 def _active_masses(estimator):
-    """``|w_i| |theta_i|`` of a fitted network's particles, unit-free.
+    """``|w_i| |theta_i|`` of a fitted network's particles, unit-free, or the
+    amplitudes ``|a_i|`` of a deconvolver's spikes.
 
     ``positions_`` are in the units of ``X`` (and ``weights_`` in those of
     ``y``), so the masses are read from the unit-free particles that
     predict (``_fitted_particles``); the norm of ``w_i`` is over the outputs.
     """
+    if hasattr(estimator, "n_spikes_"):
+        return np.abs(np.asarray(estimator.weights_, dtype=float)).ravel()
     p = estimator._fitted_particles()
     weights = np.asarray(p.weights, dtype=float)
     weights = weights[:, None] if weights.ndim == 1 else weights
@@ -991,12 +994,14 @@ class RegularizationPathDisplay:
         Parameters
         ----------
         alphas : array-like of shape (n_alphas,)
-        estimators : list of fitted MeanFieldRegressor or MeanFieldClassifier
+        estimators : list of fitted MeanFieldRegressor, MeanFieldClassifier \
+                or SparseSpikeDeconvolver
             One per ``alpha``: the output of
             :func:`~sklearn_meanfield.regularization_path`.
         threshold : float, default=1e-3
             A particle is active when its mass ``|w_i| |theta_i|`` (in the
-            unit-free coordinates of the fit) exceeds ``threshold`` times the
+            unit-free coordinates of the fit; for spikes, the amplitude
+            ``|a_i|`` of a recovered spike) exceeds ``threshold`` times the
             largest mass over the whole path; relative to the path rather
             than to each fit so that the (nearly) zero network at
             ``alpha_max`` counts (nearly) no active particle.

@@ -1,6 +1,7 @@
 """Display objects: what they draw, and the error messages."""
 
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_meanfield import (
     MeanFieldClassifierCV,
@@ -328,3 +330,19 @@ def test_missing_matplotlib_names_the_extra(make, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r'pip install "sklearn_meanfield\[plot\]"'):
         make()
+
+
+def test_regularization_path_display_counts_spikes():
+    # along a deconvolver's path the active count is the number of spikes
+    from sklearn_meanfield import SparseSpikeDeconvolver, regularization_path
+    from sklearn_meanfield.datasets import make_spikes
+
+    X, y, _, _ = make_spikes(n_spikes=3, cutoff=6, random_state=0)
+    est = SparseSpikeDeconvolver(cutoff=6, max_iter=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        alphas, fits = regularization_path(est, X, y, n_alphas=4, eps=1e-2)
+    display = RegularizationPathDisplay.from_path(alphas, fits, threshold=1e-12)
+    np.testing.assert_array_equal(display.n_active, [e.n_spikes_ for e in fits])
+    assert display.n_active[0] == 0 and display.n_active[-1] >= 3
+    np.testing.assert_allclose(display.certificates, [e.certificate_max_ for e in fits])
