@@ -5,6 +5,7 @@ the hyperparameters, the covering initialisation, warm starts, the flow and
 the fitted attributes live in :class:`BaseMeanFieldNetwork`.
 """
 
+import copy
 import warnings
 from numbers import Integral, Real
 
@@ -338,7 +339,9 @@ class BaseMeanFieldNetwork(BaseEstimator):
         else:
             particles = previous
             previous_epochs, previous_samples = self.n_iter_, self.t_
-            rule = getattr(self, "_rule", None)
+            # the rule's state (velocity, moments) carries over; a copy, so
+            # that a run that raises leaves the fitted rule as it was
+            rule = copy.deepcopy(getattr(self, "_rule", None))
             if solver == "lbfgs" or type(rule) is not type(self._make_rule(solver)):
                 rule = self._make_rule(solver) if solver != "lbfgs" else None
             if not incremental:
