@@ -47,6 +47,7 @@ X, y, teacher_w, teacher_theta = make_teacher_student(
     300, 2, n_teacher=3, return_teacher=True, random_state=3
 )
 common = dict(
+    solver="flow",  # the discretised flows, not the default L-BFGS
     n_particles=30,
     alpha=1e-4,
     max_iter=200 if QUICK else 1500,

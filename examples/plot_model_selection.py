@@ -6,8 +6,11 @@ Model selection: a mean-field network in a Pipeline
 :class:`~sklearn_meanfield.MeanFieldRegressor` is an ordinary scikit-learn
 estimator: it goes in a :class:`~sklearn.pipeline.Pipeline` and its
 hyperparameters are tuned by :class:`~sklearn.model_selection.GridSearchCV`.
-Here we tune the weight decay ``alpha`` and the number of particles on the
-diabetes dataset shipped with scikit-learn, and compare the held-out
+Here we tune the weight decay ``alpha`` (a number without units) and the
+number of particles on the diabetes dataset shipped with scikit-learn (for
+``alpha`` alone, :class:`~sklearn_meanfield.MeanFieldRegressorCV` does the
+same along a warm-started path, see ``plot_regularization_path.py``), and
+compare the held-out
 :math:`R^2` with :class:`~sklearn.neural_network.MLPRegressor`,
 :class:`~sklearn.linear_model.Ridge` and
 :class:`~sklearn.kernel_ridge.KernelRidge`, each tuned the same way.
@@ -55,7 +58,9 @@ candidates = {
     "MeanFieldRegressor": (
         MeanFieldRegressor(max_iter=100 if QUICK else 1000, random_state=0),
         {
-            "alpha": [1e-1, 1.0] if QUICK else [1e-3, 1e-2, 1e-1, 1.0, 10.0],
+            # alpha has no units (inputs and y are standardised inside the
+            # fit); alpha_max, where the fit becomes constant, is about 0.7
+            "alpha": [1e-2, 1e-1] if QUICK else [1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
             "n_particles": [10, 50] if QUICK else [10, 50, 200],
         },
     ),

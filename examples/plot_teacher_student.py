@@ -68,6 +68,7 @@ fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
 for ax, m in zip(axes, [m0, 2 * m0, 20 * m0], strict=True):
     student = MeanFieldRegressor(
         n_particles=m,
+        solver="flow",  # the gradient flow of the theorem (the paper's figures)
         alpha=0,
         max_iter=max_iter,
         tol=0,
@@ -105,7 +106,12 @@ def excess_loss(m, seed):
         300 if QUICK else 1000, d, n_teacher=m0, random_state=seed
     )
     student = MeanFieldRegressor(
-        n_particles=m, alpha=0, max_iter=200 if QUICK else 2000, tol=0, random_state=0
+        n_particles=m,
+        solver="flow",
+        alpha=0,
+        max_iter=200 if QUICK else 2000,
+        tol=0,
+        random_state=0,
     ).fit(X, y)
     return max(1 - student.score(X, y), 1e-10)
 
