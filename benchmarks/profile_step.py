@@ -29,7 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_meanfield import MeanFieldRegressor
 from sklearn_meanfield._base import normalized_sample_weight
-from sklearn_meanfield._flow import WassersteinGradientDescent
+from sklearn_meanfield._rules import GradientStep
 from sklearn_meanfield.datasets import make_teacher_student
 
 
@@ -46,24 +46,34 @@ def _setup(n, d, m, dtype):
     X, y = make_teacher_student(n, d, n_teacher=10, random_state=0)
     X, y = X.astype(dtype), y.astype(dtype)
     est = MeanFieldRegressor(n_particles=m, random_state=0)
-    objective = est._make_objective()
+    objective = est._make_objective(1e-3)
+    s = normalized_sample_weight(None, X, X.dtype)
+    # positions live in standardised coordinates: the metric is the identity
+    objective.unit.fit_inputs(X, s)
     Xp = objective.unit.prepare(X)
     Y = y.reshape(-1, 1)
-    s = normalized_sample_weight(None, X, X.dtype)
     particles = est._init_particles(objective, Xp, Y, s, 1, np.random.RandomState(0))
-    metric = objective.unit.metric(Xp, s)
-    return objective, Xp, Y, s, particles, metric
+    return objective, Xp, Y, s, particles, _IdentityMetric()
+
+
+class _IdentityMetric:
+    """The position metric of the network estimators (identity in their
+    standardised coordinates)."""
+
+    @staticmethod
+    def precondition(G):
+        return G
 
 
 def package_calls(objective, Xp, Y, s, particles, metric, repeats):
     """Median time of each call of one accepted iteration of the flow."""
-    flow = WassersteinGradientDescent(0.5, 1, 0.0, 10)
+    rule = GradientStep()
     _value, state = objective.forward(Xp, Y, s, particles)
     grads = objective.backward(state)
     del state
     times = {
-        "_move (Particles.copy + update + precondition)": _median_ms(
-            lambda: flow._move(particles, grads, 0.1, metric), repeats
+        "rule.propose (Particles.copy + update)": _median_ms(
+            lambda: rule.propose(particles, grads, 0.1), repeats
         ),
         "objective.forward": _median_ms(
             lambda: objective.forward(Xp, Y, s, particles), repeats
@@ -79,7 +89,7 @@ def package_calls(objective, Xp, Y, s, particles, metric, repeats):
         times["objective.forward + backward"] - times["objective.forward"]
     )
     times["one iteration (move + forward + backward)"] = (
-        times["_move (Particles.copy + update + precondition)"]
+        times["rule.propose (Particles.copy + update)"]
         + times["objective.forward + backward"]
     )
     return times

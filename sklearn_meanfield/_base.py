@@ -270,6 +270,11 @@ class BaseMeanFieldNetwork(BaseEstimator):
             warn_on_max_iter=not incremental,
         )
         if solver == "lbfgs":
+            if self.momentum > 0:
+                raise ValueError(
+                    f"momentum={self.momentum} is a parameter of solver='flow'; "
+                    "solver='lbfgs' has none."
+                )
             if self.flow != "wasserstein":
                 raise ValueError(
                     f"flow={self.flow!r} needs solver='flow' (or 'auto'), not "

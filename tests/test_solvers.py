@@ -169,3 +169,9 @@ def test_a_constant_target_is_fitted_without_nan(solver):
         np.testing.assert_allclose(reg.predict(X), 3.0, rtol=1e-8)
         assert np.isfinite(reg.loss_curve_).all()
         assert reg.n_iter_ < reg.max_iter
+
+
+def test_momentum_with_lbfgs_is_an_error():
+    X, y = make_teacher_student(50, 3, random_state=0)
+    with pytest.raises(ValueError, match="momentum=0.9 is a parameter of"):
+        MeanFieldRegressor(solver="lbfgs", momentum=0.9).fit(X, y)
