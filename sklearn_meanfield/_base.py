@@ -21,9 +21,16 @@ from ._certificates import network_certificate
 from ._flow import ParticleFlow, TrainingData
 from ._lbfgs import LBFGS
 from ._losses import L2Penalty
+from ._memory import check_particle_memory
 from ._objective import MeanFieldObjective, Particles
 from ._rules import Adam, ConicStep, GradientStep, HeavyBall, LangevinStep
-from ._units import ACTIVATIONS, NeuronUnit, _weighted_mean_std
+from ._units import (
+    ACTIVATIONS,
+    NeuronUnit,
+    affine_transform,
+    check_spread,
+    column_spread,
+)
 
 __all__ = ["BaseMeanFieldNetwork"]
 
@@ -323,6 +330,9 @@ class BaseMeanFieldNetwork(BaseEstimator):
         s = normalized_sample_weight(sw, X, X.dtype)
         alpha = self._penalty_alpha(float(sw.sum()))
         solver, batch_size = self._resolve_solver(X.shape[0], incremental)
+        check_particle_memory(
+            self.n_particles, X.shape[1] + 1, Y.shape[1], X.dtype.itemsize, solver
+        )
         previous = self._warm_particles(
             X.shape[1], Y.shape[1], X.dtype, force=incremental
         )
@@ -482,12 +492,10 @@ class BaseMeanFieldNetwork(BaseEstimator):
         in unit-free coordinates."""
         unit, targets = self._objective.unit, self._targets
         squeeze = self._squeeze_output()
-        W = p.weights * targets.scale_.astype(p.weights.dtype)
-        b = targets.offset_.astype(p.weights.dtype)
-        if p.intercept is not None:
-            b = b + p.intercept * targets.scale_.astype(p.weights.dtype)
+        W, b = targets.to_raw(p.weights, p.intercept)
+        positions = unit.to_raw_positions(p.positions)
         self.weights_ = W[:, 0].copy() if squeeze else W
-        self.positions_ = unit.to_raw_positions(p.positions)
+        self.positions_ = positions
         self.intercept_ = float(b[0]) if squeeze else b
 
     def _fitted_particles(self):
@@ -510,8 +518,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
     def _raw_output(self, X):
         """``F(X)`` (n_samples, n_outputs) from the fitted particles, in the
         units of ``y``."""
-        objective = self._objective
-        F = objective.predict(objective.unit.prepare(X), self._fitted_particles())
+        F = self._objective.predict_inputs(X, self._fitted_particles())
         return self._targets.inverse_transform(F)
 
 
@@ -533,24 +540,39 @@ class _TargetScaler:
         k = Y.shape[1]
         self.offset_, self.scale_ = np.zeros(k), np.ones(k)
         if self.standardize:
-            if self.fit_intercept:
-                mean, std = _weighted_mean_std(Y, s)
-            else:
-                mean = np.zeros(k)
-                std = _weighted_mean_std(np.abs(Y), s)
-                std = np.sqrt(np.square(std[0]) + np.square(std[1]))
-            if not np.all(np.isfinite(std)):
-                raise ValueError(
-                    "The spread of y is not representable in float64; rescale y."
-                )
-            std[~(std > 1e-12 * np.abs(mean))] = 1.0
-            self.offset_, self.scale_ = mean, std
+            # without an intercept: offset 0 and the root mean square
+            offset, scale, varying = column_spread(Y, s, center=self.fit_intercept)
+            check_spread(scale, varying, Y.dtype, "y", "outputs")
+            scale[~varying] = 1.0
+            self.offset_, self.scale_ = offset, scale
         return self
 
     def transform(self, Y):
         if not self.standardize:
             return Y
-        return ((Y - self.offset_) / self.scale_).astype(Y.dtype)
+        return affine_transform(Y, self.offset_, self.scale_, np.empty_like(Y))
+
+    def to_raw(self, W, b):
+        """Weights and intercept in the units of ``y``: ``W scale`` and
+        ``offset + b scale`` (``b`` may be None).
+
+        Raises
+        ------
+        ValueError
+            If they overflow (a spread of ``y`` near the largest float).
+        """
+        scale = self.scale_.astype(W.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            W = W * scale
+            b0 = self.offset_.astype(W.dtype)
+            b = b0 if b is None else b0 + b * scale
+        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+            raise ValueError(
+                f"The fitted weights overflow in the units of y ({W.dtype}): "
+                f"weights_ = w * scale with the spread {self.scale_.tolist()} "
+                "of y. Rescale y."
+            )
+        return W, b
 
     def inverse_transform(self, F):
         if not self.standardize:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn import get_config
 
+from ._memory import row_chunks
+
 __all__ = ["MeanFieldObjective", "Particles"]
 
 #: Bytes of ``Phi`` per block of the forward and backward passes: a block's
@@ -142,6 +144,29 @@ class MeanFieldObjective:
         for rows in chunks:
             Phi, _ = self.unit.forward(Xp[rows], particles.positions)
             F[rows] = self._readout(Phi, particles)
+        return F
+
+    def predict_inputs(self, X, particles):
+        """``F = (1/m) phi(Theta)(B x) W + b`` for inputs ``X`` in the units of
+        the data, shape (n_samples, n_outputs).
+
+        ``unit.prepare`` and the forward pass run chunk by chunk over the
+        rows of ``X``, so that neither the prepared inputs (n_samples,
+        n_params) nor ``Phi`` (n_samples, n_particles) is formed for all
+        rows: a chunk of ``r`` rows holds ``r (n_params + n_particles +
+        n_outputs)`` values, within scikit-learn's ``working_memory``. Only
+        the output is allocated whole.
+        """
+        W, positions = particles.weights, particles.positions
+        itemsize = np.result_type(X.dtype, positions.dtype).itemsize
+        row_bytes = itemsize * (positions.shape[1] + particles.n_particles + W.shape[1])
+        F = np.empty((X.shape[0], W.shape[1]), dtype=np.result_type(X.dtype, W))
+        for rows in row_chunks(X.shape[0], row_bytes):
+            # the forward cache (the activations themselves) is dropped with
+            # Phi, so that two chunks of Phi never coexist
+            Phi = self.unit.forward(self.unit.prepare(X[rows]), positions)[0]
+            F[rows] = self._readout(Phi, particles)
+            del Phi
         return F
 
     def _readout(self, Phi, particles):

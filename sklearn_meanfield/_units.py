@@ -242,8 +242,9 @@ class InputStandardizer:
     ----------
     kind : {"standardize", "diagonal", "euclidean"}
         ``"standardize"``: ``offset`` and ``scale`` the weighted mean and
-        standard deviation of each feature (a constant feature gets
-        ``scale = 1``, as in ``StandardScaler``); invariant to any
+        standard deviation of each feature (a feature that takes one value
+        on the samples of positive weight gets ``scale = 1``, as in
+        ``StandardScaler``); invariant to any
         per-feature affine change of ``X``. ``"diagonal"``: ``offset = 0``,
         ``scale`` the root mean square of each feature; invariant to
         per-feature scaling only. ``"euclidean"``: ``B = I``, the paper's flow
@@ -261,23 +262,25 @@ class InputStandardizer:
         self.kind = kind
 
     def fit(self, X, sample_weight):
+        """Fit ``offset_`` and ``scale_`` on ``X`` (weights summing to one).
+
+        Raises
+        ------
+        ValueError
+            If a feature that varies has a spread below the smallest normal
+            number of ``X``'s dtype (see :func:`check_spread`).
+        """
         p = X.shape[1]
         self.offset_, self.scale_ = np.zeros(p), np.ones(p)
-        if self.kind == "diagonal":
-            self.scale_ = feature_scale(X, sample_weight)
-        elif self.kind == "standardize":
-            mean, std = _weighted_mean_std(X, sample_weight)
-            # a constant column has variance 0 up to the rounding of its mean
-            constant = ~(std > 1e-12 * np.abs(mean))
-            std[constant] = 1.0
-            self.offset_, self.scale_ = mean, std
-        bad = ~(np.isfinite(self.scale_) & (self.scale_ > 0))
-        if np.any(bad):
-            raise ValueError(
-                "The spread of features "
-                f"{np.flatnonzero(bad)[:5].tolist()} of X is not representable "
-                "in float64; rescale X."
-            )
+        if self.kind in ("diagonal", "standardize"):
+            center = self.kind == "standardize"
+            offset, scale, varying = column_spread(X, sample_weight, center=center)
+            check_spread(scale, varying, X.dtype, "X", "features")
+            # a feature that does not vary gets scale 1, as in StandardScaler
+            scale[~varying] = 1.0
+            self.scale_ = scale
+            if center:
+                self.offset_ = offset
         self.center_ = self.offset_ / self.scale_ if np.any(self.offset_ != 0) else None
         return self
 
@@ -289,17 +292,27 @@ class InputStandardizer:
             ones = sp.csr_array(np.ones((X.shape[0], 1), dtype=X.dtype))
             return sp.hstack([X, ones], format="csr").astype(X.dtype)
         Xp = np.empty((X.shape[0], X.shape[1] + 1), dtype=X.dtype)
-        np.subtract(X, self.offset_, out=Xp[:, :-1], casting="unsafe")
-        Xp[:, :-1] /= self.scale_.astype(X.dtype)
+        affine_transform(X, self.offset_, self.scale_, out=Xp[:, :-1])
         Xp[:, -1] = 1
         return Xp
 
     def to_raw(self, positions):
         """``theta_raw = B^T theta``: ``theta_raw . [x, 1] = theta . [B x, 1]``."""
         raw = np.array(positions, dtype=positions.dtype)
-        raw[:, :-1] /= self.scale_.astype(positions.dtype)
-        if self.center_ is not None:
-            raw[:, -1] -= positions[:, :-1] @ self.center_.astype(positions.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            raw[:, :-1] /= self.scale_.astype(positions.dtype)
+            if self.center_ is not None:
+                raw[:, -1] -= positions[:, :-1] @ self.center_.astype(positions.dtype)
+        if not np.all(np.isfinite(raw)):
+            # only where the spread of a feature is extreme
+            bad = np.flatnonzero(~np.all(np.isfinite(raw[:, :-1]), axis=0))
+            raise ValueError(
+                "The fitted positions overflow in the units of X "
+                f"({positions.dtype}): theta_raw = theta / scale with the "
+                f"spreads {self.scale_[bad[:5]].tolist()} of features "
+                f"{bad[:5].tolist()} (or the intercept column, theta . "
+                "mean / scale). Rescale X."
+            )
         return raw
 
     def from_raw(self, positions):
@@ -311,47 +324,122 @@ class InputStandardizer:
         return theta
 
 
-def _weighted_mean_std(X, sample_weight):
-    """Weighted mean and standard deviation of each column (``sum_j s_j = 1``), in
-    float64, in two passes (no ``E[x^2] - E[x]^2`` cancellation: a constant
-    column has variance exactly 0). For a sparse ``X`` the centred values are
-    summed over the stored entries and the implicit zeros add
-    ``(1 - sum_{stored j} s_j) mean^2``, so no dense copy is made."""
+def affine_transform(X, offset, scale, out):
+    """``out = (X - offset) / scale`` without spurious overflow.
+
+    Computed as ``(X/2 - offset/2) / (scale/2)``: halving is exact for
+    normal numbers, so the result rounds as ``(X - offset) / scale`` does,
+    while ``X - offset`` itself, for values of opposite signs near the
+    largest float, would overflow. ``out`` may be of a narrower dtype than
+    ``X`` and ``offset`` (the arithmetic runs in the wider one).
+    """
+    np.multiply(X, 0.5, out=out, casting="unsafe")
+    out -= 0.5 * np.asarray(offset)
+    out /= 0.5 * np.asarray(scale)
+    return out
+
+
+def column_spread(X, sample_weight, center=True):
+    """Weighted spread of each column of ``X``, in float64, with no overflow or
+    underflow on the way.
+
+    With ``sum_j s_j = 1``: for ``center=True`` the mean ``mu_k = sum_j s_j
+    x_jk`` and the standard deviation ``sqrt(sum_j s_j (x_jk - mu_k)^2)``;
+    for ``center=False``, offset 0 and the root mean square
+    ``sqrt(sum_j s_j x_jk^2)``. Each column is divided by its largest
+    magnitude ``t_k`` before any square and multiplied back after the root,
+    so features anywhere in the range of float64 (up to its largest number,
+    down to subnormals) get their spread without overflow or underflow. The
+    centred moments take two passes (no ``E[x^2] - E[x]^2``
+    cancellation). For a sparse ``X`` the implicit zeros are counted
+    without a dense copy.
+
+    Returns
+    -------
+    offset, scale : ndarray of shape (n_features,)
+    varying : ndarray of bool, shape (n_features,)
+        Exactly whether the column takes two different values (is not all
+        zero, for ``center=False``) on the samples of positive weight:
+        decided on the values, not on a rounded spread.
+    """
     s = np.asarray(sample_weight, dtype=np.float64)
     if sp.issparse(X):
-        X = sp.coo_array(X)
-        X.sum_duplicates()
-        rows, cols = X.coords
-        p = X.shape[1]
-        mean = np.bincount(cols, weights=s[rows] * X.data, minlength=p)
-        stored = np.bincount(cols, weights=s[rows], minlength=p)
-        centred = np.square(X.data - mean[cols]) * s[rows]
-        var = np.bincount(cols, weights=centred, minlength=p)
-        # weight of the implicit zeros: exactly 0 for a column stored whole
-        full = np.bincount(cols, minlength=p) == X.shape[0]
-        zeros = np.where(full, 0.0, np.maximum(s.sum() - stored, 0.0))
-        return mean, np.sqrt(var + zeros * np.square(mean))
-    # divided by the largest magnitude of each column first, so that the
-    # squares cannot overflow (features up to the largest float64)
-    X = np.asarray(X, dtype=np.float64)
-    top = np.max(np.abs(X), axis=0) if X.shape[0] else np.ones(X.shape[1])
+        return _sparse_column_spread(X, s, center)
+    X = np.asarray(X)
+    p = X.shape[1]
+    positive = s > 0
+    if not positive.all():
+        # the samples of zero weight take no part (nor in the extremes)
+        X, s = X[positive], s[positive]
+    if X.shape[0] == 0:
+        return np.zeros(p), np.ones(p), np.zeros(p, dtype=bool)
+    lo = X.min(axis=0).astype(np.float64)
+    hi = X.max(axis=0).astype(np.float64)
+    top = np.maximum(np.abs(lo), np.abs(hi))
+    varying = hi > lo if center else top > 0
     top[~(top > 0)] = 1.0
-    Xn = X / top
-    mean = s @ Xn
-    return mean * top, np.sqrt(s @ np.square(Xn - mean)) * top
-
-
-def feature_scale(Xp, sample_weight):
-    """Root weighted mean square of each column of ``Xp``, floored away from 0.
-
-    ``s_k = sqrt(sum_j s_j Xp[j, k]^2)`` with ``sum_j s_j = 1``. A column of
-    zeros gets ``s_k = 1``.
-    """
-    if sp.issparse(Xp):
-        Xp = sp.csr_array(Xp, dtype=np.float64)
-        ms = Xp.multiply(Xp).T @ np.asarray(sample_weight, dtype=np.float64)
+    Xn = np.divide(X, top, dtype=np.float64)
+    if center:
+        mean = s @ Xn
+        Xn -= mean
     else:
-        ms = sample_weight @ np.square(Xp, dtype=np.float64)
-    s = np.sqrt(ms)
-    s[~(s > 0)] = 1.0
-    return s
+        mean = np.zeros(p)
+    np.square(Xn, out=Xn)
+    return mean * top, np.sqrt(s @ Xn) * top, varying
+
+
+def _sparse_column_spread(X, s, center):
+    """:func:`column_spread` for a sparse ``X``: moments over the stored
+    entries, plus ``(sum of the implicit zeros' weights) mean^2``."""
+    X = sp.coo_array(X)
+    X.sum_duplicates()
+    p = X.shape[1]
+    rows, cols = X.coords
+    keep = s[rows] > 0
+    rows, cols, data = rows[keep], cols[keep], X.data[keep].astype(np.float64)
+    positive = np.count_nonzero(s > 0)
+    stored = np.bincount(cols, minlength=p)
+    lo, hi = np.full(p, np.inf), np.full(p, -np.inf)
+    np.minimum.at(lo, cols, data)
+    np.maximum.at(hi, cols, data)
+    zeros = stored < positive  # a column with implicit zeros takes the value 0
+    lo[zeros], hi[zeros] = np.minimum(lo[zeros], 0), np.maximum(hi[zeros], 0)
+    top = np.maximum(np.abs(lo), np.abs(hi))
+    varying = hi > lo if center else top > 0
+    top[~(top > 0) | ~np.isfinite(top)] = 1.0
+    dn = data / top[cols]
+    sr = s[rows]
+    # weight of the implicit zeros: exactly 0 for a column stored whole
+    zero_weight = np.where(
+        zeros, np.maximum(s.sum() - np.bincount(cols, weights=sr, minlength=p), 0), 0
+    )
+    if center:
+        mean = np.bincount(cols, weights=sr * dn, minlength=p)
+        var = np.bincount(cols, weights=sr * np.square(dn - mean[cols]), minlength=p)
+        var += zero_weight * np.square(mean)
+    else:
+        mean = np.zeros(p)
+        var = np.bincount(cols, weights=sr * np.square(dn), minlength=p)
+    return mean * top, np.sqrt(var) * top, varying
+
+
+def check_spread(scale, varying, dtype, name, what):
+    """Raise a ValueError when a varying column's spread is not a normal
+    number of ``dtype``.
+
+    Below the smallest normal number (``np.finfo(dtype).tiny``, 2.2e-308
+    in float64, 1.2e-38 in float32) the values of the column are subnormal:
+    they carry fewer significant bits than the dtype (down to one), and
+    ``1 / scale``, by which the model maps its parameters back to the units
+    of the data, overflows. The spread computed by :func:`column_spread` is
+    never above the largest number (no overflow), so this is the only bound.
+    """
+    tiny = np.finfo(dtype).tiny
+    bad = np.flatnonzero(varying & ~(scale >= tiny))
+    if bad.size:
+        raise ValueError(
+            f"The spread of {what} {bad[:5].tolist()} of {name} "
+            f"({np.asarray(scale)[bad[:5]].tolist()}) is below the smallest "
+            f"normal {np.dtype(dtype).name} number ({tiny:.3g}): their values "
+            f"are subnormal and lose precision. Rescale {name}."
+        )
