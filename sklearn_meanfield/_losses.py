@@ -27,6 +27,8 @@ particles.
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
 
+from ._memory import row_chunks
+
 __all__ = [
     "BinaryLogisticLoss",
     "L2Penalty",
@@ -122,8 +124,14 @@ class SoftmaxCrossEntropyLoss:
 
     @staticmethod
     def log_proba(F):
-        """``log softmax(F)`` row by row, shape (n_samples, k)."""
-        return F - logsumexp(F, axis=1, keepdims=True)
+        """``log softmax(F)`` row by row, shape (n_samples, k); over chunks of
+        rows within ``working_memory``, so that only the output is formed
+        whole."""
+        out = np.empty_like(F)
+        # logsumexp holds about four (rows, k) temporaries
+        for rows in row_chunks(F.shape[0], 4 * F.shape[1] * F.itemsize):
+            out[rows] = F[rows] - logsumexp(F[rows], axis=1, keepdims=True)
+        return out
 
 
 class L2Penalty:

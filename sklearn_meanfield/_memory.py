@@ -14,7 +14,6 @@ once with a ValueError instead of allocating until the machine runs out.
 import os
 
 from sklearn import get_config
-from sklearn.utils import gen_batches
 
 __all__ = ["available_memory", "check_particle_memory", "row_chunks"]
 
@@ -35,7 +34,7 @@ def row_chunks(n_rows, row_bytes):
     """
     budget = get_config()["working_memory"] * 2**20  # MiB to bytes
     rows = max(1, min(n_rows, int(budget // max(row_bytes, 1))))
-    return list(gen_batches(n_rows, rows))
+    return [slice(i, min(i + rows, n_rows)) for i in range(0, n_rows, rows)]
 
 
 def available_memory():
