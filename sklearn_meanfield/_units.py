@@ -360,7 +360,8 @@ def column_spread(X, sample_weight, center=True):
     varying : ndarray of bool, shape (n_features,)
         Exactly whether the column takes two different values (is not all
         zero, for ``center=False``) on the samples of positive weight:
-        decided on the values, not on a rounded spread.
+        decided on the values, not on a rounded spread. The offset of a
+        column that does not vary is its value, exactly.
     """
     s = np.asarray(sample_weight, dtype=np.float64)
     if sp.issparse(X):
@@ -385,7 +386,15 @@ def column_spread(X, sample_weight, center=True):
     else:
         mean = np.zeros(p)
     np.square(Xn, out=Xn)
-    return mean * top, np.sqrt(s @ Xn) * top, varying
+    offset = _offset(mean * top, lo, varying) if center else mean
+    return offset, np.sqrt(s @ Xn) * top, varying
+
+
+def _offset(mean, value, varying):
+    """The offset of each column: its mean, or for a column that takes one
+    value, that value exactly (a rounded mean would leave a constant as
+    large as ``eps * value`` after centring: 2e292 at the largest float)."""
+    return np.where(varying, mean, value)
 
 
 def _sparse_column_spread(X, s, center):
@@ -420,7 +429,8 @@ def _sparse_column_spread(X, s, center):
     else:
         mean = np.zeros(p)
         var = np.bincount(cols, weights=sr * np.square(dn), minlength=p)
-    return mean * top, np.sqrt(var) * top, varying
+    offset = _offset(mean * top, lo, varying) if center else mean
+    return offset, np.sqrt(var) * top, varying
 
 
 def check_spread(scale, varying, dtype, name, what):
