@@ -118,7 +118,7 @@ class _PathCV:
         "n_jobs": [Integral, None],
     }
 
-    def _penalty_alpha(self, n_samples=None):
+    def _penalty_alpha(self, n_samples=None, targets_info=None):
         return self._cv_alpha
 
     def _check_cv(self, y):
@@ -241,6 +241,8 @@ class MeanFieldRegressorCV(_PathCV, MeanFieldRegressor):
         cv=None,
         scoring=None,
         n_jobs=None,
+        loss="squared_error",
+        epsilon=1.35,
         activation="relu",
         solver="auto",
         learning_rate_init=None,
@@ -264,6 +266,7 @@ class MeanFieldRegressorCV(_PathCV, MeanFieldRegressor):
         random_state=None,
         verbose=False,
         warm_start=False,
+        callback=None,
     ):
         self.n_particles = n_particles
         self.alphas = alphas
@@ -272,6 +275,8 @@ class MeanFieldRegressorCV(_PathCV, MeanFieldRegressor):
         self.cv = cv
         self.scoring = scoring
         self.n_jobs = n_jobs
+        self.loss = loss
+        self.epsilon = epsilon
         self.activation = activation
         self.solver = solver
         self.learning_rate_init = learning_rate_init
@@ -295,6 +300,7 @@ class MeanFieldRegressorCV(_PathCV, MeanFieldRegressor):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.callback = callback
 
 
 class MeanFieldClassifierCV(_PathCV, MeanFieldClassifier):
@@ -344,6 +350,7 @@ class MeanFieldClassifierCV(_PathCV, MeanFieldClassifier):
         random_state=None,
         verbose=False,
         warm_start=False,
+        callback=None,
     ):
         self.n_particles = n_particles
         self.alphas = alphas
@@ -376,6 +383,7 @@ class MeanFieldClassifierCV(_PathCV, MeanFieldClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.callback = callback
 
 
 class SparseSpikeDeconvolverCV(_PathCV, SparseSpikeDeconvolver):
