@@ -71,6 +71,25 @@ class TrainingRecord:
         The particles in the units of ``X`` and ``y``, as the attributes
         ``weights_``, ``positions_``, ``intercept_`` of a fit stopped here
         (read-only copies).
+
+    Examples
+    --------
+    Record a custom metric, the path norm ``(1/m) sum_i |w_i| |theta_i|`` of
+    the particles, at every epoch, and stop once the loss is small:
+
+    >>> import numpy as np
+    >>> from sklearn_meanfield import MeanFieldRegressor
+    >>> from sklearn_meanfield.datasets import make_teacher_student
+    >>> X, y = make_teacher_student(200, 3, n_teacher=2, random_state=0)
+    >>> path_norms = []
+    >>> def monitor(record):
+    ...     norms = np.abs(record.weights) * np.linalg.norm(record.positions, axis=1)
+    ...     path_norms.append(norms.mean())
+    ...     return record.loss < 1e-3
+    >>> reg = MeanFieldRegressor(n_particles=20, callback=monitor, random_state=0)
+    >>> reg = reg.fit(X, y)
+    >>> len(path_norms) == reg.n_iter_
+    True
     """
 
     iteration: int

@@ -215,17 +215,20 @@ class _Monitor:
         if self.verbose_every and iteration % self.verbose_every == 0:
             elapsed = time.perf_counter() - self.start
             print(f"{line}, time = {elapsed:.2f}s")
-        if not self.early_stopping and value <= self.floor:
-            return True
-        if patience is not None and self.no_improvement >= patience:
+        stop = not self.early_stopping and value <= self.floor
+        if not stop and patience is not None and self.no_improvement >= patience:
             if self.reduce_step is None or not self.reduce_step():
-                return True
-            self.no_improvement = 0
+                stop = True
+            else:
+                self.no_improvement = 0
+        # the callbacks see every epoch, the last one included
         if self.callback is not None and self.callback(epoch + 1, particles, value):
-            return True
-        return self.on_epoch is not None and bool(
-            self.on_epoch(EpochRecord(iteration, value, score, step_size, particles))
-        )
+            stop = True
+        if self.on_epoch is not None and self.on_epoch(
+            EpochRecord(iteration, value, score, step_size, particles)
+        ):
+            stop = True
+        return stop
 
     def finish(self, particles):
         result = self.result
@@ -541,7 +544,7 @@ class ParticleFlow:
                         rng,
                     )
                     if stepped is None:  # no descent step left: stationary
-                        if epoch == 0:
+                        if epoch == 0 and any(np.any(g) for g in grads if g is not None):
                             _warn_no_step(self)
                         result.converged = True
                         break

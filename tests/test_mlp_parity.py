@@ -358,7 +358,14 @@ def test_callback_receives_every_epoch_and_can_stop(teacher):
     last_weights = records[-1][3]
     assert last_weights == pytest.approx(np.abs(reg.weights_).sum())
 
-    reg.set_params(callback=lambda r: r.iteration == 7, solver="lbfgs")
+    # a fit that stops on its own rule reports its last epoch too
+    seen = []
+    reg.set_params(callback=lambda r: seen.append(r.iteration), solver="lbfgs")
+    reg.set_params(max_iter=5000, tol=1e-2)
+    _quiet(reg, X, y)
+    assert reg.n_iter_ < 5000 and seen == list(range(1, reg.n_iter_ + 1))
+
+    reg.set_params(callback=lambda r: r.iteration == 7)
     _quiet(reg, X, y)
     assert reg.n_iter_ == 7
 
