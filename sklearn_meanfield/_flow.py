@@ -544,7 +544,8 @@ class ParticleFlow:
                         rng,
                     )
                     if stepped is None:  # no descent step left: stationary
-                        if epoch == 0 and any(np.any(g) for g in grads if g is not None):
+                        moving = any(np.any(g) for g in grads if g is not None)
+                        if epoch == 0 and moving:
                             _warn_no_step(self)
                         result.converged = True
                         break
