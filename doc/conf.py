@@ -50,6 +50,8 @@ root_doc = "index"
 default_role = "literal"
 # keep quotes as typed: benchmark tables and formulas are quoted exactly
 smartquotes = False
+# "fit()" rather than "MeanFieldRegressor.fit()" in the page contents
+toc_object_entries_show_parents = "hide"
 nitpicky = True
 
 # -- the API reference ------------------------------------------------------
@@ -119,8 +121,7 @@ sphinx_gallery_conf = {
     "ignore_pattern": r"__init__\.py",
     "doc_module": ("sklearn_meanfield",),
     "backreferences_dir": "generated/backreferences",
-    "reference_url": {"sklearn_meanfield": None},
-    "inspect_global_variables": False,
+    "within_subsection_order": "gallery_order.ExampleOrder",
     "remove_config_comments": True,
     "show_memory": False,
     "min_reported_time": 1,
