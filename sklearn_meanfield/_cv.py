@@ -96,8 +96,9 @@ def _cv_docstring(plain, score, stratified=""):
         ``"split<k>_test_score"``, one entry per ``alpha``.
     best_score_ : float
         The mean cross-validated score at ``alpha_``.
-    The fitted attributes of :class:`{plain}` (``weights_``,
-    ``positions_``, ``certificate_max_``, ...), for the refit at ``alpha_``.
+    weights_, positions_, certificate_max_, ...
+        The fitted attributes of :class:`{plain}`, for the refit at
+        ``alpha_``.
 
     See Also
     --------
@@ -438,9 +439,9 @@ class SparseSpikeDeconvolverCV(_PathCV, SparseSpikeDeconvolver):
         ``"split<k>_test_score"``, one entry per ``alpha``.
     best_score_ : float
         The mean cross-validated score at ``alpha_``.
-    The fitted attributes of :class:`SparseSpikeDeconvolver` (``positions_``,
-    ``weights_``, ``n_spikes_``, ``alpha_max_``, ``certificate_max_``, ...),
-    for the refit at ``alpha_``.
+    positions_, weights_, n_spikes_, alpha_max_, certificate_max_, ...
+        The fitted attributes of :class:`SparseSpikeDeconvolver`, for the
+        refit at ``alpha_``.
 
     See Also
     --------
