@@ -5,6 +5,7 @@ gradient descent on all of them with the mean-field scaling (Chizat & Bach,
 NeurIPS 2018).
 """
 
+from ._base import TrainingRecord
 from ._classifier import MeanFieldClassifier
 from ._cv import MeanFieldClassifierCV, MeanFieldRegressorCV, SparseSpikeDeconvolverCV
 from ._flow import DivergenceError
@@ -23,6 +24,7 @@ __all__ = [
     "MeanFieldRegressorCV",
     "SparseSpikeDeconvolver",
     "SparseSpikeDeconvolverCV",
+    "TrainingRecord",
     "alpha_grid",
     "regularization_path",
 ]
