@@ -117,12 +117,15 @@ def normalized_sample_weight(sample_weight, X, dtype):
         If a weight is negative or not finite, or all weights are zero.
     """
     sw = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
-    total = float(sw.sum())
-    if not total > 0:
+    # divided by the largest weight first: weights near the largest float
+    # would sum to inf (and normalise to 0)
+    top = float(sw.max()) if sw.size else 0.0
+    if not top > 0:
         raise ValueError(
             "sample_weight must have a positive sum; all the sample weights are zero."
         )
-    return sw / total
+    s = sw / top
+    return s / s.sum()
 
 
 class BaseMeanFieldNetwork(BaseEstimator):

@@ -14,7 +14,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils._available_if import available_if
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.validation import indexable
+from sklearn.utils.validation import _num_samples, indexable
 
 from ._classifier import MeanFieldClassifier
 from ._path import alpha_grid, regularization_path
@@ -188,6 +188,13 @@ class _PathCV:
         )
         scores = np.asarray(scores, dtype=float)  # (n_folds, n_alphas)
         mean = scores.mean(axis=0)
+        if not np.any(np.isfinite(mean)):
+            raise ValueError(
+                "No alpha has a finite cross-validation score (every fold's "
+                f"score is NaN: e.g. R^2 on test folds of fewer than 2 samples, "
+                f"{_num_samples(X)} samples in {scores.shape[0]} folds). Use more "
+                "samples or fewer folds (cv)."
+            )
         # alphas decrease: argmax takes the largest alpha among ties
         best = int(np.nanargmax(mean))
         results = {

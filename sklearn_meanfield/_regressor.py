@@ -398,6 +398,8 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
             )
         y_1d = self._check_y_shape(y, reset)
         Y = np.asarray(y, dtype=X.dtype).reshape(X.shape[0], -1)
+        if Y.dtype != y.dtype and Y.size:
+            _check_cast(np.reshape(y, Y.shape), Y)
         if self.loss == "poisson" and np.any(Y < 0):
             raise ValueError(
                 "loss='poisson' needs non-negative targets y (counts or rates); "
@@ -548,3 +550,18 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _check_cast(y, Y):
+    """Raise a ValueError when the cast of ``y`` to ``X``'s dtype flattens a
+    varying output to one value (values below its resolution or its smallest
+    number: e.g. 1e-50 in float32 is 0), which would fit a constant."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        lost = (np.ptp(y, axis=0) > 0) & (np.ptp(Y, axis=0) == 0)
+    if np.any(lost):
+        raise ValueError(
+            f"The outputs {np.flatnonzero(lost)[:5].tolist()} of y vary, but not "
+            f"once cast to {Y.dtype} (the dtype of X): their variations are "
+            f"below the resolution of {Y.dtype}. Rescale y, or pass X as "
+            "float64."
+        )

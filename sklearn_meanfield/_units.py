@@ -457,7 +457,16 @@ def check_spread(scale, varying, dtype, name, what):
     of the data, overflows. The spread computed by :func:`column_spread` is
     never above the largest number (no overflow), so this is the only bound.
     """
-    tiny = np.finfo(dtype).tiny
+    info = np.finfo(dtype)
+    overflow = np.flatnonzero(~np.isfinite(scale))
+    if overflow.size:
+        # only from infinite values: e.g. y cast to the float32 of X
+        raise ValueError(
+            f"{name} has values beyond the largest {info.dtype.name} number "
+            f"({info.max:.3g}) in {what} {overflow[:5].tolist()}. Rescale "
+            f"{name}, or pass float64 data."
+        )
+    tiny = info.tiny
     bad = np.flatnonzero(varying & ~(scale >= tiny))
     if bad.size:
         raise ValueError(

@@ -236,3 +236,32 @@ def test_sparse_extreme_scales_fit_as_dense(regression, factor):
     np.testing.assert_allclose(est.predict(sp.csr_array(X * factor)), dense, atol=1e-6)
     with pytest.raises(ValueError, match="below the smallest normal"):
         MeanFieldRegressor().fit(sp.csr_array(X * 1e-310), y)
+
+
+def test_targets_lost_in_the_cast_to_float32_raise(regression):
+    # y is cast to X's dtype: 1e-50 becomes 0 in float32 (a constant model
+    # of 2e-9 was fitted silently), 1e100 becomes inf, 1 + 1e-10 z becomes 1
+    X, y = regression
+    X32 = X.astype(np.float32)
+    with pytest.raises(ValueError, match="vary, but not once cast to float32"):
+        MeanFieldRegressor().fit(X32, y * 1e-50)
+    with pytest.raises(ValueError, match="vary, but not once cast to float32"):
+        MeanFieldRegressor().fit(X32, 1 + 1e-10 * y)
+    with pytest.raises(ValueError, match="beyond the largest float32"):
+        MeanFieldRegressor().fit(X32, y * 1e100)
+    # a constant y is no loss: the constant model
+    est = _fit(MeanFieldRegressor(random_state=0), X32, np.full(len(y), 2.5))
+    np.testing.assert_allclose(est.predict(X32), 2.5, rtol=1e-6)
+
+
+def test_cv_without_any_finite_score_raises():
+    # R^2 on test folds of one sample is NaN for every alpha: numpy's
+    # "All-NaN slice encountered" came out of nanargmax
+    from sklearn_meanfield import MeanFieldRegressorCV
+
+    rng = np.random.RandomState(0)
+    X, y = rng.standard_normal((3, 2)), rng.standard_normal(3)
+    est = MeanFieldRegressorCV(n_particles=5, n_alphas=2, cv=2, max_iter=3)
+    with pytest.raises(ValueError, match="No alpha has a finite cross-validation"):
+        est.fit(X, y)
+    assert not hasattr(est, "alpha_")
