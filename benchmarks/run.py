@@ -26,7 +26,7 @@ are reported rather than single absolute times. Not part of the test suite.
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/run.py --threads 1   # full run, ~8 minutes
+    PYTHONPATH=. python benchmarks/run.py --threads 1   # full run, ~14 minutes
     PYTHONPATH=. python benchmarks/run.py --quick       # smoke test, < 1 minute
 
 The table is printed and written to ``benchmarks/RESULTS.md`` (``--output``).

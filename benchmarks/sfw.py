@@ -38,9 +38,13 @@ Inverse Problems 36, 2019, Algorithm 2), from ``mu = 0``:
    >= 0``); drop zero amplitudes.
 
 Adding a measurement model to the benchmark: an operator class with the
-methods of :class:`KernelOperator` (``forward``, ``values``,
-``adjoint_on_grid``, ``project``, ``length_scale``, ``periodic``) and a
-:class:`SpikeCase` in :func:`spike_cases`.
+methods and attributes of :class:`KernelOperator` (``forward``, ``values``,
+``adjoint_on_grid``, ``project``, ``length_scale``, ``periodic``,
+``n_dims``; complex data as stacked real and imaginary rows with
+``rows_per_sample = 2``) and a :class:`SpikeCase` in :func:`spike_cases`
+(a builder like :func:`dirichlet_case`). Fourier measurements ``y_k = sum_i
+a_i exp(-2 i pi <k, t_i>)`` have ``Phi^* v`` a trigonometric polynomial
+whose coefficients are ``v`` itself: one FFT, as ``_adjoint_fft``.
 """
 
 from dataclasses import dataclass, field
@@ -252,7 +256,12 @@ class Blasso:
     y : ndarray of shape (n_samples,)
     alpha : float
     sample_weight : ndarray of shape (n_samples,) or None
-        Normalised to ``s = sample_weight / sum(sample_weight)``.
+        Normalised to ``s = sample_weight / sum(sample_weight)``, times the
+        operator's ``rows_per_sample`` (default 1): an operator of complex
+        measurements stacks real and imaginary parts as two rows of one
+        sample (``rows_per_sample = 2``, both rows with the sample's
+        weight), so that ``J`` is ``(1/2) sum_j s_j |r_j|^2`` with ``s``
+        summing to one over the samples.
     """
 
     def __init__(self, operator, y, alpha, sample_weight=None):
@@ -260,7 +269,7 @@ class Blasso:
         self.y = np.asarray(y, dtype=float)
         n = self.y.shape[0]
         s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-        self.s = s / s.sum()
+        self.s = s / s.sum() * getattr(operator, "rows_per_sample", 1)
         self.alpha = float(alpha)
 
     def scaled(self):
