@@ -47,14 +47,20 @@ a_i exp(-2 i pi <k, t_i>)`` have ``Phi^* v`` a trigonometric polynomial
 whose coefficients are ``v`` itself: one FFT, as ``_adjoint_fft``.
 """
 
+import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.optimize
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.ndimage import maximum_filter
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso
 
-from sklearn_meanfield import DirichletKernel, GaussianKernel
+from sklearn_meanfield import DirichletKernel, GaussianKernel, SparseSpikeDeconvolver
+from sklearn_meanfield.metrics import spike_recovery_scores
 
 #: most points of a certificate grid (FFT or kernel evaluations)
 MAX_GRID_POINTS = 2**21
@@ -575,11 +581,6 @@ def grid_lasso(problem, spacing, tol=1e-6, max_iter=10_000):
     ``sqrt(n s_j)`` so that its ``(1/(2n)) |y - A w|^2 + alpha |w|_1`` is
     ``J``. Returns the grid points, the coefficients (all of them) and the
     largest grid step."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import Lasso
-
     op = problem.operator
     axes = op._axes(spacing) if op.periodic else _box_axes(op, spacing)
     mesh = np.meshgrid(*axes, indexing="ij")
@@ -874,13 +875,6 @@ def run_case(case, seed, repeats=1, make_estimator=None):
         ``n_spikes``, ``n_iter``; ``grid``: the number of points of SFW's
         certificate grid and of the Lasso's grid.
     """
-    import time
-
-    from sklearn.base import clone
-
-    from sklearn_meanfield import SparseSpikeDeconvolver
-    from sklearn_meanfield.metrics import spike_recovery_scores
-
     X, y, T_true, a_true = case.make(seed)
     problem = Blasso(case.operator(X), y, case.alpha)
     if make_estimator is None:
