@@ -546,6 +546,33 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         F = self._objective.loss.inverse_link(self._raw_output(X))
         return F[:, 0] if self._y_1d else F
 
+    def score(self, X, y, sample_weight=None):
+        """R^2 of ``predict(X)`` against ``y``, as ``RegressorMixin.score``.
+
+        R^2 does not change when each output and its predictions are divided
+        by a common scale: both are divided by the largest magnitude of the
+        output first, so that targets beyond 1e154 (whose squares overflow)
+        get their R^2 rather than NaN.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        y_pred = self.predict(X)
+        y = np.asarray(y)
+        if y.dtype.kind in "biuf" and y.size and y.shape[0] == y_pred.shape[0]:
+            with np.errstate(invalid="ignore"):
+                top = np.maximum(np.abs(y).max(axis=0), np.abs(y_pred).max(axis=0))
+            top = np.where(np.isfinite(top) & (top > 0), top, 1.0)
+            y, y_pred = y / top, y_pred / top
+        return float(r2_score(y, y_pred, sample_weight=sample_weight))
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True

@@ -265,3 +265,23 @@ def test_cv_without_any_finite_score_raises():
     with pytest.raises(ValueError, match="No alpha has a finite cross-validation"):
         est.fit(X, y)
     assert not hasattr(est, "alpha_")
+
+
+@pytest.mark.parametrize("factor", [1e-300, 1e160, 1e300])
+def test_score_of_extreme_targets_is_their_r2(regression, factor):
+    # r2_score squares y: NaN beyond 1e154 (overflow), and 1.0 at 1e-300
+    # (every square underflows to 0); score divides each output and its
+    # predictions by their largest magnitude first
+    X, y = regression
+    reference = _fit(MeanFieldRegressor(random_state=0), X, y).score(X, y)
+    assert reference > 0.9
+    est = _fit(MeanFieldRegressor(random_state=0), X, y * factor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert est.score(X, y * factor) == pytest.approx(reference, rel=1e-9)
+    Y = np.column_stack([y, -y]) * [1.0, factor]
+    est = _fit(MeanFieldRegressor(random_state=0), X, Y)
+    from sklearn.metrics import r2_score
+
+    unit = r2_score(Y / [1.0, factor], est.predict(X) / [1.0, factor])
+    assert est.score(X, Y) == pytest.approx(unit, rel=1e-9)
