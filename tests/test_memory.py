@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from sklearn_meanfield import (
     MeanFieldClassifier,
@@ -75,11 +76,18 @@ def test_predict_chunks_match_one_pass():
     )
     whole = reg.predict(X), clf.predict_proba(X), clf.decision_function(X)
     row = (5 + 50 + 1) * 8
+    X_sparse = sp.csr_array(X)
     with sklearn.config_context(working_memory=37 * row / MIB):
         assert len(_memory.row_chunks(300, row)) == 9
         chunked = reg.predict(X), clf.predict_proba(X), clf.decision_function(X)
-    for a, b in zip(whole, chunked, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        sparse = (
+            reg.predict(X_sparse),
+            clf.predict_proba(X_sparse),
+            clf.decision_function(X_sparse),
+        )
+    for a, b, c in zip(whole, chunked, sparse, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(c, a, rtol=1e-10, atol=1e-10)
 
 
 def test_row_chunks_cover_rows_within_budget():
