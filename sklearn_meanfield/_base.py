@@ -116,16 +116,19 @@ def normalized_sample_weight(sample_weight, X, dtype):
     ValueError
         If a weight is negative or not finite, or all weights are zero.
     """
-    sw = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
-    # divided by the largest weight first: weights near the largest float
-    # would sum to inf (and normalise to 0)
+    # validated and normalised in float64 (a weight of 1e-50 is not zero,
+    # even for float32 X), then cast; divided by the largest weight first:
+    # weights near the largest float would sum to inf (and normalise to 0)
+    sw = _check_sample_weight(
+        sample_weight, X, dtype=np.float64, ensure_non_negative=True
+    )
     top = float(sw.max()) if sw.size else 0.0
     if not top > 0:
         raise ValueError(
             "sample_weight must have a positive sum; all the sample weights are zero."
         )
     s = sw / top
-    return s / s.sum()
+    return (s / s.sum()).astype(dtype, copy=False)
 
 
 class BaseMeanFieldNetwork(BaseEstimator):
@@ -439,7 +442,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
                 "held-out data in one call); set early_stopping=False."
             )
         sw = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         random_state = check_random_state(self.random_state)
         validation = validation_set

@@ -576,7 +576,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
                 f"y contains only one class: {classes[0]!r}."
             )
         sw = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
         )
         if self.class_weight is not None:
             if partial and self.class_weight == "balanced":
@@ -591,7 +591,7 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
                     "class_weight is not supported for multilabel y; pass "
                     "sample_weight instead."
                 )
-            sw = sw * compute_sample_weight(self.class_weight, y).astype(X.dtype)
+            sw = sw * compute_sample_weight(self.class_weight, y)
         Y = self._encode_labels(y, classes, multilabel).astype(X.dtype)
         if multilabel:
             return X, Y, sw, None

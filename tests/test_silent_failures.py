@@ -83,3 +83,19 @@ def test_a_stationary_start_is_not_reported_as_no_step(data):
             n_particles=4, solver="flow", alpha=0.0, init_scale=1e-200, random_state=0
         ).fit(X, y)
     np.testing.assert_allclose(reg.predict(X), 3.0)
+
+
+def test_tiny_sample_weights_with_float32_X_are_not_zero(data):
+    # validated in float64: 1e-50 is not zero, even though float32 cannot
+    # hold it (it used to be "must contain at least one non-zero number")
+    X, y = data
+    X = X.astype(np.float32)
+    w = np.full(len(y), 1e-50)
+    reg = MeanFieldRegressor(n_particles=10, alpha=1e-3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y, sample_weight=w)
+        ref = MeanFieldRegressor(n_particles=10, alpha=1e-3, random_state=0)
+        ref.fit(X, y)
+    assert reg.predict(X).dtype == np.float32
+    np.testing.assert_allclose(reg.predict(X), ref.predict(X), rtol=1e-4, atol=1e-4)
