@@ -276,14 +276,25 @@ def _warn_worse(J_start, J_end):
     )
 
 
-def _warn_max_iter(solver):
-    if solver.warn_on_max_iter:
-        warnings.warn(
-            f"The particle flow reached max_iter={solver.max_iter} "
-            "iterations and the optimization hasn't converged yet.",
-            ConvergenceWarning,
-            stacklevel=3,
+def _warn_max_iter(solver, step=None, schedule=None):
+    """The ``max_iter`` warning; with the run's last ``step`` far below its
+    ``schedule`` value, it names the likely cause: an initial step so large
+    that the step control cut it by orders of magnitude (the rule's other
+    steps, e.g. the positions' of a conic step, are cut with it)."""
+    if not solver.warn_on_max_iter:
+        return
+    message = (
+        f"The particle flow reached max_iter={solver.max_iter} "
+        "iterations and the optimization hasn't converged yet."
+    )
+    if step is not None and schedule and 0 < step < 1e-3 * schedule:
+        message += (
+            f" Its steps were cut to {step:.3g}, {step / schedule:.1g} times "
+            f"the initial step {schedule:.3g}: the initial step "
+            "(learning_rate_init, or weight_step for the spikes) is too large "
+            "for this problem; lower it."
         )
+    warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
 
 def _warn_interrupted():
@@ -557,7 +568,9 @@ class ParticleFlow:
                     result.converged = True
                     break
             else:
-                _warn_max_iter(self)
+                _warn_max_iter(
+                    self, run.last_eta, self._schedule(self.start_epoch + epoch)
+                )
         except KeyboardInterrupt:
             _warn_interrupted()
         result.step_size = run.last_eta
@@ -582,8 +595,12 @@ class ParticleFlow:
         eta_cap = eta_max * run.scale
         eta = min(run.eta, eta_cap)
         while True:
-            candidate = self._propose(particles, grads, eta, rng)
-            new_value, new_state = objective.forward(data.Xp, data.Y, data.s, candidate)
+            # a step too large may overflow: the candidate is then rejected
+            with np.errstate(over="ignore", invalid="ignore"):
+                candidate = self._propose(particles, grads, eta, rng)
+                new_value, new_state = objective.forward(
+                    data.Xp, data.Y, data.s, candidate
+                )
             finite = np.isfinite(new_value)
             # a noisy flow may go up, but not blow up past 100 J_0 (a bound
             # relative to the current J would compound step after step)

@@ -99,3 +99,17 @@ def test_tiny_sample_weights_with_float32_X_are_not_zero(data):
         ref.fit(X, y)
     assert reg.predict(X).dtype == np.float32
     np.testing.assert_allclose(reg.predict(X), ref.predict(X), rtol=1e-4, atol=1e-4)
+
+
+def test_spikes_weight_step_too_large_names_the_cause():
+    from sklearn_meanfield import SparseSpikeDeconvolver
+    from sklearn_meanfield.datasets import make_spikes
+
+    X, y = make_spikes(3, 101, random_state=0, noise=1e-3)[:2]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        SparseSpikeDeconvolver(weight_step=1e6, max_iter=300, random_state=0).fit(X, y)
+    messages = [str(w.message) for w in caught]
+    assert any("weight_step" in m and "too large" in m for m in messages)
+    # the overflow of the rejected steps is handled, not reported
+    assert not any("invalid value" in m or "overflow" in m for m in messages)
