@@ -39,6 +39,11 @@ from ._units import IsotropicMetric
 
 __all__ = ["DirichletKernel", "GaussianKernel", "KernelUnit", "check_kernel"]
 
+#: most particles (per sign) an automatic covering grid may have
+MAX_AUTO_PARTICLES = 256
+#: most points where |eta| is first evaluated
+MAX_CERTIFICATE_POINTS = 4096
+
 
 def _wrap_difference(D):
     """``D`` modulo 1, in ``[-1/2, 1/2)``."""
@@ -385,6 +390,15 @@ class KernelUnit:
             positions[positions >= 1.0] = 0.0
         return positions
 
+    def domain(self, Xp, s):
+        """The box ``(lower, upper)`` the spikes are searched in: the torus
+        ``[0, 1)^n_dims``, or the bounding box of the samples of positive
+        weight."""
+        if self.periodic:
+            return np.zeros(Xp.shape[1]), np.ones(Xp.shape[1])
+        active = Xp[s > 0]
+        return active.min(axis=0), active.max(axis=0)
+
     def grid(self, lower, upper, per_axis):
         """A regular grid with ``per_axis[k]`` points on axis ``k``.
 
@@ -401,3 +415,56 @@ class KernelUnit:
                 axes.append(np.linspace(lo, hi, q))
         mesh = np.meshgrid(*axes, indexing="ij")
         return np.column_stack([g.ravel() for g in mesh])
+
+    def points_per_axis(self, lower, upper, spacing):
+        """Grid points per axis for a spacing."""
+        if self.periodic:
+            q = np.full(lower.shape[0], np.ceil(1.0 / spacing))
+        else:
+            q = np.ceil((upper - lower) / spacing) + 1
+        return np.maximum(q, 1).astype(int)
+
+    def grid_and_random(self, lower, upper, n, random_state):
+        """A grid of ``floor(n ** (1/d))`` points per axis completed by
+        ``n - floor(n ** (1/d))**d`` uniform random points of the box."""
+        d = lower.shape[0]
+        per_axis = int(np.floor(n ** (1 / d) + 1e-9))
+        grid = self.grid(lower, upper, [per_axis] * d)
+        extra = lower + (upper - lower) * random_state.uniform(
+            size=(n - grid.shape[0], d)
+        )
+        return np.vstack([grid, extra])
+
+    def covering_grid(self, lower, upper, n_particles, random_state):
+        """Initial spike positions: a uniform grid covering the box,
+        completed at random.
+
+        With ``n_particles=None``, one point per length scale along each
+        axis; if that is more than ``MAX_AUTO_PARTICLES`` (256) points (high
+        dimension, or a kernel narrow for the domain), 256 points. ``n``
+        points are a grid of ``floor(n ** (1/d))`` points per axis and
+        ``n - floor(n ** (1/d))**d`` uniform random points.
+        """
+        n = n_particles
+        if n is None:
+            q = self.points_per_axis(lower, upper, self.length_scale)
+            if np.prod(q.astype(float)) <= MAX_AUTO_PARTICLES:
+                return self.project(self.grid(lower, upper, q))
+            n = MAX_AUTO_PARTICLES
+        return self.project(self.grid_and_random(lower, upper, n, random_state))
+
+    def certificate_points(self, lower, upper):
+        """The points where ``|eta|`` is first evaluated: a grid of spacing
+        ``length_scale / 2`` (2 length scales beyond the data off the torus)
+        if that is at most ``MAX_CERTIFICATE_POINTS`` (4096) points, else 512
+        points of a coarse grid and at random."""
+        margin = 0 if self.periodic else 2 * self.length_scale
+        lo, hi = lower - margin, upper + margin
+        q = self.points_per_axis(lo, hi, self.length_scale / 2)
+        if np.prod(q.astype(float)) <= MAX_CERTIFICATE_POINTS:
+            return self.grid(lo, hi, q)
+        # In high dimension a fine grid is out of reach, and a few random
+        # points are as good as many: a coarse grid and random points, 512 in
+        # all (fixed seed: the same candidates at every check); the particles
+        # and local ascent do the rest.
+        return self.grid_and_random(lo, hi, 512, np.random.RandomState(0))

@@ -10,31 +10,15 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import normalized_sample_weight
-from ._blasso import (
-    certificate_and_gradient,
-    certificate_max,
-    certificate_points,
-    debias,
-    duality_gap,
-    extract_spikes,
-    grid_and_random,
-    grid_points_per_axis,
-)
-from ._flow import ParticleFlow, TrainingData
+from ._blasso import certificate_and_gradient, solve_blasso
 from ._kernels import (
     DirichletKernel,
     GaussianKernel,
     KernelUnit,
     kernel_length_scale,
 )
-from ._losses import SquaredLoss, TVPenalty
-from ._objective import MeanFieldObjective, Particles
-from ._rules import ConicStep
 
 __all__ = ["SparseSpikeDeconvolver"]
-
-#: most particles (per sign) an automatic covering grid may have
-_MAX_AUTO_PARTICLES = 256
 
 
 class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
@@ -295,58 +279,10 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         extent = 1.0 if periodic else float(np.ptp(X, axis=0).max(initial=0)) or 1.0
         return KernelUnit(kernel, kernel_length_scale(kernel, X.shape[1], extent))
 
-    def _domain(self, unit, X, s):
-        if unit.periodic:
-            return np.zeros(X.shape[1]), np.ones(X.shape[1])
-        active = X[s > 0]
-        return active.min(axis=0), active.max(axis=0)
-
-    def _initial_positions(self, unit, lower, upper, random_state):
-        """A uniform grid covering the domain, completed at random.
-
-        With ``n_particles=None``, one point per length scale along each
-        axis; if that is more than 256 points (high dimension, or a kernel
-        narrow for the domain), 256 points. ``n`` points are a grid of
-        ``floor(n ** (1/d))`` points per axis and ``n - floor(n ** (1/d))**d``
-        uniform random points.
-        """
-        n = self.n_particles
-        if n is None:
-            q = grid_points_per_axis(unit, lower, upper, unit.length_scale)
-            if np.prod(q.astype(float)) <= _MAX_AUTO_PARTICLES:
-                return unit.grid(lower, upper, q)
-            n = _MAX_AUTO_PARTICLES
-        return grid_and_random(unit, lower, upper, n, random_state)
-
     def _penalty_alpha(self):
         """The ``alpha`` of a fit (the cross-validated one for
         :class:`SparseSpikeDeconvolverCV`)."""
         return float(self.alpha)
-
-    def _warm_particles(self, initial, c):
-        """The particles a fit starts from: ``initial`` (the grid), or with
-        ``warm_start`` the previous fit's raw particles, those lighter than
-        an initial particle (or of the wrong sign) restarted as in
-        ``initial``. ``c``: the root mean square of this fit's ``y``."""
-        if not (self.warm_start and hasattr(self, "particle_positions_")):
-            return initial
-        old = np.asarray(self.particle_positions_)
-        if old.shape != initial.positions.shape:
-            raise ValueError(
-                "warm_start=True needs the number of particles and of dimensions "
-                f"of the previous fit: it had {old.shape[0]} particles in "
-                f"{old.shape[1]} dimensions, this fit starts {initial.n_particles} "
-                f"in {initial.positions.shape[1]}."
-            )
-        # amplitudes a_i (units of y) -> mean-field weights w_i = a_i m / c
-        weights = np.asarray(self.particle_weights_)[:, None] * (
-            initial.n_particles / c
-        )
-        alive = (weights * initial.weights > 0) & (np.abs(weights) >= self.init_mass)
-        alive = alive[:, 0]
-        weights = np.where(alive[:, None], weights, initial.weights)
-        positions = np.where(alive[:, None], old, initial.positions)
-        return Particles(weights, positions)
 
     # --------------------------------------------------------------- fitting
     @_fit_context(prefer_skip_nested_validation=True)
@@ -370,127 +306,45 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         s = normalized_sample_weight(sample_weight, X, np.float64)
         unit = self._make_unit(X)
-        Xp = unit.prepare(X)
-        random_state = check_random_state(self.random_state)
-
-        # Work in units where y has unit root mean square: the BLASSO
-        # solution for (y / c, alpha / c) is mu / c.
-        c = float(np.sqrt(s @ np.square(y)))
-        if not c > 0:
-            c = 1.0
-        yn = y / c
-        lam = self._penalty_alpha() / c
-
-        lower, upper = self._domain(unit, Xp, s)
-        grid = unit.project(self._initial_positions(unit, lower, upper, random_state))
-        if self.positive:
-            positions, signs = grid, np.ones(grid.shape[0])
-        else:
-            positions = np.vstack([grid, grid])
-            signs = np.repeat([1.0, -1.0], grid.shape[0])
-        # mean-field weights w_i = s_i r_i^2: total variation (1/m) sum |w_i|
-        # equal to init_mass.
-        particles = Particles((self.init_mass * signs)[:, None], positions.copy())
-        particles = self._warm_particles(particles, c)
-        objective = MeanFieldObjective(unit, SquaredLoss(), TVPenalty(lam))
-        candidates = certificate_points(unit, lower, upper)
-        # alpha_max = max_t |sum_j s_j K(x_j - t) y_j|: the zero measure is a
-        # solution iff alpha >= alpha_max (its certificate is then <= 1).
-        lam_max = certificate_max(unit, Xp, s * yn, 1.0, np.vstack([candidates, Xp]))
-        self.alpha_max_ = lam_max * c
-        if lam >= lam_max:
-            return self._set_zero_solution(objective, Xp, yn, s, lam, c, particles)
-        target = self.tol * 0.5 * float(s @ np.square(yn))
-        history = {}
-
-        def check(n_iter, particles, value):
-            if n_iter % self.check_every:
-                return False
-            # max|eta| over the particles alone underestimates max|eta|,
-            # hence the gap (the dual objective decreases with max|eta| near
-            # a solution): the grid is only needed once this lower bound is
-            # below the target.
-            gap, eta_max = duality_gap(
-                objective, Xp, yn, s, lam, particles, candidates[:0]
-            )
-            if gap <= target:
-                gap, eta_max = duality_gap(
-                    objective, Xp, yn, s, lam, particles, candidates
-                )
-            history.update(gap=gap, eta_max=eta_max, n_iter=n_iter)
-            if self.verbose:
-                print(
-                    f"Iteration {n_iter}, J = {value * c**2:.6g}, duality gap = "
-                    f"{gap * c**2:.3g}, max|eta| = {eta_max:.6f}"
-                )
-            return gap <= target
-
-        flow = ParticleFlow(
-            ConicStep(self.position_step / self.weight_step),
-            learning_rate_init=self.weight_step,
-            max_iter=self.max_iter,
-            tol=0.0,
-            n_iter_no_change=None,
-            metric=unit.metric(),
-            project=unit.project,
-            record_every=self.record_every,
-        )
-        result = flow.run(
-            objective, TrainingData(Xp, yn[:, None], s), particles, callback=check
-        )
-        particles = result.particles
-        if history.get("n_iter") == result.n_iter:
-            gap, eta_max = history["gap"], history["eta_max"]
-        else:
-            gap, eta_max = duality_gap(objective, Xp, yn, s, lam, particles, candidates)
-
-        self._unit = unit
-        m = particles.n_particles
-        self.particle_positions_ = particles.positions.copy()
-        self.particle_weights_ = particles.weights[:, 0] * (c / m)
-        if self.record_every:
-            record = result.trajectory
-            self.trajectory_ = {
-                "iterations": record["iterations"],
-                "positions": record["positions"],
-                # amplitudes, in the units of y, as particle_weights_
-                "weights": record["weights"] * (c / m),
-            }
-        self.loss_curve_ = [v * c**2 for v in result.loss_curve]
-        self.n_iter_ = result.n_iter
-        self.dual_gap_ = gap * c**2
-        self.certificate_max_ = float(eta_max)
-
-        positions, amplitudes = extract_spikes(
+        warm = None
+        if self.warm_start and hasattr(self, "particle_positions_"):
+            warm = (self.particle_positions_, self.particle_weights_)
+        result = solve_blasso(
             unit,
-            self.particle_positions_,
-            self.particle_weights_ / c,
-            self.prune_tol,
-            self.merge_radius,
+            unit.prepare(X),
+            y,
+            s,
+            self._penalty_alpha(),
+            positive=self.positive,
+            n_particles=self.n_particles,
+            init_mass=self.init_mass,
+            warm=warm,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            weight_step=self.weight_step,
+            position_step=self.position_step,
+            check_every=self.check_every,
+            prune_tol=self.prune_tol,
+            merge_radius=self.merge_radius,
+            debias_mode=self.debias,
+            record_every=self.record_every,
+            random_state=check_random_state(self.random_state),
+            verbose=self.verbose,
         )
-        if self.debias is not None and amplitudes.shape[0] > 0:
-            positions, amplitudes = debias(
-                unit, Xp, yn, s, positions, amplitudes, self.debias, self.positive
-            )
-        self.positions_ = positions
-        self.weights_ = amplitudes * c
-        self.n_spikes_ = int(amplitudes.shape[0])
-        return self
-
-    def _set_zero_solution(self, objective, Xp, y, s, lam, c, particles):
-        """The zero measure, optimal when ``alpha >= alpha_max_``."""
-        zero = Particles(np.zeros_like(particles.weights), particles.positions)
-        gap, eta_max = duality_gap(objective, Xp, y, s, lam, zero, zero.positions)
-        self._unit = objective.unit
-        self.particle_positions_ = zero.positions.copy()
-        self.particle_weights_ = zero.weights[:, 0].copy()
-        self.loss_curve_ = []
-        self.n_iter_ = 0
-        self.dual_gap_ = gap * c**2
-        self.certificate_max_ = float(eta_max)
-        self.positions_ = zero.positions[:0].copy()
-        self.weights_ = np.zeros(0)
-        self.n_spikes_ = 0
+        # every fitted attribute from the result, after the solver returned
+        self._unit = unit
+        self.alpha_max_ = result.alpha_max
+        self.particle_positions_ = result.particle_positions
+        self.particle_weights_ = result.particle_amplitudes
+        if result.trajectory is not None:
+            self.trajectory_ = result.trajectory
+        self.loss_curve_ = result.loss_curve
+        self.n_iter_ = result.n_iter
+        self.dual_gap_ = result.dual_gap
+        self.certificate_max_ = result.certificate_max
+        self.positions_ = result.positions
+        self.weights_ = result.amplitudes
+        self.n_spikes_ = int(result.amplitudes.shape[0])
         return self
 
     # ------------------------------------------------------------ prediction
