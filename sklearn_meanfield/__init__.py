@@ -9,13 +9,16 @@ from ._classifier import MeanFieldClassifier
 from ._cv import MeanFieldClassifierCV, MeanFieldRegressorCV, SparseSpikeDeconvolverCV
 from ._flow import DivergenceError
 from ._kernels import DirichletKernel, GaussianKernel
+from ._operators import Box, ForwardOperator, Torus
 from ._path import alpha_grid, regularization_path
 from ._regressor import MeanFieldRegressor
 from ._spikes import SparseSpikeDeconvolver
 
 __all__ = [
+    "Box",
     "DirichletKernel",
     "DivergenceError",
+    "ForwardOperator",
     "GaussianKernel",
     "MeanFieldClassifier",
     "MeanFieldClassifierCV",
@@ -23,6 +26,7 @@ __all__ = [
     "MeanFieldRegressorCV",
     "SparseSpikeDeconvolver",
     "SparseSpikeDeconvolverCV",
+    "Torus",
     "alpha_grid",
     "regularization_path",
 ]

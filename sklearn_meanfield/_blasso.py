@@ -1,16 +1,18 @@
 """The BLASSO solved by conic particle gradient descent, its optimality
 certificate and duality gap, and the spikes read off a particle measure.
 
-For ``J(mu) = (1/2) sum_j s_j (y_j - sum_i a_i K(x_j - t_i))^2 + lam |mu|``,
+For ``J(mu) = (1/2) sum_j s_j (y_j - sum_i a_i phi(t_i)(x_j))^2 + lam |mu|``,
 with the residual ``r_j = y_j - prediction_j``, the dual certificate is
 
-    eta(t) = (1/lam) sum_j s_j K(x_j - t) r_j;
+    eta(t) = (1/lam) sum_j s_j phi(t)(x_j) r_j;
 
 ``mu`` is a solution iff ``max_t |eta(t)| <= 1`` and ``eta(t_i) = sign(a_i)``
-at every spike. :func:`solve_blasso` runs the whole algorithm; the functions
-after it work in any dimension through a
-:class:`~sklearn_meanfield._kernels.KernelUnit`; ``sr`` always denotes the
-vector ``s * r``.
+at every spike. ``phi(t)`` is a forward operator's column (a kernel ``K(x -
+t)``, Fourier coefficients, ...). For complex measurements the rows are the
+real and imaginary parts (:class:`~sklearn_meanfield._operators.SpikeUnit`),
+so ``eta(t) = (1/lam) Re sum_j s_j conj(phi(t)(x_j)) r_j``. :func:`solve_blasso`
+runs the whole algorithm; the functions after it work in any dimension
+through a unit; ``sr`` always denotes the vector ``s * r``.
 """
 
 from dataclasses import dataclass
@@ -60,7 +62,7 @@ class BlassoResult:
 
 def solve_blasso(
     unit,
-    Xp,
+    X,
     y,
     s,
     alpha,
@@ -83,18 +85,20 @@ def solve_blasso(
 ):
     """Solve the BLASSO by conic particle gradient descent.
 
-    Minimises ``J(mu) = (1/2) sum_j s_j (y_j - sum_i a_i K(x_j - t_i))^2 +
+    Minimises ``J(mu) = (1/2) sum_j s_j |y_j - sum_i a_i phi(t_i)(x_j)|^2 +
     alpha sum_i |a_i|`` over amplitudes and positions (see
     :class:`~sklearn_meanfield.SparseSpikeDeconvolver` for the flow, its
     stopping rule on the duality gap and the read-out of the spikes).
 
     Parameters
     ----------
-    unit : KernelUnit
-        The spike's contribution ``K(x - t)`` and its domain.
-    Xp : ndarray of shape (n_samples, n_dims)
-        Sample locations prepared by ``unit.prepare``.
+    unit : SpikeUnit
+        The spike's contribution ``phi(t)`` (a forward operator), its domain
+        and length scale (:func:`~sklearn_meanfield._operators.make_spike_unit`).
+    X : ndarray of shape (n_samples, n_features)
+        The measurements (sample locations, frequencies, ...).
     y : ndarray of shape (n_samples,)
+        Real, or complex for a complex operator.
     s : ndarray of shape (n_samples,)
         Sample weights summing to one.
     alpha : float
@@ -120,6 +124,8 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
     ValueError
         If ``warm`` does not have the shape of the initial particles.
     """
+    # Complex measurements are two real rows each (real, imaginary parts).
+    Xp, y, s = unit.prepare(X), unit.stack(y), unit.stack_weights(s)
     # Work in units where y has unit root mean square: the BLASSO solution
     # for (y / c, alpha / c) is mu / c.
     c = float(np.sqrt(s @ np.square(y)))
@@ -128,8 +134,7 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
     yn = y / c
     lam = alpha / c
 
-    lower, upper = unit.domain(Xp, s)
-    grid = unit.covering_grid(lower, upper, n_particles, random_state)
+    grid = unit.covering_grid(n_particles, random_state)
     if positive:
         positions, signs = grid, np.ones(grid.shape[0])
     else:
@@ -141,10 +146,12 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
     if warm is not None:
         particles = _warm_particles(particles, *warm, c, init_mass)
     objective = MeanFieldObjective(unit, SquaredLoss(), TVPenalty(lam))
-    candidates = unit.certificate_points(lower, upper)
-    # alpha_max = max_t |sum_j s_j K(x_j - t) y_j|: the zero measure is a
+    candidates = unit.certificate_points()
+    # alpha_max = max_t |sum_j s_j phi(t)(x_j) y_j|: the zero measure is a
     # solution iff alpha >= alpha_max (its certificate is then <= 1).
-    lam_max = certificate_max(unit, Xp, s * yn, 1.0, np.vstack([candidates, Xp]))
+    lam_max = certificate_max(
+        unit, Xp, s * yn, 1.0, np.vstack([candidates, unit.input_points(Xp)])
+    )
     if lam >= lam_max:
         return _zero_solution(objective, Xp, yn, s, lam, c, lam_max, particles)
     target = tol * 0.5 * float(s @ np.square(yn))
@@ -188,7 +195,7 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
         gap, eta_max = duality_gap(objective, Xp, yn, s, lam, particles, candidates)
 
     m = particles.n_particles
-    amplitudes = particles.weights[:, 0] / m  # normalised units
+    particle_amplitudes = particles.weights[:, 0] * (c / m)  # units of y
     trajectory = None
     if record_every:
         record = run.trajectory
@@ -199,17 +206,27 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
             "weights": record["weights"] * (c / m),
         }
     spike_positions, spike_amplitudes = extract_spikes(
-        unit, particles.positions, amplitudes, prune_tol, merge_radius
+        unit, particles.positions, particle_amplitudes / c, prune_tol, merge_radius
     )
     if debias_mode is not None and spike_amplitudes.shape[0] > 0:
         spike_positions, spike_amplitudes = debias(
             unit, Xp, yn, s, spike_positions, spike_amplitudes, debias_mode, positive
         )
+        # A joint refit may bring two spikes together or empty one (an
+        # ill-conditioned operator): read the spikes off again, and refit
+        # the amplitudes on what is left.
+        merged = extract_spikes(
+            unit, spike_positions, spike_amplitudes, prune_tol, merge_radius
+        )
+        if merged[0].shape[0] < spike_positions.shape[0]:
+            spike_positions, spike_amplitudes = debias(
+                unit, Xp, yn, s, *merged, "amplitudes", positive
+            )
     return BlassoResult(
         positions=spike_positions,
         amplitudes=spike_amplitudes * c,
         particle_positions=particles.positions.copy(),
-        particle_amplitudes=amplitudes * c,
+        particle_amplitudes=particle_amplitudes,
         alpha_max=lam_max * c,
         certificate_max=float(eta_max),
         dual_gap=gap * c**2,
@@ -260,9 +277,9 @@ def _warm_particles(initial, old_positions, old_amplitudes, c, init_mass):
 
 def certificate_and_gradient(unit, Xp, sr, T):
     """``eta(t)`` up to the factor ``1/alpha`` and its gradient in ``t``,
-    ``sr = s * residual``."""
-    K, dK = unit.pairwise(Xp, T)
-    return sr @ K, -np.einsum("j,jik->ik", sr, dK)
+    ``sr = s * residual`` (rows of ``unit.prepare``)."""
+    A, dA = unit.pairwise(Xp, T)
+    return sr @ A, np.einsum("j,jik->ik", sr, dA)
 
 
 def certificate_max(unit, Xp, sr, lam, candidates):
@@ -366,9 +383,8 @@ def debias(unit, Xp, y, s, positions, amplitudes, mode="joint", positive=False):
 
     def jacobian(z):
         a, T = z[:k], z[k:].reshape(k, d)
-        Phi, dK = unit.forward(Xp, T)
-        # d/dt_i K(x_j - t_i) = -grad K(x_j - t_i)
-        JT = -(dK * a[None, :, None]).reshape(Xp.shape[0], k * d)
+        Phi, dPhi = unit.forward(Xp, T)
+        JT = (dPhi * a[None, :, None]).reshape(Xp.shape[0], k * d)
         return w[:, None] * np.hstack([Phi, JT])
 
     z0 = np.concatenate([amplitudes, positions.ravel()])

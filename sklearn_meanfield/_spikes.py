@@ -7,16 +7,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._base import normalized_sample_weight
 from ._blasso import certificate_and_gradient, solve_blasso
-from ._kernels import (
-    DirichletKernel,
-    GaussianKernel,
-    KernelUnit,
-    kernel_length_scale,
-)
+from ._kernels import DirichletKernel, GaussianKernel
+from ._operators import make_spike_unit
 
 __all__ = ["SparseSpikeDeconvolver"]
 
@@ -73,17 +69,27 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    kernel : {"dirichlet", "gaussian"} or kernel object, default="dirichlet"
-        The point-spread function ``K``. ``"dirichlet"``: the Dirichlet kernel
-        of cutoff ``cutoff`` on the torus ``[0, 1)^n_dims`` (product of 1-D
-        kernels, ``K(0) = 1``); the sample locations ``X`` are read modulo 1
-        (``X`` and ``X + 1`` give the same fit) and the positions are in
-        ``[0, 1)``. ``"gaussian"``: ``exp(-|x|^2 / (2 bandwidth^2))`` on
-        ``R^n_dims``. A kernel object has methods ``value(D)`` and
-        ``gradient(D)`` of the differences ``D = x - t`` of shape
-        (..., n_dims), returning ``K(D)`` (...) and ``grad K(D)``
-        (..., n_dims); optionally ``periodic`` (bool, 1-periodic on the
-        torus) and ``length_scale`` (float); see :class:`DirichletKernel`.
+    kernel : {"dirichlet", "gaussian"}, forward operator or kernel object, \
+default="dirichlet"
+        What a spike contributes to the measurements, ``phi(t)(x)``.
+        ``"dirichlet"``: the Dirichlet kernel ``K(x - t)`` of cutoff
+        ``cutoff`` on the torus ``[0, 1)^n_dims`` (product of 1-D kernels,
+        ``K(0) = 1``); the sample locations ``X`` are read modulo 1 (``X``
+        and ``X + 1`` give the same fit) and the positions are in ``[0, 1)``.
+        ``"gaussian"``: ``exp(-|x - t|^2 / (2 bandwidth^2))`` on
+        ``R^n_dims``. A forward operator (any measurement model; see
+        :class:`~sklearn_meanfield.ForwardOperator`) has a method
+        ``matrix_and_gradient(X, T)`` returning the (n_samples, m) matrix
+        ``phi(t_i)(x_j)`` and its gradient in the positions (n_samples, m,
+        n_dims), and states its domain (``domain(X)``: a
+        :class:`~sklearn_meanfield.Box` or a
+        :class:`~sklearn_meanfield.Torus`), optionally its
+        ``length_scale``; its outputs are checked at every call. A kernel
+        object has methods ``value(D)`` and ``gradient(D)`` of the
+        differences ``D = x - t`` of shape (..., n_dims), returning ``K(D)``
+        (...) and ``grad K(D)`` (..., n_dims); optionally ``periodic`` (bool,
+        1-periodic on the torus) and ``length_scale`` (float); see
+        :class:`DirichletKernel`.
     cutoff : int, default=10
         The Fourier cutoff ``fc`` of the Dirichlet kernel.
     bandwidth : float, default=0.05
@@ -149,7 +155,8 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     positions_ : ndarray of shape (n_spikes_, n_dims)
-        Spike positions ``t_i`` (in ``[0, 1)`` on the torus).
+        Spike positions ``t_i`` (in ``[0, 1)`` on the torus), in the
+        operator's domain.
     weights_ : ndarray of shape (n_spikes_,)
         Spike amplitudes ``a_i``, in the units of ``y``.
     n_spikes_ : int
@@ -176,7 +183,8 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     n_iter_ : int
         Number of steps of the flow.
     n_features_in_ : int
-        The dimension ``n_dims`` of the sample locations.
+        The number of columns of ``X`` (the dimension ``n_dims`` of the
+        sample locations for a kernel).
 
     See Also
     --------
@@ -203,6 +211,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         "kernel": [
             StrOptions({"dirichlet", "gaussian"}),
             HasMethods(["value", "gradient"]),
+            HasMethods(["matrix_and_gradient"]),
         ],
         "cutoff": [Interval(Integral, 1, None, closed="left")],
         "bandwidth": [Interval(Real, 0, None, closed="neither")],
@@ -268,16 +277,13 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         self.warm_start = warm_start
 
     # ------------------------------------------------------------------ parts
-    def _make_unit(self, X):
+    def _operator(self):
+        """The forward operator named by ``kernel``."""
         if self.kernel == "dirichlet":
-            kernel = DirichletKernel(self.cutoff)
-        elif self.kernel == "gaussian":
-            kernel = GaussianKernel(self.bandwidth)
-        else:
-            kernel = self.kernel
-        periodic = bool(getattr(kernel, "periodic", False))
-        extent = 1.0 if periodic else float(np.ptp(X, axis=0).max(initial=0)) or 1.0
-        return KernelUnit(kernel, kernel_length_scale(kernel, X.shape[1], extent))
+            return DirichletKernel(self.cutoff)
+        if self.kernel == "gaussian":
+            return GaussianKernel(self.bandwidth)
+        return self.kernel
 
     def _penalty_alpha(self):
         """The ``alpha`` of a fit (the cross-validated one for
@@ -305,13 +311,13 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         s = normalized_sample_weight(sample_weight, X, np.float64)
-        unit = self._make_unit(X)
+        unit = make_spike_unit(self._operator(), X, s)
         warm = None
         if self.warm_start and hasattr(self, "particle_positions_"):
             warm = (self.particle_positions_, self.particle_weights_)
         result = solve_blasso(
             unit,
-            unit.prepare(X),
+            X,
             y,
             s,
             self._penalty_alpha(),
@@ -361,11 +367,12 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        Xp = self._unit.prepare(X)
+        unit = self._unit
+        Xp = unit.prepare(X)
         if self.n_spikes_ == 0:
-            return np.zeros(Xp.shape[0])
-        Phi, _ = self._unit.forward(Xp, self.positions_)
-        return Phi @ self.weights_
+            return unit.unstack(np.zeros(Xp.shape[0]))
+        Phi, _ = unit.forward(Xp, self.positions_)
+        return unit.unstack(Phi @ self.weights_)
 
     def certificate(self, X_eval, X, y, sample_weight=None):
         """The dual certificate ``eta(t)`` of the BLASSO solution at ``X_eval``.
@@ -390,15 +397,27 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X, y = validate_data(self, X, y, reset=False, dtype=np.float64, y_numeric=True)
-        T = validate_data(self, X_eval, reset=False, dtype=np.float64)
+        unit = self._unit
+        T = self._check_positions(X_eval)
         s = normalized_sample_weight(sample_weight, X, np.float64)
-        Xp = self._unit.prepare(X)
-        Phi, _ = self._unit.forward(Xp, self.particle_positions_)
+        Xp, y, s = unit.prepare(X), unit.stack(y), unit.stack_weights(s)
+        Phi, _ = unit.forward(Xp, self.particle_positions_)
         sr = s * (y - Phi @ self.particle_weights_)
         return (
-            certificate_and_gradient(self._unit, Xp, sr, self._unit.prepare(T))[0]
+            certificate_and_gradient(unit, Xp, sr, unit.project(T))[0]
             / self._penalty_alpha()
         )
+
+    def _check_positions(self, T):
+        """Positions of the fitted domain as a float64 array (n, n_dims)."""
+        T = check_array(T, dtype=np.float64, copy=True)
+        d = self.particle_positions_.shape[1]
+        if T.shape[1] != d:
+            raise ValueError(
+                f"X_eval has {T.shape[1]} features, but the spike positions of "
+                f"this {type(self).__name__} have {d} dimensions."
+            )
+        return T
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
