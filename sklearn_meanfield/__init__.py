@@ -9,7 +9,7 @@ from ._classifier import MeanFieldClassifier
 from ._cv import MeanFieldClassifierCV, MeanFieldRegressorCV, SparseSpikeDeconvolverCV
 from ._flow import DivergenceError
 from ._kernels import DirichletKernel, GaussianKernel
-from ._operators import Box, ForwardOperator, Torus
+from ._operators import Box, ForwardOperator, FourierOperator, Torus
 from ._path import alpha_grid, regularization_path
 from ._regressor import MeanFieldRegressor
 from ._spikes import SparseSpikeDeconvolver
@@ -19,6 +19,7 @@ __all__ = [
     "DirichletKernel",
     "DivergenceError",
     "ForwardOperator",
+    "FourierOperator",
     "GaussianKernel",
     "MeanFieldClassifier",
     "MeanFieldClassifierCV",

@@ -272,21 +272,36 @@ class FourierOperator(ForwardOperator):
     def domain(self, X):
         return Torus(X.shape[1])
 
+    def _exponentials(self, X, T):
+        """``E[j, i] = exp(-2 i pi <k_j, t_i>)`` as a product over the axes
+        of rows of the tables ``exp(-2 i pi k t_ia)`` over the distinct
+        frequencies ``k`` of each axis: no trigonometric function of an
+        (n, m) array."""
+        E = None
+        for a in range(X.shape[1]):
+            k, rows = np.unique(X[:, a], return_inverse=True)
+            table = np.exp((-2j * np.pi) * np.outer(k, T[:, a]))
+            E = table[rows] if E is None else np.multiply(E, table[rows], out=E)
+        return E
+
     def matrix_and_gradient(self, X, T):
-        E = np.exp((-2j * np.pi) * (X @ T.T))
-        return E, (-2j * np.pi) * X[:, None, :] * E[:, :, None]
+        E = self._exponentials(X, T)
+        dE = np.empty((*E.shape, X.shape[1]), dtype=complex)
+        for a in range(X.shape[1]):
+            np.multiply(E, (-2j * np.pi) * X[:, a : a + 1], out=dE[:, :, a])
+        return E, dE
 
     def stacked_matrix_and_gradient(self, X, imag, T):
-        """``Re phi = cos(theta)`` and ``Im phi = -sin(theta) = cos(theta +
-        pi/2)``, ``theta = 2 pi <k, t>``: one cosine with a phase per row,
-        and its gradient ``-sin(theta + phase) 2 pi k``."""
-        K2 = (2 * np.pi) * X
-        theta = K2 @ T.T
-        theta += (0.5 * np.pi) * imag[:, None]
-        A = np.cos(theta)
-        S = np.sin(theta, out=theta)
-        dA = K2[:, None, :] * S[:, :, None]
-        np.negative(dA, out=dA)
+        """Rows ``Re E`` and ``Im E = Re(-i E)``: with ``F = c_j E``, ``c_j
+        = 1`` on real rows and ``-i`` on imaginary rows, the matrix is ``Re
+        F`` and its gradient ``Re(-2 i pi k F) = 2 pi k Im F``."""
+        F = self._exponentials(X, T)
+        F[imag] *= -1j
+        A = np.ascontiguousarray(F.real)
+        Fi = F.imag
+        dA = np.empty((*A.shape, X.shape[1]))
+        for a in range(X.shape[1]):
+            np.multiply(Fi, (2 * np.pi) * X[:, a : a + 1], out=dA[:, :, a])
         return A, dA
 
 

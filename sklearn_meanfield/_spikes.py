@@ -7,12 +7,17 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _num_samples,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._base import normalized_sample_weight
 from ._blasso import certificate_and_gradient, solve_blasso
 from ._kernels import DirichletKernel, GaussianKernel
-from ._operators import make_spike_unit
+from ._operators import FourierOperator, make_spike_unit
 
 __all__ = ["SparseSpikeDeconvolver"]
 
@@ -77,7 +82,13 @@ default="dirichlet"
         ``K(0) = 1``); the sample locations ``X`` are read modulo 1 (``X``
         and ``X + 1`` give the same fit) and the positions are in ``[0, 1)``.
         ``"gaussian"``: ``exp(-|x - t|^2 / (2 bandwidth^2))`` on
-        ``R^n_dims``. A forward operator (any measurement model; see
+        ``R^n_dims``. ``"fourier"``: Fourier coefficients of spikes on the
+        torus ``[0, 1)^n_dims``, ``y_k = sum_i a_i exp(-2 i pi <k, t_i>)``:
+        the rows of ``X`` are integer frequency vectors ``k`` and ``y`` is
+        complex (see :meth:`fit`); the data term is ``(1/2) sum_k s_k |y_k -
+        prediction_k|^2``, the amplitudes are real
+        (:class:`~sklearn_meanfield.FourierOperator`). A forward operator
+        (any measurement model; see
         :class:`~sklearn_meanfield.ForwardOperator`) has a method
         ``matrix_and_gradient(X, T)`` returning the (n_samples, m) matrix
         ``phi(t_i)(x_j)`` and its gradient in the positions (n_samples, m,
@@ -209,7 +220,7 @@ default="dirichlet"
 
     _parameter_constraints: dict = {
         "kernel": [
-            StrOptions({"dirichlet", "gaussian"}),
+            StrOptions({"dirichlet", "gaussian", "fourier"}),
             HasMethods(["value", "gradient"]),
             HasMethods(["matrix_and_gradient"]),
         ],
@@ -283,7 +294,19 @@ default="dirichlet"
             return DirichletKernel(self.cutoff)
         if self.kernel == "gaussian":
             return GaussianKernel(self.bandwidth)
+        if self.kernel == "fourier":
+            return FourierOperator()
         return self.kernel
+
+    def _validate(self, X, y, reset):
+        """``X`` (float64) and ``y``: real, or complex for a complex operator
+        (given complex (n,) or as real and imaginary parts (n, 2))."""
+        if not getattr(self._operator(), "complex_valued", False):
+            return validate_data(
+                self, X, y, reset=reset, dtype=np.float64, y_numeric=True
+            )
+        X = validate_data(self, X, reset=reset, dtype=np.float64)
+        return X, _complex_target(y, X.shape[0])
 
     def _penalty_alpha(self):
         """The ``alpha`` of a fit (the cross-validated one for
@@ -297,10 +320,14 @@ default="dirichlet"
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_dims)
-            Sample locations (read modulo 1 for the Dirichlet kernel).
-        y : array-like of shape (n_samples,)
-            The observed signal.
+        X : array-like of shape (n_samples, n_features)
+            Sample locations (read modulo 1 for the Dirichlet kernel),
+            integer frequency vectors for ``kernel="fourier"``, or whatever
+            the forward operator reads.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            The observed signal; for complex measurements (``"fourier"``, a
+            complex operator) complex of shape (n_samples,) or real of shape
+            (n_samples, 2) holding the real and imaginary parts.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights ``s_j`` of the data term (normalised to sum
             to one).
@@ -309,7 +336,7 @@ default="dirichlet"
         -------
         self : SparseSpikeDeconvolver
         """
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        X, y = self._validate(X, y, reset=True)
         s = normalized_sample_weight(sample_weight, X, np.float64)
         unit = make_spike_unit(self._operator(), X, s)
         warm = None
@@ -355,15 +382,17 @@ default="dirichlet"
 
     # ------------------------------------------------------------ prediction
     def predict(self, X):
-        """The blurred signal ``sum_i a_i K(x - t_i)`` of the spikes found.
+        """The measurements ``sum_i a_i phi(t_i)(x)`` of the spikes found
+        (the blurred signal ``sum_i a_i K(x - t_i)`` for a kernel).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_dims)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            Complex for complex measurements (``kernel="fourier"``).
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
@@ -396,7 +425,7 @@ default="dirichlet"
         eta : ndarray of shape (n_eval,)
         """
         check_is_fitted(self)
-        X, y = validate_data(self, X, y, reset=False, dtype=np.float64, y_numeric=True)
+        X, y = self._validate(X, y, reset=False)
         unit = self._unit
         T = self._check_positions(X_eval)
         s = normalized_sample_weight(sample_weight, X, np.float64)
@@ -419,6 +448,24 @@ default="dirichlet"
             )
         return T
 
+    def score(self, X, y, sample_weight=None):
+        """The coefficient of determination ``R^2`` of :meth:`predict`.
+
+        For complex measurements, ``1 - sum_j s_j |y_j - f_j|^2 / sum_j s_j
+        |y_j - ybar|^2`` with ``ybar = sum_j s_j y_j / sum_j s_j`` (``y``
+        complex or as real and imaginary parts); otherwise
+        :meth:`sklearn.base.RegressorMixin.score`.
+        """
+        if not getattr(self._operator(), "complex_valued", False):
+            return super().score(X, y, sample_weight=sample_weight)
+        y = _complex_target(y, _num_samples(X))
+        s = normalized_sample_weight(sample_weight, y[:, None], np.float64)
+        residual = float(s @ np.abs(y - self.predict(X)) ** 2)
+        total = float(s @ np.abs(y - s @ y) ** 2)
+        if total == 0:
+            return 1.0 if residual == 0 else 0.0
+        return 1.0 - residual / total
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # A sum of a few bumps of the kernel cannot fit scikit-learn's
@@ -427,3 +474,33 @@ default="dirichlet"
         # check_regressors_train's R^2 > 0.5 is not a meaningful test here.
         tags.regressor_tags.poor_score = True
         return tags
+
+
+def _complex_target(y, n_samples):
+    """Complex measurements from complex ``y`` (n,) or real and imaginary
+    parts (n, 2)."""
+    if y is None:
+        raise ValueError("This estimator requires y to be passed, but y is None.")
+    y = np.asarray(y)
+    if np.iscomplexobj(y):
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        valid = y.ndim == 1
+        y = y.astype(complex)
+    else:
+        valid = y.ndim == 2 and y.shape[1] == 2 and y.dtype.kind in "biuf"
+        if valid:
+            y = y[:, 0] + 1j * y[:, 1].astype(float)
+    if not valid:
+        raise ValueError(
+            "For complex measurements y must be complex of shape (n_samples,) "
+            "or real of shape (n_samples, 2) holding the real and imaginary "
+            f"parts; got {y.dtype} of shape {y.shape}."
+        )
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"X has {n_samples} samples but y has {y.shape[0]}; they must match."
+        )
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinity.")
+    return y
