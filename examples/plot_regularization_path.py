@@ -1,7 +1,7 @@
 """
-=================================================================
+===================================================================
 Certificates and regularisation paths: the convex side of ReLU nets
-=================================================================
+===================================================================
 
 With ReLU and weight decay ``alpha``, a fitted
 :class:`~sklearn_meanfield.MeanFieldRegressor` is a candidate solution of a

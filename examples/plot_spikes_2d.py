@@ -1,7 +1,7 @@
 """
-==========================================
+===========================================
 Spikes in 2-D: a toy super-resolution image
-==========================================
+===========================================
 
 Point sources on the plane seen through a low-pass filter, as in a
 fluorescence microscopy image: the observed image is ``y(x) = sum_i a_i

@@ -5,6 +5,7 @@ gradient descent on all of them with the mean-field scaling (Chizat & Bach,
 NeurIPS 2018).
 """
 
+from ._base import TrainingRecord
 from ._classifier import MeanFieldClassifier
 from ._cv import MeanFieldClassifierCV, MeanFieldRegressorCV, SparseSpikeDeconvolverCV
 from ._flow import DivergenceError
@@ -28,6 +29,7 @@ __all__ = [
     "SparseSpikeDeconvolver",
     "SparseSpikeDeconvolverCV",
     "Torus",
+    "TrainingRecord",
     "alpha_grid",
     "regularization_path",
 ]

@@ -6,7 +6,9 @@ the fitted attributes live in :class:`BaseMeanFieldNetwork`.
 """
 
 import copy
+import functools
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,18 +16,89 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
 from ._certificates import network_certificate
 from ._flow import ParticleFlow, TrainingData
 from ._lbfgs import LBFGS
-from ._losses import L2Penalty
+from ._losses import L2Penalty, weighted_median
 from ._objective import MeanFieldObjective, Particles
 from ._rules import Adam, ConicStep, GradientStep, HeavyBall, LangevinStep
 from ._units import ACTIVATIONS, NeuronUnit, _weighted_mean_std
 
-__all__ = ["BaseMeanFieldNetwork"]
+__all__ = ["BaseMeanFieldNetwork", "TrainingRecord", "atomic_fit"]
+
+
+def atomic_fit(method):
+    """Make a ``fit``-like method atomic: if it raises (or is interrupted
+    outside the solvers, which catch ``KeyboardInterrupt`` themselves and
+    keep the last completed step), the estimator's attributes are restored
+    to what they were, so a fitted estimator keeps its model and an unfitted
+    one stays unfitted."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What the ``callback`` of a network estimator receives after every
+    epoch (every iteration of L-BFGS).
+
+    Attributes
+    ----------
+    iteration : int
+        The epoch (iteration) just completed, counted as ``n_iter_`` counts.
+    loss : float
+        The objective ``J`` after it, in the unit-free coordinates of the fit
+        (as ``loss_curve_``).
+    validation_score : float or None
+        The score on the validation data (``early_stopping`` or ``X_val``),
+        None without validation data.
+    step_size : float or None
+        The step of the epoch's last update (None for L-BFGS).
+    weights, positions, intercept : ndarray
+        The particles in the units of ``X`` and ``y``, as the attributes
+        ``weights_``, ``positions_``, ``intercept_`` of a fit stopped here
+        (read-only copies).
+
+    Examples
+    --------
+    Record a custom metric, the path norm ``(1/m) sum_i |w_i| |theta_i|`` of
+    the particles, at every epoch, and stop once the loss is small:
+
+    >>> import numpy as np
+    >>> from sklearn_meanfield import MeanFieldRegressor
+    >>> from sklearn_meanfield.datasets import make_teacher_student
+    >>> X, y = make_teacher_student(200, 3, n_teacher=2, random_state=0)
+    >>> path_norms = []
+    >>> def monitor(record):
+    ...     norms = np.abs(record.weights) * np.linalg.norm(record.positions, axis=1)
+    ...     path_norms.append(norms.mean())
+    ...     return record.loss < 1e-3
+    >>> reg = MeanFieldRegressor(n_particles=20, callback=monitor, random_state=0)
+    >>> reg = reg.fit(X, y)
+    >>> len(path_norms) == reg.n_iter_
+    True
+    """
+
+    iteration: int
+    loss: float
+    validation_score: float | None
+    step_size: float | None
+    weights: np.ndarray
+    positions: np.ndarray
+    intercept: object
 
 
 def normalized_sample_weight(sample_weight, X, dtype):
@@ -57,13 +130,20 @@ class BaseMeanFieldNetwork(BaseEstimator):
         "learning_rate_init": [Interval(Real, 0, None, closed="neither"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
         "init_scale": [Interval(Real, 0, None, closed="neither")],
         "position_metric": [StrOptions({"standardize", "diagonal", "euclidean"})],
         "fit_intercept": ["boolean"],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "batch_size": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+            None,
+        ],
         "shuffle": ["boolean"],
-        "learning_rate": [StrOptions({"constant", "invscaling"})],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -75,6 +155,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "callback": [callable, None],
     }
 
     #: samples above which solver="auto" takes minibatch steps (Adam) rather
@@ -95,12 +176,11 @@ class BaseMeanFieldNetwork(BaseEstimator):
         set).
         """
         solver = self.solver
+        explicit_batch = self.batch_size is not None and self.batch_size != "auto"
         if solver == "auto":
             if self.flow != "wasserstein" or self.momentum > 0 or incremental:
                 solver = "flow"
-            elif (
-                self.batch_size is not None or n_samples > self._auto_minibatch_samples
-            ):
+            elif explicit_batch or n_samples > self._auto_minibatch_samples:
                 solver = "adam"
             else:
                 solver = "lbfgs"
@@ -113,7 +193,9 @@ class BaseMeanFieldNetwork(BaseEstimator):
                 )
             return solver, None
         batch_size = self.batch_size
-        if solver == "adam" and batch_size is None and self.solver == "auto":
+        if batch_size == "auto":  # MLP's rule
+            batch_size = min(200, n_samples)
+        elif solver == "adam" and batch_size is None and self.solver == "auto":
             batch_size = self._auto_batch_size
         return solver, batch_size
 
@@ -125,18 +207,23 @@ class BaseMeanFieldNetwork(BaseEstimator):
     #: alpha="auto" is ``_auto_alpha_scale / sqrt(n)``
     _auto_alpha_scale = 0.1
 
-    def _penalty_alpha(self, n_samples):
+    def _penalty_alpha(self, n_samples, targets_info=None):
         """The ``alpha`` of a fit on ``n_samples`` samples (the sum of the
         sample weights): ``alpha`` itself, or for ``"auto"``
-        ``0.1 / sqrt(n_samples)`` (the cross-validated one for the CV
-        estimators)."""
+        ``0.1 / sqrt(n_samples)`` times ``_auto_alpha_terms(targets_info)``
+        (the cross-validated one for the CV estimators)."""
         if isinstance(self.alpha, str):
-            return self._auto_alpha_scale / np.sqrt(max(float(n_samples), 1.0))
+            terms = self._auto_alpha_terms(targets_info or {})
+            return terms * self._auto_alpha_scale / np.sqrt(max(float(n_samples), 1.0))
         return float(self.alpha)
 
-    def _make_objective(self, alpha):
+    def _auto_alpha_terms(self, targets_info):
+        """How many loss terms of unit size a sample contributes (1)."""
+        return 1
+
+    def _make_objective(self, alpha, targets_info):
         unit = NeuronUnit(self.activation, self.init_scale, self.position_metric)
-        return MeanFieldObjective(unit, self._make_loss(), L2Penalty(alpha))
+        return MeanFieldObjective(unit, self._make_loss(targets_info), L2Penalty(alpha))
 
     def _init_particles(self, objective, Xp, Y, s, n_outputs, random_state):
         """The covering initialisation of Chizat & Bach (2018).
@@ -258,7 +345,15 @@ class BaseMeanFieldNetwork(BaseEstimator):
         return GradientStep()
 
     def _make_solver(
-        self, solver, batch_size, rule, max_iter, start_epoch, incremental, random_state
+        self,
+        solver,
+        batch_size,
+        rule,
+        max_iter,
+        start_epoch,
+        first_iteration,
+        incremental,
+        random_state,
     ):
         """The solver object of one run (see :mod:`sklearn_meanfield._flow`)."""
         options = dict(
@@ -268,6 +363,8 @@ class BaseMeanFieldNetwork(BaseEstimator):
             record_every=self.record_every,
             verbose=self.verbose,
             warn_on_max_iter=not incremental,
+            first_iteration=first_iteration,
+            early_stopping=self.early_stopping,
         )
         if solver == "lbfgs":
             if self.momentum > 0:
@@ -300,36 +397,56 @@ class BaseMeanFieldNetwork(BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
-    def _fit_particles(self, X, Y, sample_weight, stratify=None, incremental=False):
+    def _fit_particles(
+        self,
+        X,
+        Y,
+        sample_weight,
+        *,
+        targets_info,
+        stratify=None,
+        incremental=False,
+        validation_set=None,
+    ):
         """The shared fit path: validate, build the objective and the solver,
         run, set the attributes.
 
-        ``X`` validated (n, d), ``Y`` encoded (n, k) float, ``stratify`` the
-        labels to stratify the validation split on (classifiers).
-        ``incremental=True`` (``partial_fit``): one epoch from the current
-        particles (initialised on the first call), no early stopping.
-        Continuing a fit (``warm_start``, ``partial_fit``) keeps the input
-        and target coordinates of the first fit.
+        ``X`` validated (n, d), ``Y`` encoded (n, k) float, ``targets_info``
+        the attributes describing the targets (``classes_``, ...), set with
+        the others at the end and read by ``_make_loss``; ``stratify`` the
+        labels to stratify the validation split on (classifiers);
+        ``validation_set`` a user's ``(X_val, Y_val, sample_weight_val)``,
+        encoded like ``X`` and ``Y``. ``incremental=True`` (``partial_fit``):
+        one epoch from the current particles (initialised on the first
+        call), no early stopping. Continuing a fit (``warm_start``,
+        ``partial_fit``) keeps the input and target coordinates of the
+        first fit, and the counters, loss curve and schedule of the run.
+        Nothing is assigned to ``self`` before the run has succeeded.
         """
+        if incremental and self.early_stopping:
+            raise ValueError(
+                "partial_fit does not support early_stopping=True (there is no "
+                "held-out data in one call); set early_stopping=False."
+            )
         sw = _check_sample_weight(
             sample_weight, X, dtype=X.dtype, ensure_non_negative=True
         )
         random_state = check_random_state(self.random_state)
-        validation = None
-        if self.early_stopping and not incremental:
+        validation = validation_set
+        if validation is None and self.early_stopping:
             X, Y, sw, validation = self._validation_split(
                 X, Y, sw, stratify, random_state
             )
         s = normalized_sample_weight(sw, X, X.dtype)
-        alpha = self._penalty_alpha(float(sw.sum()))
+        alpha = self._penalty_alpha(float(sw.sum()), targets_info)
         solver, batch_size = self._resolve_solver(X.shape[0], incremental)
         previous = self._warm_particles(
             X.shape[1], Y.shape[1], X.dtype, force=incremental
         )
-        objective = self._make_objective(alpha)
+        objective = self._make_objective(alpha, targets_info)
         if previous is None:
             objective.unit.fit_inputs(X, s)
-            targets = self._fit_targets(Y, s)
+            targets = self._fit_targets(Y, s, objective.loss)
         else:
             objective.unit.inputs = self._objective.unit.inputs
             targets = self._targets
@@ -339,27 +456,39 @@ class BaseMeanFieldNetwork(BaseEstimator):
             particles = self._init_particles(
                 objective, Xp, Ys, s, Y.shape[1], random_state
             )
-            previous_epochs, previous_samples = 0, 0
+            epochs_done, first_iteration, samples_seen = 0, 0, 0
             rule = self._make_rule(solver) if solver != "lbfgs" else None
         else:
             particles = previous
-            previous_epochs, previous_samples = self.n_iter_, self.t_
+            # the schedule and t_ continue; n_iter_ counts on for partial_fit
+            # and restarts for warm_start (as MLP's)
+            epochs_done = self.__dict__.get("_epochs_done", self.n_iter_)
+            samples_seen = self.t_
+            first_iteration = self.n_iter_ if incremental else 0
             # the rule's state (velocity, moments) carries over; a copy, so
             # that a run that raises leaves the fitted rule as it was
             rule = copy.deepcopy(getattr(self, "_rule", None))
             if solver == "lbfgs" or type(rule) is not type(self._make_rule(solver)):
                 rule = self._make_rule(solver) if solver != "lbfgs" else None
-            if not incremental:
-                # warm_start: a new run (n_iter_, t_, loss_curve_ restart)
-                previous_epochs, previous_samples = 0, 0
+        validation_scorer = None
         if validation is not None:
-            X_val, Y_val, s_val = validation
+            X_val, Y_val, sw_val = validation
             Xp_val = objective.unit.prepare(X_val)
             Ys_val = targets.transform(Y_val)
+            s_val = normalized_sample_weight(sw_val, X_val, X_val.dtype)
 
-            def validation(particles):
+            def validation_scorer(particles):
                 return self._score_output(
-                    objective.predict(Xp_val, particles), Ys_val, s_val
+                    objective.predict(Xp_val, particles), Ys_val, s_val, objective
+                )
+
+        on_epoch = None
+        if self.callback is not None:
+            user_callback = self.callback
+
+            def on_epoch(record):
+                return user_callback(
+                    self._training_record(record, objective, targets, targets_info)
                 )
 
         run = self._make_solver(
@@ -367,12 +496,17 @@ class BaseMeanFieldNetwork(BaseEstimator):
             batch_size,
             rule,
             1 if incremental else self.max_iter,
-            previous_epochs,
+            epochs_done,
+            first_iteration,
             incremental,
             random_state,
         )
         result = run.run(
-            objective, TrainingData(Xp, Ys, s), particles, validation=validation
+            objective,
+            TrainingData(Xp, Ys, s),
+            particles,
+            validation=validation_scorer,
+            on_epoch=on_epoch,
         )
         objective.release()
         # everything that can fail runs before the first attribute is set:
@@ -380,25 +514,34 @@ class BaseMeanFieldNetwork(BaseEstimator):
         certificate = self._certificate(
             objective, Xp, Ys, s, result.particles, incremental
         )
-        fitted = hasattr(self, "positions_")
+        continuing = previous is not None
+        for name, value in targets_info.items():
+            setattr(self, name, value)
         self._objective = objective
         self._targets = targets
         self._rule = rule
         self._fit_intercept = self.fit_intercept
+        self._epochs_done = epochs_done + result.n_iter
         self.solver_ = solver
-        if incremental and fitted:
+        self.n_outputs_ = Y.shape[1]
+        self.out_activation_ = objective.loss.out_activation
+        if continuing:
             self.loss_curve_ = [*self.loss_curve_, *result.loss_curve]
         else:
             self.loss_curve_ = list(result.loss_curve)
-        self.n_iter_ = previous_epochs + result.n_iter
-        self.t_ = previous_samples + result.samples_seen
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else np.nan
+        self.n_iter_ = first_iteration + result.n_iter
+        self.t_ = samples_seen + result.samples_seen
         if validation is not None:
-            self.validation_scores_ = list(result.validation_scores)
+            earlier = (getattr(self, "validation_scores_", None) or []) * continuing
+            self.validation_scores_ = [*earlier, *result.validation_scores]
             self.best_validation_score_ = result.best_validation_score
-            self.best_loss_ = None
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
+        if self.early_stopping and validation is not None:
+            self.best_loss_ = None
+        else:
             self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else np.nan
         self.step_size_ = result.step_size
         self.n_step_reductions_ = result.n_step_reductions
@@ -408,6 +551,36 @@ class BaseMeanFieldNetwork(BaseEstimator):
         self.alpha_max_, self.certificate_max_, self.dual_gap_ = certificate
         self._set_particle_attributes(result.particles)
         return self
+
+    def _training_record(self, record, objective, targets, targets_info):
+        """The :class:`TrainingRecord` a user's callback receives."""
+        p = record.particles
+        weights, positions, intercept = _raw_particles(
+            p, objective.unit, targets, self._squeeze_output(targets_info)
+        )
+        for a in (weights, positions, intercept):
+            if isinstance(a, np.ndarray):
+                a.flags.writeable = False
+        return TrainingRecord(
+            record.iteration,
+            record.loss,
+            record.validation_score,
+            record.step_size,
+            weights,
+            positions,
+            intercept,
+        )
+
+    def _validate_validation_set(self, X_val, y_val, sample_weight_val):
+        """A user's validation set, validated like the training data (None
+        without ``X_val``)."""
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val is given without X_val and y_val.")
+            return None
+        if X_val is None or y_val is None:
+            raise ValueError("X_val and y_val must be given together.")
+        return X_val, y_val, sample_weight_val
 
     #: certificate above which a fit warns that it is not a global minimiser:
     #: "well above 1". Default fits end between 1.0 and 1.8 on real data and
@@ -440,13 +613,15 @@ class BaseMeanFieldNetwork(BaseEstimator):
                 "more particles (n_particles) or iterations (max_iter, a "
                 "smaller tol).",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=6,
             )
         return alpha_max, certificate, gap
 
-    def _fit_targets(self, Y, s):
-        """The affine map of the targets to unit-free coordinates."""
-        return _TargetScaler(self._standardize_targets, self.fit_intercept).fit(Y, s)
+    def _fit_targets(self, Y, s, loss):
+        """The map of the targets to unit-free coordinates (for ``loss``)."""
+        return _TargetScaler(
+            self._standardize_targets, self.fit_intercept, loss.name
+        ).fit(Y, s)
 
     def _raw_trajectory(self, record):
         """A trajectory record in the units of the data."""
@@ -480,15 +655,9 @@ class BaseMeanFieldNetwork(BaseEstimator):
     def _set_particle_attributes(self, p):
         """Public attributes in the units of ``X`` and ``y`` from the particles
         in unit-free coordinates."""
-        unit, targets = self._objective.unit, self._targets
-        squeeze = self._squeeze_output()
-        W = p.weights * targets.scale_.astype(p.weights.dtype)
-        b = targets.offset_.astype(p.weights.dtype)
-        if p.intercept is not None:
-            b = b + p.intercept * targets.scale_.astype(p.weights.dtype)
-        self.weights_ = W[:, 0].copy() if squeeze else W
-        self.positions_ = unit.to_raw_positions(p.positions)
-        self.intercept_ = float(b[0]) if squeeze else b
+        self.weights_, self.positions_, self.intercept_ = _raw_particles(
+            p, self._objective.unit, self._targets, self._squeeze_output()
+        )
 
     def _fitted_particles(self):
         """The fitted measure in unit-free coordinates, rebuilt from the public
@@ -503,8 +672,9 @@ class BaseMeanFieldNetwork(BaseEstimator):
         positions = unit.from_raw_positions(np.asarray(self.positions_))
         return Particles(W / scale, positions, b if self._fit_intercept else None)
 
-    def _squeeze_output(self):
-        """Whether the fitted arrays drop the output axis (1-D ``y``)."""
+    def _squeeze_output(self, targets_info=None):
+        """Whether the fitted arrays drop the output axis (1-D ``y``), from
+        ``targets_info`` (default: the fitted attributes)."""
         return False
 
     def _raw_output(self, X):
@@ -515,44 +685,96 @@ class BaseMeanFieldNetwork(BaseEstimator):
         return self._targets.inverse_transform(F)
 
 
-class _TargetScaler:
-    """Unit-free targets ``(y - offset) / scale`` for the squared loss.
+def _raw_particles(p, unit, targets, squeeze):
+    """``(weights, positions, intercept)`` in the units of ``X`` and ``y``
+    from particles in unit-free coordinates (1-D weights and a float
+    intercept when ``squeeze``)."""
+    W = p.weights * targets.scale_.astype(p.weights.dtype)
+    b = targets.offset_.astype(p.weights.dtype)
+    if p.intercept is not None:
+        b = b + p.intercept * targets.scale_.astype(p.weights.dtype)
+    weights = W[:, 0].copy() if squeeze else W
+    intercept = float(b[0]) if squeeze else b
+    return weights, unit.to_raw_positions(p.positions), intercept
 
-    With ``standardize``: ``offset`` the weighted mean of each output (0
-    without an intercept, which keeps the model free of one) and ``scale``
-    the weighted standard deviation (root mean square without an
-    intercept; 1 for a constant output). Otherwise the identity
-    (classification: the outputs are logits, already without units).
+
+class _TargetScaler:
+    """Unit-free targets for the regression losses.
+
+    Without ``standardize``, the identity (classification: the outputs are
+    logits, already without units). Otherwise, by loss:
+
+    - ``"squared_error"``: ``y~ = (y - offset) / scale``, ``offset`` the
+      weighted mean of each output (0 without an intercept, which keeps the
+      model free of one) and ``scale`` the weighted standard deviation (root
+      mean square without an intercept; 1 for a constant output);
+    - ``"huber"``: the same with robust statistics, the weighted median and
+      ``1.4826`` times the weighted median absolute deviation (the standard
+      deviation for Gaussian data, not inflated by outliers; the standard
+      deviation when more than half the values are equal);
+    - ``"poisson"``: ``y~ = y / c``, ``c`` the weighted mean (the log link
+      turns the scale into a shift of the output, ``f = f~ + log c``).
+
+    ``scale_`` and ``offset_`` map the network's outputs back,
+    ``f = f~ scale_ + offset_``.
     """
 
-    def __init__(self, standardize, fit_intercept):
+    def __init__(self, standardize, fit_intercept, loss="squared_error"):
         self.standardize = standardize
         self.fit_intercept = fit_intercept
+        self.loss = loss
 
     def fit(self, Y, s):
         k = Y.shape[1]
         self.offset_, self.scale_ = np.zeros(k), np.ones(k)
-        if self.standardize:
-            if self.fit_intercept:
-                mean, std = _weighted_mean_std(Y, s)
-            else:
-                mean = np.zeros(k)
-                std = _weighted_mean_std(np.abs(Y), s)
-                std = np.sqrt(np.square(std[0]) + np.square(std[1]))
-            if not np.all(np.isfinite(std)):
+        self.y_offset_, self.y_scale_ = np.zeros(k), np.ones(k)
+        if not self.standardize:
+            return self
+        if self.loss == "poisson":
+            if not self.fit_intercept:
+                # a scale would be a constant log c in the model
+                return self
+            mean = np.asarray(s @ Y, dtype=np.float64)
+            if not np.all(np.isfinite(mean)):
                 raise ValueError(
-                    "The spread of y is not representable in float64; rescale y."
+                    "The mean of y is not representable in float64; rescale y."
                 )
-            std[~(std > 1e-12 * np.abs(mean))] = 1.0
-            self.offset_, self.scale_ = mean, std
+            if np.any(mean <= 0):
+                raise ValueError(
+                    "loss='poisson' needs targets whose weighted mean is "
+                    "positive; got a mean of 0."
+                )
+            self.y_scale_ = mean
+            self.offset_ = np.log(mean)
+            return self
+        if self.fit_intercept:
+            mean, std = _weighted_mean_std(Y, s)
+        else:
+            mean = np.zeros(k)
+            std = _weighted_mean_std(np.abs(Y), s)
+            std = np.sqrt(np.square(std[0]) + np.square(std[1]))
+        if not np.all(np.isfinite(std)):
+            raise ValueError(
+                "The spread of y is not representable in float64; rescale y."
+            )
+        if self.loss == "huber" and self.fit_intercept:
+            median = weighted_median(Y, s)
+            mad = 1.4826 * weighted_median(np.abs(Y - median), s)
+            robust = mad > 1e-12 * np.abs(median)
+            mean = median
+            std = np.where(robust, mad, std)
+        std[~(std > 1e-12 * np.abs(mean))] = 1.0
+        self.offset_, self.scale_ = mean, std
+        self.y_offset_, self.y_scale_ = mean, std
         return self
 
     def transform(self, Y):
         if not self.standardize:
             return Y
-        return ((Y - self.offset_) / self.scale_).astype(Y.dtype)
+        return ((Y - self.y_offset_) / self.y_scale_).astype(Y.dtype)
 
     def inverse_transform(self, F):
+        """Network outputs (link scale) in the units of ``y``."""
         if not self.standardize:
             return F
         return (F * self.scale_ + self.offset_).astype(F.dtype)

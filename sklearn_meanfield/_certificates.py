@@ -36,10 +36,7 @@ the certificate and ``alpha_max``, and the gap is accordingly optimistic.
 """
 
 import numpy as np
-from scipy.special import xlogy
 from sklearn import get_config
-
-from ._losses import BinaryLogisticLoss, SoftmaxCrossEntropyLoss, SquaredLoss
 
 __all__ = ["network_certificate", "sphere_sup"]
 
@@ -143,25 +140,11 @@ def _values_and_ascent(unit, Xp, G, U):
 
 
 def _conjugate(loss, Y, P, s):
-    """``R*(P) = sum_j s_j l*(y_j, P_j / s_j)`` for the losses of the package
-    (``+inf`` outside the domain)."""
+    """``R*(P) = sum_j s_j l*(y_j, P_j / s_j)`` (``+inf`` outside the
+    domain), from the loss's ``conjugate``."""
     keep = s > 0
     Q = P[keep] / s[keep, None]
-    Y, s = Y[keep], s[keep]
-    if isinstance(loss, SquaredLoss):
-        # l*(y, q) = |q|^2 / 2 + q . y
-        return float(s @ (0.5 * np.sum(Q * Q, axis=1) + np.sum(Q * Y, axis=1)))
-    if isinstance(loss, BinaryLogisticLoss | SoftmaxCrossEntropyLoss):
-        # l*(y, q) = sum_c t_c log t_c with t = q + y in the simplex (binary:
-        # t and 1 - t)
-        T = Q + Y
-        if isinstance(loss, BinaryLogisticLoss):
-            T = np.column_stack([T[:, 0], 1 - T[:, 0]])
-        if np.any(T < -1e-12) or np.any(np.abs(T.sum(axis=1) - 1) > 1e-8):
-            return np.inf
-        T = np.clip(T, 0, 1)
-        return float(s @ np.sum(xlogy(T, T), axis=1))
-    raise TypeError(f"No convex conjugate for {type(loss).__name__}.")
+    return float(s[keep] @ loss.conjugate(Y[keep], Q))
 
 
 def network_certificate(
@@ -204,7 +187,7 @@ def network_certificate(
     # dual point is centred exactly; for the classification losses, whose
     # conjugates live on the simplex, the dual bound keeps the term
     # b . sum_j p_j instead (a bound at the fitted intercept).
-    centre = intercept and isinstance(loss, SquaredLoss)
+    centre = intercept and loss.centred_dual
 
     def gradient(F):
         value, G = loss.value_and_gradient(Y, F.copy(), s)

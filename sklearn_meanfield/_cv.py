@@ -96,8 +96,9 @@ def _cv_docstring(plain, score, stratified=""):
         ``"split<k>_test_score"``, one entry per ``alpha``.
     best_score_ : float
         The mean cross-validated score at ``alpha_``.
-    The fitted attributes of :class:`{plain}` (``weights_``,
-    ``positions_``, ``certificate_max_``, ...), for the refit at ``alpha_``.
+    weights_, positions_, certificate_max_, ...
+        The fitted attributes of :class:`{plain}`, for the refit at
+        ``alpha_``.
 
     See Also
     --------
@@ -118,7 +119,7 @@ class _PathCV:
         "n_jobs": [Integral, None],
     }
 
-    def _penalty_alpha(self, n_samples=None):
+    def _penalty_alpha(self, n_samples=None, targets_info=None):
         return self._cv_alpha
 
     def _check_cv(self, y):
@@ -241,6 +242,8 @@ class MeanFieldRegressorCV(_PathCV, MeanFieldRegressor):
         cv=None,
         scoring=None,
         n_jobs=None,
+        loss="squared_error",
+        epsilon=1.35,
         activation="relu",
         solver="auto",
         learning_rate_init=None,
@@ -264,6 +267,7 @@ class MeanFieldRegressorCV(_PathCV, MeanFieldRegressor):
         random_state=None,
         verbose=False,
         warm_start=False,
+        callback=None,
     ):
         self.n_particles = n_particles
         self.alphas = alphas
@@ -272,6 +276,8 @@ class MeanFieldRegressorCV(_PathCV, MeanFieldRegressor):
         self.cv = cv
         self.scoring = scoring
         self.n_jobs = n_jobs
+        self.loss = loss
+        self.epsilon = epsilon
         self.activation = activation
         self.solver = solver
         self.learning_rate_init = learning_rate_init
@@ -295,6 +301,7 @@ class MeanFieldRegressorCV(_PathCV, MeanFieldRegressor):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.callback = callback
 
 
 class MeanFieldClassifierCV(_PathCV, MeanFieldClassifier):
@@ -344,6 +351,7 @@ class MeanFieldClassifierCV(_PathCV, MeanFieldClassifier):
         random_state=None,
         verbose=False,
         warm_start=False,
+        callback=None,
     ):
         self.n_particles = n_particles
         self.alphas = alphas
@@ -376,6 +384,7 @@ class MeanFieldClassifierCV(_PathCV, MeanFieldClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.callback = callback
 
 
 class SparseSpikeDeconvolverCV(_PathCV, SparseSpikeDeconvolver):
@@ -430,9 +439,9 @@ class SparseSpikeDeconvolverCV(_PathCV, SparseSpikeDeconvolver):
         ``"split<k>_test_score"``, one entry per ``alpha``.
     best_score_ : float
         The mean cross-validated score at ``alpha_``.
-    The fitted attributes of :class:`SparseSpikeDeconvolver` (``positions_``,
-    ``weights_``, ``n_spikes_``, ``alpha_max_``, ``certificate_max_``, ...),
-    for the refit at ``alpha_``.
+    positions_, weights_, n_spikes_, alpha_max_, certificate_max_, ...
+        The fitted attributes of :class:`SparseSpikeDeconvolver`, for the
+        refit at ``alpha_``.
 
     See Also
     --------

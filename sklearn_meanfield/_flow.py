@@ -17,10 +17,12 @@ The solver contract::
 sample weights summing to one), ``particles`` the initial
 :class:`~sklearn_meanfield._objective.Particles`. ``validation(particles) ->
 score`` (higher is better) turns on early stopping and the best particles
-are returned; ``callback(n_iter, particles, value)`` is called after every
-epoch and stops the run (converged) when it returns True. Everything a run
-changes lives in the run (a local state object) or in the update rule, which
-the caller may keep for the next run (``partial_fit``).
+are returned (with ``early_stopping=False`` the scores are only recorded);
+``callback(n_iter, particles, value)`` is called after every epoch and stops
+the run (converged) when it returns True; ``on_epoch(record)`` likewise, with
+an :class:`EpochRecord`. Everything a run changes lives in the run (a local
+state object) or in the update rule, which the caller may keep for the next
+run (``partial_fit``).
 """
 
 import time
@@ -33,7 +35,13 @@ from sklearn.utils import check_random_state
 
 from ._rules import GradientStep
 
-__all__ = ["DivergenceError", "FlowResult", "ParticleFlow", "TrainingData"]
+__all__ = [
+    "DivergenceError",
+    "EpochRecord",
+    "FlowResult",
+    "ParticleFlow",
+    "TrainingData",
+]
 
 
 class DivergenceError(ValueError, FloatingPointError):
@@ -82,6 +90,25 @@ class FlowResult:
     trajectory: dict | None = None
 
 
+@dataclass(frozen=True)
+class EpochRecord:
+    """What a solver reports after every epoch (iteration of L-BFGS).
+
+    ``iteration`` counts from the start of the fit (``first_iteration + 1``
+    for the run's first epoch), ``loss`` is ``J`` at the end of the epoch,
+    ``validation_score`` the score on the validation data (None without),
+    ``step_size`` the step of the epoch's last update (None for L-BFGS,
+    whose line search sets it internally) and ``particles`` the particles
+    (not to be modified).
+    """
+
+    iteration: int
+    loss: float
+    validation_score: float | None
+    step_size: float | None
+    particles: object
+
+
 class _Trajectory:
     """Snapshots of the particles every ``every`` epochs, at most ``limit``.
 
@@ -119,18 +146,28 @@ class _Monitor:
 
     Stopping: ``n_iter_no_change`` consecutive epochs that each fail to lower
     the best ``J`` by ``tol * |J_best|`` (relative, so independent of the
-    units of ``y``); with a ``validation`` scorer, epochs that fail to raise
-    the best validation score by ``tol`` instead (the best particles are
-    then restored). The first epoch is compared with ``J`` at the initial
-    particles when known, and without a validation scorer the run stops once
-    ``J`` is below ``1e-12`` times that value.
+    units of ``y``); with a ``validation`` scorer and ``early_stopping``,
+    epochs that fail to raise the best validation score by ``tol`` instead
+    (the best particles are then restored). The first epoch is compared with
+    ``J`` at the initial particles when known (otherwise it counts as an
+    improvement), and without early stopping the run stops once ``J`` is
+    below ``1e-12`` times that value. When the patience runs out and the
+    solver's ``reduce_step()`` returns True (the ``"adaptive"`` schedule),
+    the count restarts instead of stopping.
     """
 
-    def __init__(self, solver, result, validation, callback, initial, J_initial):
+    def __init__(
+        self, solver, result, validation, callback, initial, J_initial, on_epoch=None
+    ):
         self.solver = solver
         self.result = result
         self.validation = validation
+        self.early_stopping = validation is not None and getattr(
+            solver, "early_stopping", True
+        )
         self.callback = callback
+        self.on_epoch = on_epoch
+        self.first_iteration = getattr(solver, "first_iteration", 0)
         self.record = (
             _Trajectory(solver.record_every, solver.max_records)
             if solver.record_every
@@ -147,44 +184,96 @@ class _Monitor:
         self.floor = 0.0 if J_initial is None else 1e-12 * J_initial
         self.best_score, self.best_particles = -np.inf, None
         self.no_improvement = 0
+        #: set by a solver with the "adaptive" schedule: divides its step,
+        #: False when the step is already at its smallest
+        self.reduce_step = None
 
-    def epoch_done(self, epoch, particles, value, patience):
+    def epoch_done(self, epoch, particles, value, patience, step_size=None):
         """Record the epoch; True when the run should stop (converged)."""
         result, solver = self.result, self.solver
+        iteration = self.first_iteration + epoch + 1
         result.loss_curve.append(value)
         if self.record is not None:
             self.record.add(epoch + 1, particles)
-        line = f"Iteration {epoch + 1}, loss = {value:.8f}"
+        line = f"Iteration {iteration}, loss = {value:.8f}"
+        score = None
         if self.validation is not None:
             score = self.validation(particles)
             result.validation_scores.append(score)
             line += f", validation score = {score:.6f}"
+        if self.early_stopping:
             improved = score > self.best_score + solver.tol
             if score > self.best_score:
                 self.best_score, self.best_particles = score, particles.copy()
         else:
-            improved = value <= self.best - solver.tol * abs(self.best)
+            # the first comparison, with no J before it, is an improvement
+            improved = not np.isfinite(self.best) or (
+                value <= self.best - solver.tol * abs(self.best)
+            )
             self.best = min(self.best, value)
         self.no_improvement = 0 if improved else self.no_improvement + 1
-        if self.validation is None and value <= self.floor:
-            return True
-        if self.verbose_every and (epoch + 1) % self.verbose_every == 0:
+        if self.verbose_every and iteration % self.verbose_every == 0:
             elapsed = time.perf_counter() - self.start
             print(f"{line}, time = {elapsed:.2f}s")
-        return (patience is not None and self.no_improvement >= patience) or (
-            self.callback is not None and self.callback(epoch + 1, particles, value)
-        )
+        stop = not self.early_stopping and value <= self.floor
+        if not stop and patience is not None and self.no_improvement >= patience:
+            if self.reduce_step is None or not self.reduce_step():
+                stop = True
+            else:
+                self.no_improvement = 0
+        # the callbacks see every epoch, the last one included
+        if self.callback is not None and self.callback(epoch + 1, particles, value):
+            stop = True
+        if self.on_epoch is not None and self.on_epoch(
+            EpochRecord(iteration, value, score, step_size, particles)
+        ):
+            stop = True
+        return stop
 
     def finish(self, particles):
         result = self.result
         if self.best_particles is not None:
             particles = self.best_particles
             result.best_validation_score = self.best_score
+        elif result.validation_scores:
+            result.best_validation_score = max(result.validation_scores)
         result.particles = particles
         result.n_iter = len(result.loss_curve)
         if self.record is not None:
             result.trajectory = self.record.as_dict()
         return result
+
+
+def _negligible_move(particles, candidate):
+    """True when ``candidate`` differs from ``particles`` in no coordinate by
+    more than a few units in the last place: a step that changes nothing."""
+    for a, b in zip(particles._fields(), candidate._fields(), strict=True):
+        if a is None:
+            continue
+        info = np.finfo(a.dtype)
+        if np.any(np.abs(b - a) > 4 * info.eps * np.maximum(np.abs(a), info.tiny)):
+            return False
+    return True
+
+
+def _warn_no_step(solver):
+    warnings.warn(
+        "The particle flow took no step: no step size, down to rounding "
+        "level, decreases the objective from the initial particles. The "
+        "model is the initialisation.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+
+
+def _warn_worse(J_start, J_end):
+    warnings.warn(
+        f"The run ended with a larger objective than it started with "
+        f"(J = {J_start:.6g} at the start, {J_end:.6g} at the end): its steps "
+        "are too large for this problem. Lower learning_rate_init.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
 
 
 def _warn_max_iter(solver):
@@ -261,8 +350,12 @@ class ParticleFlow:
     ``100 J_0 / s(B)`` is restarted from its initial particles with half the
     step. Schedule: ``"constant"``, ``eta_k = learning_rate_init``;
     ``"invscaling"``, ``eta_k = learning_rate_init / (1 + k)^power_t`` at
-    epoch ``k``. Stopping: see ``_Monitor``; a rule that is not monotone
-    stops early only on a validation score.
+    epoch ``k`` (counted from ``start_epoch``); ``"adaptive"``, constant
+    until the stopping rule's patience runs out, then divided by 5 (and the
+    patience restarted) instead of stopping, until it is below ``1e-3``
+    times ``learning_rate_init`` (MLP's rule with its default step:
+    five divisions). Stopping: see ``_Monitor``; a rule that is
+    not monotone stops early only on a validation score.
 
     Parameters
     ----------
@@ -280,10 +373,16 @@ class ParticleFlow:
         Minibatch size; None for full batch.
     shuffle : bool, default=True
         Shuffle the samples at every epoch (minibatches only).
-    learning_rate : {"constant", "invscaling"}, default="constant"
+    learning_rate : {"constant", "invscaling", "adaptive"}, default="constant"
     power_t : float, default=0.5
     start_epoch : int, default=0
         Epochs already done (for the schedule, when continuing a fit).
+    first_iteration : int, default=0
+        Iterations already counted (verbose lines and :class:`EpochRecord`
+        number the run's epochs from ``first_iteration + 1``).
+    early_stopping : bool, default=True
+        With a ``validation`` scorer: stop on it and restore the best
+        particles; False records the scores only.
     metric : object with ``precondition`` or None, default=None
     project : callable or None, default=None
     random_state : RandomState or None
@@ -295,7 +394,9 @@ class ParticleFlow:
     verbose : bool or int, default=False
         Print one line every ``verbose`` epochs (every one if True).
     warn_on_max_iter : bool, default=True
-        Warn with ``ConvergenceWarning`` when ``max_iter`` is reached.
+        Warn with ``ConvergenceWarning`` when ``max_iter`` is reached, and
+        when a run of minibatch steps or of a noisy rule ends with a larger
+        ``J`` than it started with (which costs a pass over the data).
     """
 
     #: step growth after an accepted step, and the smallest step tried,
@@ -304,6 +405,10 @@ class ParticleFlow:
     min_step_ratio = 1e-12
     #: accepted steps without growth after a reduction
     hold_after_reduction = 20
+    #: the "adaptive" schedule's division, and the step relative to
+    #: learning_rate_init at or below which it stops instead
+    adaptive_factor = 5.0
+    adaptive_min_ratio = 1e-3
 
     def __init__(
         self,
@@ -318,6 +423,8 @@ class ParticleFlow:
         learning_rate="constant",
         power_t=0.5,
         start_epoch=0,
+        first_iteration=0,
+        early_stopping=True,
         metric=None,
         project=None,
         random_state=None,
@@ -336,6 +443,8 @@ class ParticleFlow:
         self.learning_rate = learning_rate
         self.power_t = power_t
         self.start_epoch = start_epoch
+        self.first_iteration = first_iteration
+        self.early_stopping = early_stopping
         self.metric = metric
         self.project = project
         self.random_state = random_state
@@ -364,7 +473,16 @@ class ParticleFlow:
             self.project(candidate.positions)
         return candidate
 
-    def run(self, objective, data, particles, *, validation=None, callback=None):
+    def run(
+        self,
+        objective,
+        data,
+        particles,
+        *,
+        validation=None,
+        callback=None,
+        on_epoch=None,
+    ):
         """Run the flow from ``particles``; return a :class:`FlowResult`.
 
         See the module docstring for the contract.
@@ -387,10 +505,21 @@ class ParticleFlow:
                 raise _not_finite_at_start()
             grads = self._gradients(objective, state)
             run.J_start = value
-        monitor = _Monitor(self, result, validation, callback, particles, run.J_start)
+        monitor = _Monitor(
+            self, result, validation, callback, particles, run.J_start, on_epoch
+        )
+        if self.learning_rate == "adaptive":
+
+            def reduce_step():
+                if run.scale <= self.adaptive_min_ratio:
+                    return False
+                run.scale /= self.adaptive_factor
+                return True
+
+            monitor.reduce_step = reduce_step
         # a noisy flow's loss fluctuates: only validation stops it early
         patience = self.n_iter_no_change
-        if not self.rule.monotone and validation is None:
+        if not self.rule.monotone and not monitor.early_stopping:
             patience = None
         try:
             for epoch in range(self.max_iter):
@@ -415,11 +544,16 @@ class ParticleFlow:
                         rng,
                     )
                     if stepped is None:  # no descent step left: stationary
+                        moving = any(np.any(g) for g in grads if g is not None)
+                        if epoch == 0 and moving:
+                            _warn_no_step(self)
                         result.converged = True
                         break
                     particles, value, grads = stepped
                 result.samples_seen += n
-                if monitor.epoch_done(epoch, particles, value, patience):
+                if monitor.epoch_done(
+                    epoch, particles, value, patience, step_size=run.last_eta
+                ):
                     result.converged = True
                     break
             else:
@@ -427,6 +561,18 @@ class ParticleFlow:
         except KeyboardInterrupt:
             _warn_interrupted()
         result.step_size = run.last_eta
+        start = run.initial if minibatch else result.particles
+        if (
+            self.warn_on_max_iter
+            and (minibatch or not self.rule.monotone)
+            and start is not None
+        ):
+            J_start = run.J_start if run.J0 is None else run.J0
+            if J_start is None:
+                J_start = objective.value(data.Xp, data.Y, data.s, start)
+            J_end = objective.value(data.Xp, data.Y, data.s, particles)
+            if not J_end <= J_start:
+                _warn_worse(J_start, J_end)
         return monitor.finish(particles)
 
     def _full_batch_step(
@@ -446,14 +592,19 @@ class ParticleFlow:
                 break
             if self.rule.restart():
                 continue  # retry without the rule's state first
+            if 0 < run.last_eta < eta:
+                # the step grew past what works: hold it once reduced (a
+                # first step that is too large is only halved, not held)
+                run.hold = self.hold_after_reduction
             eta *= 0.5
-            run.hold = self.hold_after_reduction
             result.n_step_reductions += 1
             if eta < self.min_step_ratio * eta_max:
-                if finite:
+                if finite and _negligible_move(particles, candidate):
+                    # no step changes the particles: stationary to rounding
                     run.eta = run.last_eta = eta
                     return None
-                raise _diverged()
+                if not eta > 0:
+                    raise _diverged()
         self.rule.accept(particles, candidate)
         run.last_eta = eta
         if eta < eta_cap and run.hold > 0:

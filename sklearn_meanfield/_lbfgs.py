@@ -3,7 +3,8 @@
 :class:`LBFGS` minimises the same objective as
 :class:`~sklearn_meanfield._flow.ParticleFlow`, with scipy's L-BFGS-B on the
 vector of all weights, positions and the intercept, and follows the same
-``run(objective, data, particles, *, validation, callback) -> FlowResult``
+``run(objective, data, particles, *, validation, callback, on_epoch) ->
+FlowResult``
 contract (module docstring of :mod:`sklearn_meanfield._flow`).
 
 The variables are the particles scaled by ``1/sqrt(m)``: ``x_i = z_i /
@@ -54,7 +55,8 @@ class LBFGS:
         Number of gradient pairs of the inverse Hessian approximation.
     max_fun : int or None, default=None
         Maximum number of evaluations of ``J`` (None: ``2 max_iter + 20``).
-    record_every, max_records, verbose, warn_on_max_iter
+    record_every, max_records, verbose, warn_on_max_iter, first_iteration, \
+early_stopping
         As in :class:`~sklearn_meanfield._flow.ParticleFlow`.
     """
 
@@ -70,8 +72,12 @@ class LBFGS:
         max_records=200,
         verbose=False,
         warn_on_max_iter=True,
+        first_iteration=0,
+        early_stopping=True,
     ):
         self.max_iter = max_iter
+        self.first_iteration = first_iteration
+        self.early_stopping = early_stopping
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.n_corrections = n_corrections
@@ -81,7 +87,16 @@ class LBFGS:
         self.verbose = verbose
         self.warn_on_max_iter = warn_on_max_iter
 
-    def run(self, objective, data, particles, *, validation=None, callback=None):
+    def run(
+        self,
+        objective,
+        data,
+        particles,
+        *,
+        validation=None,
+        callback=None,
+        on_epoch=None,
+    ):
         """Minimise ``J`` from ``particles``; return a :class:`FlowResult`."""
         # x = D z with D = 1/sqrt(m) on particles, 1 on the intercept; the
         # mean-field gradients are m dJ/dz on particles and dJ/db on the
@@ -102,7 +117,7 @@ class LBFGS:
         if not np.isfinite(J0):
             raise _not_finite_at_start()
         result = FlowResult(particles=particles)
-        monitor = _Monitor(self, result, validation, callback, particles, J0)
+        monitor = _Monitor(self, result, validation, callback, particles, J0, on_epoch)
         stop = {"converged": False, "last": particles, "iter": 0}
 
         def on_iteration(intermediate_result):

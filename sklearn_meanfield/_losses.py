@@ -11,6 +11,17 @@ Loss contract:
     shape (n_samples, n_outputs). ``F`` may be overwritten.
 ``init_intercept(Y, s) -> (n_outputs,)``
     The best constant prediction, used as the initial intercept.
+``inverse_link(F) -> predictions``
+    The predictions in the space of ``y`` (the mean of the modelled
+    distribution for the regression losses, the probabilities of the
+    labels for the logistic losses).
+``conjugate(Y, Q) -> (n_samples,)``
+    ``l*(y_j, q_j) = sup_f q_j . f - l(y_j, f)`` row by row (``inf`` outside
+    its domain): the Fenchel dual of the certificates
+    (:mod:`sklearn_meanfield._certificates`).
+``centred_dual : bool``
+    Whether the dual point ``G`` may be centred (``sum_j G_j = 0`` enforced
+    by subtracting the mean) and stay in the conjugate's domain.
 
 Classification losses also have ``log_proba(F) -> (n_samples, n_classes)``,
 the log-probabilities of the classes that the loss models (the inverse link),
@@ -25,11 +36,13 @@ particles.
 """
 
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import expit, log_expit, logsumexp, xlogy
 
 __all__ = [
     "BinaryLogisticLoss",
+    "HuberLoss",
     "L2Penalty",
+    "PoissonLoss",
     "SoftmaxCrossEntropyLoss",
     "SquaredLoss",
     "TVPenalty",
@@ -41,8 +54,32 @@ __all__ = [
 _MIN_PRIOR = 1e-8
 
 
+def _simplex_entropy(T):
+    """``sum_c t_c log t_c`` row by row for rows ``T`` that should lie in the
+    simplex (``inf`` for a row outside it, up to rounding)."""
+    outside = np.any(T < -1e-12, axis=1) | (np.abs(T.sum(axis=1) - 1) > 1e-8)
+    T = np.clip(T, 0, 1)
+    return np.where(outside, np.inf, np.sum(xlogy(T, T), axis=1))
+
+
+def weighted_median(Y, s):
+    """Per column, the smallest ``y`` whose cumulative weight reaches half the
+    total (``s`` non-negative): a minimiser of ``sum_j s_j |y_j - c|``."""
+    order = np.argsort(Y, axis=0, kind="stable")
+    cum = np.cumsum(s[order], axis=0)
+    k = np.argmax(cum >= 0.5 * cum[-1], axis=0)
+    return np.take_along_axis(Y, order, axis=0)[k, np.arange(Y.shape[1])]
+
+
 class SquaredLoss:
-    """Half squared error, ``R(F) = (1/2) sum_j s_j |y_j - f_j|^2``."""
+    """Half squared error, ``R(F) = (1/2) sum_j s_j |y_j - f_j|^2``.
+
+    ``l*(y, q) = |q|^2 / 2 + q . y``.
+    """
+
+    name = "squared_error"
+    out_activation = "identity"
+    centred_dual = True
 
     def value_and_gradient(self, Y, F, s):
         F -= Y  # F is now the residual f_j - y_j
@@ -53,18 +90,122 @@ class SquaredLoss:
     def init_intercept(self, Y, s):
         return s @ Y
 
+    @staticmethod
+    def inverse_link(F):
+        return F
+
+    @staticmethod
+    def conjugate(Y, Q):
+        return 0.5 * np.sum(Q * Q, axis=1) + np.sum(Q * Y, axis=1)
+
+
+class HuberLoss:
+    """Huber loss of the residual ``r = f - y``, per output:
+
+        l(y, f) = r^2 / 2                     if |r| <= epsilon,
+                  epsilon |r| - epsilon^2 / 2  otherwise,
+
+    quadratic near the fit and linear for outliers; ``dl/df =
+    clip(r, -epsilon, epsilon)`` and ``l*(y, q) = q . y + |q|^2 / 2`` for
+    ``|q|_inf <= epsilon`` (``inf`` otherwise).
+
+    Parameters
+    ----------
+    epsilon : float
+        Where the loss turns linear, in the units of ``F`` (the estimators
+        fit robustly standardised targets, so there it is a number of
+        robust standard deviations).
+    """
+
+    name = "huber"
+    out_activation = "identity"
+    centred_dual = False
+
+    def __init__(self, epsilon=1.35):
+        self.epsilon = epsilon
+
+    def value_and_gradient(self, Y, F, s):
+        eps = self.epsilon
+        F -= Y
+        A = np.abs(F)
+        L = np.where(A <= eps, 0.5 * F * F, eps * A - 0.5 * eps * eps)
+        value = float(s @ L.sum(axis=1))
+        np.clip(F, -eps, eps, out=F)
+        F *= s[:, None]
+        return value, F
+
+    def init_intercept(self, Y, s):
+        """The weighted median of each output (the best constant for the
+        linear part; a good start for the whole loss)."""
+        return weighted_median(Y, s)
+
+    @staticmethod
+    def inverse_link(F):
+        return F
+
+    def conjugate(self, Y, Q):
+        value = 0.5 * np.sum(Q * Q, axis=1) + np.sum(Q * Y, axis=1)
+        outside = np.any(np.abs(Q) > self.epsilon * (1 + 1e-12), axis=1)
+        return np.where(outside, np.inf, value)
+
+
+class PoissonLoss:
+    """Half Poisson deviance with the log link: ``f`` is ``log E[y | x]``,
+
+        l(y, f) = exp(f) - y f + y log y - y   (>= 0, 0 when exp(f) = y),
+
+    ``dl/df = exp(f) - y``; ``l*(y, q) = (q + y) log(q + y) - (q + y) - y log
+    y + y`` for ``q + y >= 0`` (``inf`` otherwise). Targets ``y >= 0``.
+    """
+
+    name = "poisson"
+    out_activation = "exp"
+    centred_dual = False
+
+    def value_and_gradient(self, Y, F, s):
+        with np.errstate(over="ignore"):
+            mu = np.exp(F)
+        L = mu - Y * F + xlogy(Y, Y) - Y
+        with np.errstate(invalid="ignore"):
+            value = float(s @ L.sum(axis=1))
+        mu -= Y
+        mu *= s[:, None]
+        return value, mu
+
+    def init_intercept(self, Y, s):
+        """``log sum_j s_j y_j``, the best constant (clipped below at
+        1e-300)."""
+        return np.log(np.maximum(s @ Y, 1e-300))
+
+    @staticmethod
+    def inverse_link(F):
+        with np.errstate(over="ignore"):
+            return np.exp(F)
+
+    @staticmethod
+    def conjugate(Y, Q):
+        T = Q + Y
+        value = np.sum(xlogy(T, np.maximum(T, 0)) - T - xlogy(Y, Y) + Y, axis=1)
+        return np.where(np.any(T < -1e-12, axis=1), np.inf, value)
+
 
 class BinaryLogisticLoss:
-    """Binary logistic loss on one output, labels ``y_j`` in {0, 1}.
+    """Binary logistic loss per output, labels ``y_jc`` in {0, 1} (one
+    output: binary classification; several: multilabel).
 
     ``l(y, f) = log(1 + exp(f)) - y f = -log sigmoid((2 y - 1) f)``, so
 
-        R(F) = sum_j s_j [log(1 + exp(f_j)) - y_j f_j],
+        R(F) = sum_j s_j sum_c [log(1 + exp(f_jc)) - y_jc f_jc],
         dl/df = sigmoid(f) - y.
 
     Computed as ``-log_expit((2 y - 1) f)`` and ``expit(f) - y``, which are
-    finite for every finite ``f`` (no ``exp`` overflow).
+    finite for every finite ``f`` (no ``exp`` overflow). ``l*(y, q) = sum_c
+    t log t + (1 - t) log(1 - t)`` with ``t = q + y`` in ``[0, 1]``.
     """
+
+    name = "log_loss"
+    out_activation = "logistic"
+    centred_dual = False
 
     def value_and_gradient(self, Y, F, s):
         # margin (2y - 1) f: the loss is -log sigmoid(margin)
@@ -89,6 +230,16 @@ class BinaryLogisticLoss:
         f = F[:, 0]
         return np.column_stack([log_expit(-f), log_expit(f)])
 
+    @staticmethod
+    def inverse_link(F):
+        return expit(F)
+
+    @staticmethod
+    def conjugate(Y, Q):
+        T = (Q + Y).ravel()
+        pairs = np.column_stack([T, 1 - T])
+        return _simplex_entropy(pairs).reshape(Q.shape).sum(axis=1)
+
 
 class SoftmaxCrossEntropyLoss:
     """Softmax cross-entropy on ``k`` outputs, ``Y`` one-hot (n_samples, k).
@@ -100,8 +251,13 @@ class SoftmaxCrossEntropyLoss:
 
     Both are computed after subtracting ``max_c f_c`` from each row (the
     log-sum-exp trick), which leaves them unchanged and keeps every ``exp``
-    at most 1, so they are finite for every finite ``F``.
+    at most 1, so they are finite for every finite ``F``. ``l*(y, q) =
+    sum_c t_c log t_c`` with ``t = q + y`` in the simplex.
     """
+
+    name = "log_loss"
+    out_activation = "softmax"
+    centred_dual = False
 
     def value_and_gradient(self, Y, F, s):
         F -= F.max(axis=1, keepdims=True)
@@ -124,6 +280,14 @@ class SoftmaxCrossEntropyLoss:
     def log_proba(F):
         """``log softmax(F)`` row by row, shape (n_samples, k)."""
         return F - logsumexp(F, axis=1, keepdims=True)
+
+    @classmethod
+    def inverse_link(cls, F):
+        return np.exp(cls.log_proba(F))
+
+    @staticmethod
+    def conjugate(Y, Q):
+        return _simplex_entropy(Q + Y)
 
 
 class L2Penalty:

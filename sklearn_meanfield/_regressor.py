@@ -1,12 +1,17 @@
 """MeanFieldRegressor: a two-layer network trained as a particle gradient flow."""
 
+import warnings
+from numbers import Real
+
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
+from sklearn.exceptions import DataConversionWarning
 from sklearn.metrics import r2_score
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import BaseMeanFieldNetwork
-from ._losses import SquaredLoss
+from ._base import BaseMeanFieldNetwork, atomic_fit
+from ._losses import HuberLoss, PoissonLoss, SquaredLoss
 
 __all__ = ["MeanFieldRegressor"]
 
@@ -26,7 +31,9 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     [x~, 1]) + b~`` minimise
 
         J = (1/2) sum_j s_j |y~_j - f~(x~_j)|^2
-            + (alpha/2) (1/m) sum_i (|w~_i|^2 + |theta~_i|^2),
+            + (alpha/2) (1/m) sum_i (|w~_i|^2 + |theta~_i|^2)
+
+    (with ``loss="squared_error"``; see ``loss`` for the others),
 
     ``s_j`` the sample weights normalised to sum to one. ``alpha`` is
     therefore a number without units, and the fitted model, mapped back to
@@ -40,9 +47,25 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     ----------
     n_particles : int, default=100
         Number of particles (hidden neurons) ``m``.
-    activation : {"relu", "sigmoid", "tanh"}, default="relu"
+    loss : {"squared_error", "poisson", "huber"}, default="squared_error"
+        The data loss ``l``. ``"squared_error"``: ``|y - f|^2 / 2`` on the
+        standardised targets. ``"poisson"``: the half Poisson deviance with
+        the log link, ``exp(f) - y f + y log y - y``, for counts or rates
+        ``y >= 0``: ``f`` models ``log E[y | x]`` and :meth:`predict`
+        returns ``exp(f)``; the targets are divided by their mean (a shift
+        of ``f``). ``"huber"``: ``r^2 / 2`` for ``|r| <= epsilon``,
+        ``epsilon |r| - epsilon^2 / 2`` beyond, on targets standardised by
+        their median and ``1.4826`` times their median absolute deviation
+        (robust statistics, not inflated by outliers).
+    epsilon : float, default=1.35
+        Where the Huber loss turns linear, in robust standard deviations of
+        ``y`` (the default of :class:`~sklearn.linear_model.HuberRegressor`).
+    activation : {"relu", "sigmoid", "logistic", "tanh", "identity"}, \
+            default="relu"
         The activation ``sigma``. ReLU makes every neuron 2-homogeneous, the
-        case of the global convergence theorem with weight decay.
+        case of the global convergence theorem with weight decay;
+        ``"logistic"`` is ``"sigmoid"`` (MLP's name); ``"identity"`` makes
+        the network linear in ``x`` (with the certificates of ReLU).
     alpha : float or "auto", default="auto"
         Strength of the weight decay ``(alpha/2) (1/m) sum_i (|w~_i|^2 +
         |theta~_i|^2)`` in the unit-free coordinates (no units: the same
@@ -76,14 +99,23 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         Largest time step of ``"flow"`` (None: 0.5) or step of ``"adam"``
         (None: 0.01); unused by ``"lbfgs"``. A full-batch flow step that
         would increase ``J`` or make it non-finite is halved and retried.
+        Unlike MLP's, a flow step is a time step of the mean-field flow:
+        each particle moves by ``m`` times its gradient, so the same value
+        suits any ``n_particles``.
     max_iter : int, default=5000
         Maximum number of iterations (L-BFGS) or epochs (``"flow"``,
         ``"adam"``).
     tol : float, default=1e-4
         Relative tolerance: the fit stops when ``J`` has not decreased by
-        ``tol * J_best`` for ``n_iter_no_change`` consecutive iterations.
-    n_iter_no_change : int, default=10
-        Patience of the stopping rule.
+        ``tol * J_best`` for ``n_iter_no_change`` consecutive iterations
+        (the first compared with ``J`` at the initial particles). Unlike
+        MLP's absolute ``tol``, it does not depend on the scale of ``J``.
+        With ``early_stopping``: the validation score has not increased by
+        ``tol``.
+    n_iter_no_change : int or np.inf, default=10
+        Patience of the stopping rule; ``np.inf`` switches it off (the fit
+        then runs ``max_iter`` iterations unless ``J`` reaches ``1e-12``
+        times its initial value).
     init_scale : float, default=0.5
         Size of the initial particles: positions at radius ``init_scale`` in
         the unit-free coordinates (so pre-activations are
@@ -102,17 +134,22 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         Whether to fit an intercept ``b`` (not penalised), initialised at the
         weighted mean of ``y``. Without one, ``y`` is only rescaled (by its
         root mean square), not centred, so the model has no constant term.
-    batch_size : int or None, default=None
+    batch_size : int, "auto" or None, default=None
         Minibatch size of the ``"adam"`` and ``"flow"`` solvers (each
         minibatch's loss is its weighted mean, so the mean-field scaling and
         the meaning of the step are unchanged); None: full batch for
-        ``"flow"``, 256 for ``"adam"`` chosen by ``"auto"``. Setting it makes
-        ``"auto"`` choose ``"adam"``.
+        ``"flow"``, 256 for ``"adam"`` chosen by ``"auto"``; ``"auto"``:
+        ``min(200, n_samples)``, as in MLP. Setting an int makes ``"auto"``
+        choose ``"adam"``; ``"lbfgs"`` ignores it.
     shuffle : bool, default=True
         Whether to shuffle the samples at every epoch (minibatches only).
-    learning_rate : {"constant", "invscaling"}, default="constant"
-        Schedule of the largest step: constant, or
-        ``learning_rate_init / (1 + k)^power_t`` at epoch ``k``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, \
+            default="constant"
+        Schedule of the largest step of ``"flow"`` and ``"adam"``: constant;
+        ``learning_rate_init / (1 + k)^power_t`` at epoch ``k`` (counted over
+        ``warm_start`` fits and ``partial_fit`` calls); or, as MLP's
+        ``"adaptive"``, constant until the stopping rule's patience runs out,
+        then divided by 5 instead of stopping, five times at most.
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
     early_stopping : bool, default=False
@@ -154,9 +191,19 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         Seeds the initialisation, the shuffling, the validation split and
         the Langevin noise; with an int, fits are bit-for-bit reproducible.
     verbose : bool or int, default=False
-        Print the objective every ``verbose`` steps (every step if True).
+        Print ``Iteration k, loss = J`` every ``verbose`` iterations (every
+        one if True), ``k`` counted as ``n_iter_`` is (over ``partial_fit``
+        calls too).
     warm_start : bool, default=False
-        Continue from the particles of the previous fit.
+        Continue from the particles of the previous fit: ``t_``, ``loss_curve_``,
+        ``validation_scores_`` and the ``learning_rate`` schedule continue,
+        ``n_iter_`` counts the new fit's iterations, as in MLP.
+    callback : callable or None, default=None
+        Called after every epoch (every iteration of L-BFGS) with a
+        :class:`~sklearn_meanfield.TrainingRecord` (``iteration``, ``loss``,
+        ``validation_score``, ``step_size`` and the particles ``weights``,
+        ``positions``, ``intercept`` in the units of ``X`` and ``y``,
+        read-only); the fit stops (as converged) when it returns True.
 
     Attributes
     ----------
@@ -191,7 +238,17 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     intercept_ : float or ndarray of shape (n_outputs,)
         The intercept ``b`` (0 when ``fit_intercept=False``).
     loss_curve_ : list of float
-        ``J`` after each step.
+        ``J`` after each iteration (continued by ``warm_start`` and
+        ``partial_fit``).
+    loss_ : float
+        ``J`` at the end of the fit (``loss_curve_[-1]``), penalty
+        included, in the unit-free coordinates.
+    n_outputs_ : int
+        Number of outputs of the network.
+    out_activation_ : str
+        The output's inverse link, as MLP's: ``"identity"`` (squared and
+        Huber losses), ``"exp"`` (Poisson), ``"logistic"`` (binary,
+        multilabel) or ``"softmax"`` (multiclass).
     best_loss_ : float or None
         The smallest ``J`` reached (None with ``early_stopping=True``).
     n_iter_ : int
@@ -207,9 +264,10 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     t_ : int
         Number of training samples seen by the flow (epochs times samples).
     validation_scores_ : list of float or None
-        Validation score after each epoch, with ``early_stopping=True``.
+        Validation score after each epoch, with ``early_stopping=True`` or a
+        validation set ``X_val``.
     best_validation_score_ : float or None
-        The best validation score, with ``early_stopping=True``.
+        The best validation score of the fit, with validation data.
     trajectory_ : dict
         With ``record_every``: ``"iterations"`` (n_records,), ``"weights"``
         (n_records, n_particles, n_outputs) and ``"positions"`` (n_records,
@@ -239,10 +297,18 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     True
     """
 
+    _parameter_constraints: dict = {
+        **BaseMeanFieldNetwork._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson", "huber"})],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+    }
+
     def __init__(
         self,
         n_particles=100,
         *,
+        loss="squared_error",
+        epsilon=1.35,
         activation="relu",
         alpha="auto",
         solver="auto",
@@ -267,8 +333,11 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         random_state=None,
         verbose=False,
         warm_start=False,
+        callback=None,
     ):
         self.n_particles = n_particles
+        self.loss = loss
+        self.epsilon = epsilon
         self.activation = activation
         self.alpha = alpha
         self.solver = solver
@@ -293,17 +362,26 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.callback = callback
 
     _standardize_targets = True
     _default_learning_rates = {"flow": 0.5, "adam": 1e-2}
 
-    def _make_loss(self):
+    def _make_loss(self, targets_info=None):
+        if self.loss == "poisson":
+            return PoissonLoss()
+        if self.loss == "huber":
+            return HuberLoss(self.epsilon)
         return SquaredLoss()
 
-    def _squeeze_output(self):
-        return self._y_1d
+    def _squeeze_output(self, targets_info=None):
+        info = self.__dict__ if targets_info is None else targets_info
+        return info["_y_1d"]
 
     def _validate_Xy(self, X, y, reset):
+        """Validated ``X``, ``Y`` (n_samples, n_outputs) in ``X``'s dtype, and
+        whether ``y`` is 1-D (a column vector counts as 1-D, with a
+        ``DataConversionWarning``, as in MLPRegressor)."""
         X, y = validate_data(
             self,
             X,
@@ -318,16 +396,45 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
             raise ValueError(
                 f"MeanFieldRegressor needs numeric targets y; got dtype {y.dtype}."
             )
-        if not reset and (y.ndim == 1) != self._y_1d:
+        y_1d = self._check_y_shape(y, reset)
+        Y = np.asarray(y, dtype=X.dtype).reshape(X.shape[0], -1)
+        if self.loss == "poisson" and np.any(Y < 0):
             raise ValueError(
-                "partial_fit needs y with the same number of dimensions as the "
-                f"first call ({1 if self._y_1d else 2}-D); got {y.ndim}-D."
+                "loss='poisson' needs non-negative targets y (counts or rates); "
+                f"the smallest is {float(Y.min())!r}."
             )
-        self._y_1d = y.ndim == 1
-        return X, np.asarray(y, dtype=X.dtype).reshape(X.shape[0], -1)
+        return X, Y, y_1d
+
+    def _check_y_shape(self, y, reset):
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected. "
+                "Please change the shape of y to (n_samples, ), for example "
+                "using ravel().",
+                DataConversionWarning,
+                stacklevel=6,
+            )
+        y_1d = y.ndim == 1 or y.shape[1] == 1
+        if not reset and y_1d != self._y_1d:
+            raise ValueError(
+                "partial_fit needs y with the same number of outputs as the "
+                f"first call ({'1-D' if self._y_1d else 'several outputs'}); got "
+                f"{'1-D' if y_1d else f'{y.shape[1]} outputs'}."
+            )
+        return y_1d
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    @atomic_fit
+    def fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        X_val=None,
+        y_val=None,
+        sample_weight_val=None,
+    ):
         """Fit the particles to ``(X, y)``.
 
         Parameters
@@ -335,18 +442,59 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training inputs; float32 stays float32.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Numeric targets.
+            Numeric targets (non-negative for ``loss="poisson"``).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the mean loss (not all zero).
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), \
+                default=None
+            Validation inputs: the score of every epoch is recorded in
+            ``validation_scores_`` and, with ``early_stopping=True``, used
+            to stop and to keep the best particles instead of a split of
+            ``X`` (``validation_fraction`` is then unused). In a
+            :class:`~sklearn.pipeline.Pipeline`, request it with
+            ``set_fit_request(X_val=True, y_val=True)`` (metadata routing)
+            and have it transformed like ``X`` with
+            ``Pipeline(..., transform_input=["X_val"])``.
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), \
+                default=None
+            Validation targets, with ``X_val``.
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation score.
 
         Returns
         -------
         self : MeanFieldRegressor
         """
-        X, Y = self._validate_Xy(X, y, reset=True)
-        return self._fit_particles(X, Y, sample_weight)
+        X, Y, y_1d = self._validate_Xy(X, y, reset=True)
+        validation_set = self._validate_validation_set(X_val, y_val, sample_weight_val)
+        if validation_set is not None:
+            validation_set = self._encode_validation(X, Y, *validation_set)
+        return self._fit_particles(
+            X,
+            Y,
+            sample_weight,
+            targets_info={"_y_1d": y_1d},
+            validation_set=validation_set,
+        )
+
+    def _encode_validation(self, X, Y, X_val, y_val, sample_weight_val):
+        X_val, y_val = validate_data(
+            self,
+            X_val,
+            y_val,
+            reset=False,
+            multi_output=True,
+            y_numeric=True,
+            dtype=X.dtype,
+            accept_sparse="csr",
+        )
+        Y_val = np.asarray(y_val, dtype=X.dtype).reshape(X_val.shape[0], -1)
+        if Y_val.shape[1] != Y.shape[1]:
+            raise ValueError(f"y_val has {Y_val.shape[1]} outputs; y has {Y.shape[1]}.")
+        return X_val, Y_val, sample_weight_val
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @atomic_fit
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch of the flow on ``(X, y)``, from the current particles.
 
@@ -366,15 +514,20 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         self : MeanFieldRegressor
         """
         first = not hasattr(self, "positions_")
-        X, Y = self._validate_Xy(X, y, reset=first)
-        return self._fit_particles(X, Y, sample_weight, incremental=True)
+        X, Y, y_1d = self._validate_Xy(X, y, reset=first)
+        return self._fit_particles(
+            X, Y, sample_weight, targets_info={"_y_1d": y_1d}, incremental=True
+        )
 
-    def _score_output(self, F, Y, s):
-        """R^2 of the outputs ``F`` (the validation score)."""
-        return r2_score(Y, F, sample_weight=s)
+    def _score_output(self, F, Y, s, objective):
+        """R^2 of the predictions of the outputs ``F`` (the validation
+        score; R^2 is the same in the unit-free coordinates)."""
+        return r2_score(Y, objective.loss.inverse_link(F), sample_weight=s)
 
     def predict(self, X):
-        """``f(x) = (1/m) sum_i w_i sigma(theta_i . [x, 1]) + b``.
+        """The prediction ``f(x) = (1/m) sum_i w_i sigma(theta_i . [x, 1]) +
+        b``, or ``exp(f(x))`` for ``loss="poisson"`` (``f`` is the log of the
+        mean).
 
         Parameters
         ----------
@@ -388,7 +541,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         X = validate_data(
             self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse="csr"
         )
-        F = self._raw_output(X)
+        F = self._objective.loss.inverse_link(self._raw_output(X))
         return F[:, 0] if self._y_1d else F
 
     def __sklearn_tags__(self):

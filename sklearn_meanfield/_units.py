@@ -84,12 +84,25 @@ def _tanh_derivative(A):
     return A
 
 
+def _identity(Z):
+    return Z
+
+
+def _identity_derivative(A):
+    A.fill(1)
+    return A
+
+
 #: name -> (activation in place of the pre-activation, derivative in place of
-#: the activation, positively 1-homogeneous)
+#: the activation, positively 1-homogeneous). "logistic" is MLP's name of the
+#: sigmoid; "identity" makes the network linear in x (a low-rank-penalised
+#: linear model), 1-homogeneous like ReLU.
 ACTIVATIONS = {
     "relu": (_relu, _relu_derivative, True),
     "sigmoid": (_sigmoid, _sigmoid_derivative, False),
+    "logistic": (_sigmoid, _sigmoid_derivative, False),
     "tanh": (_tanh, _tanh_derivative, False),
+    "identity": (_identity, _identity_derivative, True),
 }
 
 
@@ -105,8 +118,8 @@ class NeuronUnit:
 
     Parameters
     ----------
-    activation : {"relu", "sigmoid", "tanh"}
-        The activation ``sigma``.
+    activation : {"relu", "sigmoid", "logistic", "tanh", "identity"}
+        The activation ``sigma`` (``"logistic"`` is ``"sigmoid"``).
     init_scale : float, default=1.0
         Radius of the initial positions (see ``init_positions``).
     metric : {"standardize", "diagonal", "euclidean"}, default="standardize"

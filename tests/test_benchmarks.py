@@ -38,7 +38,7 @@ def _tables(section):
 def test_sections_and_numbers(tiny_run):
     env, sections = tiny_run
     titles = [s["title"].split(".")[0] for s in sections]
-    assert titles == ["1", "2", "3", "4", "5", "6", "7", "8"]
+    assert titles == ["1", "2", "3", "4", "5", "6", "7", "8", "9"]
     assert env["numpy"] == np.__version__ and env["cpu"] and env["blas"]
     n_checked = 0
     for section in sections:
@@ -77,6 +77,19 @@ def test_sections_and_numbers(tiny_run):
         "path, warm starts",
         "path, every alpha from scratch",
     ]
+    # section 9: every case, the three methods; SFW certified and lowest J
+    spikes = sections[8]
+    columns = spikes["columns"]
+    cases = {r[0] for r in spikes["rows"]}
+    assert len(cases) == 2 and len(spikes["rows"]) == 6
+    for row in spikes["rows"]:
+        values = dict(zip(columns, row, strict=True))
+        if values["method"] == "Sliding Frank-Wolfe":
+            assert values["max|eta| - 1"] <= 1e-6
+            assert values["J excess over SFW's (relative)"] == 0
+            assert values["missed"] == values["spurious"] == 0
+        else:
+            assert values["J excess over SFW's (relative)"] >= -1e-9
 
 
 def test_markdown_and_main(bench, tiny_run, tmp_path, monkeypatch):
@@ -110,3 +123,131 @@ def test_lasso_spikes_merges_adjacent_coefficients(bench):
     order = np.argsort(positions[:, 0])
     np.testing.assert_allclose(positions[order, 0], [0.45, 0.975])
     np.testing.assert_allclose(amplitudes[order], [-2.0, 4.0])
+
+
+# ------------------------------------------- Sliding Frank-Wolfe (issue 16)
+@pytest.fixture(scope="module")
+def sfw(bench):
+    return bench._load_sfw()
+
+
+@pytest.mark.parametrize(
+    "kernel, n_dims",
+    [("dirichlet", 1), ("dirichlet", 2), ("gaussian", 1), ("gaussian", 3)],
+)
+def test_sfw_certificate_grid_matches_direct_sum(sfw, kernel, n_dims):
+    # The FFT (Dirichlet) and tensor-contraction (Gaussian) grids of
+    # Phi^* v, and the generic block path, equal the direct sum.
+    from sklearn_meanfield import DirichletKernel, GaussianKernel
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(40, n_dims))
+    v = rng.standard_normal(40)
+    K = DirichletKernel(5) if kernel == "dirichlet" else GaussianKernel(0.2)
+    op = sfw.KernelOperator(K, X)
+    points, values, shape = op.adjoint_on_grid(v)
+    assert values.shape == (np.prod(shape),) == (points.shape[0],)
+    idx = rng.choice(points.shape[0], min(30, points.shape[0]), replace=False)
+    direct = v @ op.values(points[idx])
+    np.testing.assert_allclose(values[idx], direct, atol=1e-12)
+
+    class Plain:  # the same kernel without a fast grid path
+        periodic, length_scale = K.periodic, K.length_scale
+        value, gradient = K.value, K.gradient
+
+    generic = sfw.KernelOperator(Plain(), X)
+    p2, v2, _ = generic.adjoint_on_grid(v)
+    np.testing.assert_allclose(v2, v @ generic.values(p2), atol=1e-12)
+
+
+def test_sfw_certificate_max_finds_the_global_maximum(sfw):
+    # Newton from the grid's local maxima reaches the maximum of |eta| found
+    # by brute force on a grid 50x finer, and is a stationary point.
+    from sklearn_meanfield import DirichletKernel
+    from sklearn_meanfield.datasets import make_spikes
+
+    X, y, _, _ = make_spikes(4, 61, cutoff=8, noise=0.05, random_state=1)
+    problem = sfw.Blasso(sfw.KernelOperator(DirichletKernel(8), X), y, 1e-2)
+    T, a = np.zeros((0, 1)), np.zeros(0)
+    eta_max, t_star, eta = problem.certificate_max(T, a)
+    fine = np.linspace(0, 1, 200_001)[:-1, None]
+    v = problem.s * y / problem.alpha
+    brute = np.abs(v @ problem.operator.values(fine))
+    assert abs(eta) == eta_max
+    assert brute.max() <= eta_max <= brute.max() * (1 + 1e-9)
+    _, dPhi = problem.operator.forward(t_star[None, :])
+    assert abs(v @ dPhi[:, 0, 0]) < 1e-6 * eta_max / problem.operator.length_scale
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sfw_exact_recovery_noiseless(sfw, seed):
+    # Noiseless 1-D Dirichlet, spikes 2/fc apart, small alpha: SFW returns
+    # the true support (positions to 1e-6, no extra spike), certified optimal
+    # (max|eta| <= 1 + 1e-6, small duality gap), below the grid Lasso's J.
+    from sklearn_meanfield import DirichletKernel
+    from sklearn_meanfield.datasets import make_spikes
+    from sklearn_meanfield.metrics import spike_recovery_scores
+
+    X, y, T, a = make_spikes(5, 101, cutoff=10, min_separation=2.0, random_state=seed)
+    problem = sfw.Blasso(sfw.KernelOperator(DirichletKernel(10), X), y, 1e-6)
+    res = sfw.sliding_frank_wolfe(problem)
+    assert res.amplitudes.shape == (5,) and res.n_iter == 5
+    scores = spike_recovery_scores(T, a, res.positions, res.amplitudes, periodic=True)
+    assert scores["n_missed"] == scores["n_spurious"] == 0
+    assert scores["max_position_error"] < 1e-6
+    assert scores["max_amplitude_error"] < 1e-4
+    assert res.eta_max <= 1 + 1e-6
+    gap, eta_max = problem.duality_gap(res.positions, res.amplitudes)
+    assert eta_max <= 1 + 1e-6 and 0 <= gap <= 1e-5 * res.objective
+    grid, coef, _ = sfw.grid_lasso(problem, 1 / 500)
+    assert res.objective <= problem.objective(grid, coef)
+    assert res.objective == problem.objective(res.positions, res.amplitudes)
+
+
+def test_sfw_exact_recovery_gaussian_2d(sfw):
+    from sklearn_meanfield import GaussianKernel
+    from sklearn_meanfield.datasets import make_spikes
+    from sklearn_meanfield.metrics import spike_recovery_scores
+
+    X, y, T, a = make_spikes(
+        3, 441, 2, kernel="gaussian", bandwidth=0.1, min_separation=3, random_state=0
+    )
+    problem = sfw.Blasso(sfw.KernelOperator(GaussianKernel(0.1), X), y, 1e-7)
+    res = sfw.sliding_frank_wolfe(problem)
+    scores = spike_recovery_scores(T, a, res.positions, res.amplitudes)
+    assert res.amplitudes.shape == (3,)
+    assert scores["max_position_error"] < 1e-6
+    assert res.eta_max <= 1 + 1e-6
+    grid, coef, _ = sfw.grid_lasso(problem, 0.05)
+    assert res.objective < problem.objective(grid, coef)
+
+
+def test_sfw_objective_is_the_deconvolvers(sfw):
+    # Blasso.objective at the deconvolver's raw particles is the J it
+    # reports (its last loss_curve_ entry) with sample weights and a scaled
+    # y, and SFW on that weighted problem ends at most 1e-9 (relative) above
+    # the deconvolver run to a tight duality gap.
+    from sklearn_meanfield import DirichletKernel, SparseSpikeDeconvolver
+    from sklearn_meanfield.datasets import make_spikes
+
+    X, y, _, _ = make_spikes(4, 81, cutoff=8, noise=1e-2, random_state=0)
+    y = 7.0 * y
+    w = np.random.RandomState(0).uniform(0.5, 2.0, size=y.shape[0])
+    alpha = 2e-2
+    est = SparseSpikeDeconvolver(cutoff=8, alpha=alpha, tol=1e-10, max_iter=20_000)
+    est.fit(X, y, sample_weight=w)
+    problem = sfw.Blasso(sfw.KernelOperator(DirichletKernel(8), X), y, alpha, w)
+    J_ours = problem.objective(est.particle_positions_, est.particle_weights_)
+    assert J_ours == pytest.approx(est.loss_curve_[-1], rel=1e-12)
+    # the certificate is the deconvolver's
+    T = np.linspace(0, 1, 7)[:, None]
+    v = problem.s * problem.residual(est.particle_positions_, est.particle_weights_)
+    np.testing.assert_allclose(
+        v @ problem.operator.values(T) / alpha,
+        est.certificate(T, X, y, sample_weight=w),
+        atol=1e-10,
+    )
+    res = sfw.sliding_frank_wolfe(problem)
+    assert res.objective <= J_ours * (1 + 1e-9)
+    # ... and the tightly converged deconvolver gets within 1e-7 of it
+    assert J_ours <= res.objective * (1 + 1e-7)

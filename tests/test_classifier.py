@@ -418,9 +418,11 @@ def test_fit_intercept_false(two_class):
 def test_warm_start_continues(three_class):
     X, y = three_class
     clf = _fit_quiet(_fast(warm_start=True, max_iter=50), X, y)
-    first = clf.loss_curve_[-1]
+    first, n_first = clf.loss_curve_[-1], len(clf.loss_curve_)
     _fit_quiet(clf, X, y)
-    assert clf.loss_curve_[0] < first
+    # the curve continues the first fit's, from where it stopped
+    assert len(clf.loss_curve_) == n_first + clf.n_iter_
+    assert clf.loss_curve_[n_first] < first
 
 
 def test_loss_decreases_and_is_the_objective(two_class):

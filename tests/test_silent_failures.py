@@ -1,0 +1,85 @@
+"""No silent bad model (issue 14): a fit that takes no step, or whose steps
+make it worse, says so; absurd step sizes still train the full-batch flow."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_meanfield import MeanFieldClassifier, MeanFieldRegressor
+from sklearn_meanfield.datasets import make_teacher_student
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_teacher_student(300, 3, n_teacher=2, random_state=0)
+
+
+@pytest.mark.parametrize(
+    "Estimator, lr", [(MeanFieldRegressor, 1e13), (MeanFieldClassifier, 1e100)]
+)
+def test_huge_learning_rate_still_trains_the_full_batch_flow(data, Estimator, lr):
+    # step halving used to stop at 1e-12 * learning_rate_init and return the
+    # untrained particles as "converged"; it now halves until a step
+    # descends (or no step changes the particles)
+    X, y = data
+    y = y > np.median(y) if Estimator is MeanFieldClassifier else y
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = Estimator(
+            n_particles=20,
+            solver="flow",
+            learning_rate_init=lr,
+            max_iter=200,
+            random_state=0,
+        ).fit(X, y)
+    assert est.n_iter_ > 50
+    assert est.score(X, y) > 0.9
+
+
+def test_minibatch_run_that_ends_worse_warns(data):
+    X, y = data
+    with pytest.warns(ConvergenceWarning, match="larger objective"):
+        MeanFieldRegressor(
+            n_particles=20,
+            solver="flow",
+            batch_size=32,
+            learning_rate_init=10.0,
+            max_iter=30,
+            random_state=0,
+        ).fit(X, y)
+
+
+def test_langevin_run_that_ends_worse_warns(data):
+    X, y = data
+    with pytest.warns(ConvergenceWarning, match="larger objective"):
+        MeanFieldRegressor(
+            flow="langevin",
+            learning_rate_init=1e7,
+            max_iter=50,
+            random_state=0,
+        ).fit(X, y)
+
+
+def test_a_good_run_does_not_warn(data):
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = MeanFieldRegressor(
+            n_particles=20, solver="adam", batch_size=32, random_state=0
+        ).fit(X, y)
+    assert reg.score(X, y) > 0.99
+
+
+def test_a_stationary_start_is_not_reported_as_no_step(data):
+    # alpha=0 and y constant: the initial measure with the best intercept
+    # has a zero gradient, so not stepping is correct, with no warning
+    X, _ = data
+    y = np.full(X.shape[0], 3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = MeanFieldRegressor(
+            n_particles=4, solver="flow", alpha=0.0, init_scale=1e-200, random_state=0
+        ).fit(X, y)
+    np.testing.assert_allclose(reg.predict(X), 3.0)
