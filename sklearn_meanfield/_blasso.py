@@ -25,6 +25,7 @@ from ._flow import ParticleFlow, TrainingData
 from ._losses import SquaredLoss, TVPenalty
 from ._objective import MeanFieldObjective, Particles
 from ._rules import ConicStep
+from ._sliding import CertificateGrid, certificate_search, sliding_run
 
 __all__ = [
     "BlassoResult",
@@ -82,6 +83,7 @@ def solve_blasso(
     record_every=None,
     random_state=None,
     verbose=False,
+    polish=True,
 ):
     """Solve the BLASSO by conic particle gradient descent.
 
@@ -114,6 +116,10 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
         The ``debias`` of the estimator.
     random_state : RandomState
         For the random part of the initial positions.
+    polish : bool, default=True
+        The flow until the masses gather, then the spikes polished by
+        Newton's method and certified (:mod:`~sklearn_meanfield._sliding`);
+        False: the flow alone, stopped on the duality gap.
 
     Returns
     -------
@@ -149,9 +155,13 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
     candidates = unit.certificate_points()
     # alpha_max = max_t |sum_j s_j phi(t)(x_j) y_j|: the zero measure is a
     # solution iff alpha >= alpha_max (its certificate is then <= 1).
-    lam_max = certificate_max(
-        unit, Xp, s * yn, 1.0, np.vstack([candidates, unit.input_points(Xp)])
-    )
+    if polish:
+        grid = CertificateGrid(unit, Xp)
+        lam_max = certificate_search(unit, Xp, s * yn, grid)[0]
+    else:
+        lam_max = certificate_max(
+            unit, Xp, s * yn, 1.0, np.vstack([candidates, unit.input_points(Xp)])
+        )
     if lam >= lam_max:
         return _zero_solution(objective, Xp, yn, s, lam, c, lam_max, particles)
     target = tol * 0.5 * float(s @ np.square(yn))
@@ -185,9 +195,28 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
         project=unit.project,
         record_every=record_every,
     )
-    run = flow.run(
-        objective, TrainingData(Xp, yn[:, None], s), particles, callback=check
-    )
+    if polish:
+        run = sliding_run(
+            unit,
+            Xp,
+            yn,
+            s,
+            lam,
+            particles,
+            grid,
+            max_iter=max_iter,
+            tol=tol,
+            weight_step=weight_step,
+            position_step=position_step,
+            merge_radius=merge_radius,
+            record_every=record_every,
+            verbose=verbose,
+        )
+        history.update(gap=run.gap, eta_max=run.eta_max, n_iter=run.n_iter)
+    else:
+        run = flow.run(
+            objective, TrainingData(Xp, yn[:, None], s), particles, callback=check
+        )
     particles = run.particles
     if history.get("n_iter") == run.n_iter:
         gap, eta_max = history["gap"], history["eta_max"]
