@@ -25,7 +25,7 @@ from ._flow import ParticleFlow, TrainingData
 from ._losses import SquaredLoss, TVPenalty
 from ._objective import MeanFieldObjective, Particles
 from ._rules import ConicStep
-from ._sliding import CertificateGrid, certificate_search, sliding_run
+from ._sliding import CertificateGrid, certificate_search, refit, sliding_run
 
 __all__ = [
     "BlassoResult",
@@ -239,7 +239,15 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
     )
     if debias_mode is not None and spike_amplitudes.shape[0] > 0:
         spike_positions, spike_amplitudes = debias(
-            unit, Xp, yn, s, spike_positions, spike_amplitudes, debias_mode, positive
+            unit,
+            Xp,
+            yn,
+            s,
+            spike_positions,
+            spike_amplitudes,
+            debias_mode,
+            positive,
+            newton=polish,
         )
         # A joint refit may bring two spikes together or empty one (an
         # ill-conditioned operator): read the spikes off again, and refit
@@ -389,9 +397,13 @@ def extract_spikes(unit, positions, amplitudes, prune_tol, merge_radius):
     return merged_pos[keep][order], merged_amp[keep][order]
 
 
-def debias(unit, Xp, y, s, positions, amplitudes, mode="joint", positive=False):
+def debias(
+    unit, Xp, y, s, positions, amplitudes, mode="joint", positive=False, newton=False
+):
     """Least-squares refit of ``sum_j s_j (y_j - sum_i a_i K(x_j - t_i))^2``
-    on the support found (normalised units)."""
+    on the support found (normalised units); the joint refit by
+    ``scipy.optimize.least_squares``, or with ``newton`` by
+    :func:`~sklearn_meanfield._sliding.refit` (Newton's method)."""
     w = np.sqrt(s)
     k, d = positions.shape
 
@@ -404,6 +416,17 @@ def debias(unit, Xp, y, s, positions, amplitudes, mode="joint", positive=False):
     if mode == "amplitudes" or k * (d + 1) > Xp.shape[0]:
         # (a joint refit with more unknowns than samples is ill-posed)
         return positions, amplitudes_only(positions)
+
+    if newton:
+        T, a, index = refit(unit, Xp, y, s, positions, amplitudes, positive)
+        moved = unit.differences(T, positions[index])[
+            np.arange(index.size), np.arange(index.size)
+        ]
+        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(T))) or np.any(
+            np.linalg.norm(moved, axis=1) > unit.length_scale
+        ):
+            return positions, amplitudes_only(positions)
+        return T, a
 
     def residual(z):
         a, T = z[:k], z[k:].reshape(k, d)

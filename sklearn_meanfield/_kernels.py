@@ -203,6 +203,26 @@ class DirichletKernel(ConvolutionKernel):
             k[..., axis], dk[..., axis] = self._pairwise_profile(X[:, axis], T[:, axis])
         return _separable_product(k, dk)
 
+    def matrix(self, X, T):
+        """``K(x_j - t_i)`` (n, m) alone: the product over the axes of the
+        1-D kernel of :meth:`pairwise_value_and_gradient`."""
+        X = np.asarray(X, dtype=float)
+        T = np.asarray(T, dtype=float)
+        K = self._pairwise_profile(X[:, 0], T[:, 0])[0]
+        for axis in range(1, X.shape[1]):
+            K *= self._pairwise_profile(X[:, axis], T[:, axis])[0]
+        return K
+
+    def grid_factors(self, X, axes):
+        """Per-axis factors of ``K(x_j - t)`` on the tensor grid of
+        ``axes``: ``F_k[j, i] = k(x_jk - axes[k][i])``, the 1-D kernel
+        (``K`` is their product)."""
+        X = np.asarray(X, dtype=float)
+        return [
+            self._pairwise_profile(X[:, k], np.asarray(g, dtype=float))[0]
+            for k, g in enumerate(axes)
+        ]
+
     def _pairwise_profile(self, x, t):
         """``k(x_j - t_i)`` and ``k'(x_j - t_i)``, shape (n, m), for 1-D ``x``
         (n,) and ``t`` (m,).
@@ -311,6 +331,54 @@ class GaussianKernel(ConvolutionKernel):
         K = self.value(D)
         # grad K(D) = -D / sigma^2 K(D)
         return K, D * (K / (-(self.bandwidth**2)))[..., None]
+
+    def matrix(self, X, T):
+        """``K(x_j - t_i)`` (n, m) alone (see
+        :meth:`pairwise_value_and_gradient`)."""
+        return self._pairwise_value(
+            np.asarray(X, dtype=float), np.asarray(T, dtype=float)
+        )[0]
+
+    def _pairwise_value(self, X, T):
+        center = X.mean(axis=0) if X.shape[0] else 0.0
+        Xc, Tc = X - center, T - center
+        sq = Xc @ (-2.0 * Tc.T)
+        sq += np.einsum("jk,jk->j", Xc, Xc)[:, None]
+        sq += np.einsum("ik,ik->i", Tc, Tc)[None, :]
+        np.maximum(sq, 0.0, out=sq)
+        sq *= -0.5 / self.bandwidth**2
+        return np.exp(sq, out=sq), Xc, Tc
+
+    def pairwise_value_and_gradient(self, X, T):
+        """``K(x_j - t_i)`` (n, m) and its gradient (n, m, n_dims) for all
+        pairs: ``|x - t|^2 = |x|^2 + |t|^2 - 2 x.t`` by one matrix product
+        (coordinates centred on the mean sample first, which keeps the
+        cancellation at the scale of the samples' spread), one exponential
+        per pair, and ``grad K = -(x - t) K / sigma^2`` axis by axis."""
+        X = np.asarray(X, dtype=float)
+        T = np.asarray(T, dtype=float)
+        K, Xc, Tc = self._pairwise_value(X, T)
+        dK = np.empty((*K.shape, X.shape[1]))
+        scale = -1.0 / self.bandwidth**2
+        for k in range(X.shape[1]):
+            D = np.subtract.outer(Xc[:, k], Tc[:, k])
+            D *= K
+            D *= scale
+            dK[:, :, k] = D
+        return K, dK
+
+    def grid_factors(self, X, axes):
+        """Per-axis factors of ``K(x_j - t)`` on the tensor grid of
+        ``axes``: ``F_k[j, i] = exp(-(x_jk - axes[k][i])^2 / (2 sigma^2))``
+        (``K`` is their product)."""
+        X = np.asarray(X, dtype=float)
+        return [
+            np.exp(
+                np.square(X[:, k, None] - np.asarray(g)[None, :])
+                / (-2 * self.bandwidth**2)
+            )
+            for k, g in enumerate(axes)
+        ]
 
 
 def check_kernel(kernel):

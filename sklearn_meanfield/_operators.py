@@ -284,6 +284,14 @@ class FourierOperator(ForwardOperator):
             E = table[rows] if E is None else np.multiply(E, table[rows], out=E)
         return E
 
+    def grid_factors(self, X, axes):
+        """Per-axis factors of ``exp(-2 i pi <k_j, t>)`` on the tensor grid
+        of ``axes``: ``F_a[j, i] = exp(-2 i pi k_ja axes[a][i])``."""
+        return [
+            np.exp((-2j * np.pi) * np.outer(X[:, a], np.asarray(g, dtype=float)))
+            for a, g in enumerate(axes)
+        ]
+
     def matrix_and_gradient(self, X, T):
         E = self._exponentials(X, T)
         dE = np.empty((*E.shape, X.shape[1]), dtype=complex)

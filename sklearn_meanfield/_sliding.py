@@ -70,7 +70,7 @@ MIN_FLOW_STEPS = 2
 #: growth of the wait between two attempts at sliding (flow steps)
 WAIT_GROWTH = 2
 #: particles lighter than this fraction of the heaviest leave the flow
-DROP_RELATIVE_MASS = 1e-8
+DROP_RELATIVE_MASS = 1e-6
 #: largest mass step tried by the line search, in units of the weight step
 MAX_MASS_STEP_RATIO = 2.0**12
 #: most points of a certificate grid evaluated by a tensor contraction
@@ -281,6 +281,7 @@ def slide(
     a,
     *,
     merge_radius=None,
+    fixed_signs=True,
     max_iter=50,
     gtol=1e-11,
     callback=None,
@@ -308,7 +309,10 @@ def slide(
     T : ndarray of shape (k, n_dims)
     a : ndarray of shape (k,)
     merge_radius : float or None
-        None: half the length scale.
+        None: half the length scale; 0: no merging.
+    fixed_signs : bool, default=True
+        False (with ``lam = 0``, a least-squares refit): amplitudes free to
+        change sign, no spike dropped.
     max_iter : int
     gtol : float
     callback : callable or None
@@ -319,12 +323,17 @@ def slide(
     T, a : ndarray
         The polished spikes (non-zero amplitudes).
     info : dict
-        ``n_iter`` (accepted steps), ``objective``, ``stationarity``.
+        ``n_iter`` (accepted steps), ``objective``, ``stationarity`` and,
+        without merging, ``index``: the rows of the input spikes that are
+        left.
     """
     ell = unit.length_scale
     radius = 0.5 * ell if merge_radius is None else merge_radius
-    keep = a != 0
-    T, a = _merge(unit, np.array(T[keep], dtype=float), a[keep].astype(float), radius)
+    keep = (a != 0) | (not fixed_signs)
+    index = np.flatnonzero(keep)
+    T, a = np.array(T[keep], dtype=float), a[keep].astype(float)
+    if radius > 0:
+        T, a = _merge(unit, T, a, radius)
     sigma = np.sign(a)
     d = T.shape[1]
     h = 1e-4 * ell
@@ -335,10 +344,20 @@ def slide(
     J, cache = _objective(unit, Xp, y, s, lam, T, a)
     if a.size:
         # the amplitudes first (positions fixed: a quadratic problem)
-        a = _amplitudes_on_support(cache[0], y, s, lam, a)
-        nz = a != 0
+        a = _amplitudes_on_support(cache[0], y, s, lam, a, fixed_signs)
+        nz = (a != 0) | (not fixed_signs)
         T, a, sigma = T[nz], a[nz], sigma[nz]
+        index = index[nz] if radius <= 0 else index
         J, cache = _objective(unit, Xp, y, s, lam, T, a)
+    # the scale of the amplitudes' gradient: lam, or the correlation of the
+    # data with the spikes for a least-squares refit
+    scale = (
+        lam
+        if lam > 0
+        else max(float(np.abs((s * y) @ cache[0]).max(initial=0)), 1e-300)
+        if a.size
+        else 1.0
+    )
     while a.size and n_iter < max_iter:
         k = a.size
         Phi, dPhi, r = cache
@@ -348,7 +367,7 @@ def slide(
         g_a = lam * sigma - c
         stat = (
             max(float(np.abs(g_a).max()), float(np.abs(gc).max(initial=0.0)) * ell)
-            / lam
+            / scale
         )
         if stat <= gtol:
             break
@@ -366,28 +385,34 @@ def slide(
         H[iT[:, :, None], iT[:, None, :]] -= a[:, None, None] * Hc
         grad = np.concatenate([g_a, (-a[:, None] * gc).ravel()])
         accepted = False
+        # the model was good: try Newton's step itself first, then go back
+        # to the damping that worked
+        mu_next = mu
         if rho > 0.75:
-            mu = 0.0  # the model was good: try Newton's step itself first
+            mu = 0.0
         for _ in range(40):
             try:
                 L = np.linalg.cholesky(H + mu * np.diag(diag))
             except np.linalg.LinAlgError:
-                mu, nu = max(mu * nu, 1e-6), min(2 * nu, 16.0)
+                mu, nu = _more_damping(mu, nu, mu_next)
                 continue
             dz = -np.linalg.solve(L.T, np.linalg.solve(L, grad))
             move = np.sqrt(np.square(dz[k:].reshape(k, d)).sum(axis=1)).max()
             if move > 0.5 * ell:
                 dz *= 0.5 * ell / move
             predicted = -float(grad @ dz + 0.5 * dz @ (H @ dz))
+            if 0 <= predicted <= 1e-15 * abs(J) and stat <= 1e-6:
+                break  # converged: no decrease left above rounding
             a_new = a + dz[:k]
-            a_new[sigma * a_new <= 0] = 0.0
+            if fixed_signs:
+                a_new[sigma * a_new <= 0] = 0.0
             T_new = unit.project(T + dz[k:].reshape(k, d))
-            nz = a_new != 0
+            nz = (a_new != 0) | (not fixed_signs)
             J_new, cache_new = _objective(unit, Xp, y, s, lam, T_new[nz], a_new[nz])
             if J_new < J:
                 accepted = True
                 break
-            mu, nu = max(mu * nu, 1e-6), min(2 * nu, 16.0)
+            mu, nu = _more_damping(mu, nu, mu_next)
         if not accepted:
             break
         n_iter += 1
@@ -398,7 +423,8 @@ def slide(
         if mu < 1e-12:
             mu = 0.0
         T, a, sigma, J, cache = T_new[nz], a_new[nz], sigma[nz], J_new, cache_new
-        merged = _merge(unit, T, a, radius)
+        index = index[nz] if radius <= 0 else index
+        merged = _merge(unit, T, a, radius) if radius > 0 else (T, a)
         if merged[1].size < a.size:
             T, a = merged
             sigma = np.sign(a)
@@ -412,15 +438,48 @@ def slide(
             )
         if decrease <= 1e-15 * abs(J) and stat <= 1e-6:
             break
-    return T, a, {"n_iter": n_iter, "objective": J, "stationarity": stat}
+    info = {"n_iter": n_iter, "objective": J, "stationarity": stat}
+    if radius <= 0:
+        info["index"] = index
+    return T, a, info
 
 
-def _amplitudes_on_support(Phi, y, s, lam, a, max_drops=None):
+def _more_damping(mu, nu, mu_next):
+    """The damping after a rejected step: back to ``mu_next`` (the damping
+    before an undamped try) if above, else ``mu nu`` (at least ``1e-6``)
+    with ``nu`` doubled (at most 16)."""
+    if mu < mu_next:
+        return mu_next, nu
+    return max(mu * nu, 1e-6), min(2 * nu, 16.0)
+
+
+def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50):
+    """The least-squares refit ``min_{a, T} (1/2) sum_j s_j (y_j - sum_i a_i
+    phi(t_i)(x_j))^2`` from ``(T, a)`` by :func:`slide` with ``lam = 0``
+    (no merging; amplitudes kept non-negative with ``positive``, a spike
+    whose amplitude reaches zero dropped). Returns ``(T, a, index)``,
+    ``index`` the rows of the input spikes that are left."""
+    T, a, info = slide(
+        unit,
+        Xp,
+        y,
+        s,
+        0.0,
+        T,
+        a,
+        merge_radius=0.0,
+        fixed_signs=positive,
+        max_iter=max_iter,
+    )
+    return T, a, info["index"]
+
+
+def _amplitudes_on_support(Phi, y, s, lam, a, fixed_signs=True):
     """``argmin_a J(a, T)`` at fixed positions with the signs of ``a``
     fixed (``sigma_i a_i >= 0``): Newton's step on the free amplitudes (the
     exact minimiser of the quadratic), cut where an amplitude reaches zero,
     that amplitude fixed at zero, repeated (an active-set method that only
-    drops spikes)."""
+    drops spikes). ``fixed_signs=False``: the unconstrained minimiser."""
     a = a.copy()
     sigma = np.sign(a)
     free = a != 0
@@ -429,7 +488,9 @@ def _amplitudes_on_support(Phi, y, s, lam, a, max_drops=None):
     Q = A.T @ A
     b = A.T @ (w * y) - lam * sigma
     ridge = 1e-12 * max(float(np.trace(Q)) / max(Q.shape[0], 1), 1e-300)
-    for _ in range(a.size if max_drops is None else max_drops + 1):
+    if not fixed_signs:
+        return np.linalg.solve(Q + ridge * np.eye(a.size), b)
+    for _ in range(a.size):
         idx = np.flatnonzero(free)
         if idx.size == 0:
             break
@@ -577,8 +638,11 @@ def flow_and_slide(
     if max_insertions is None:
         max_insertions = n_rows
     active = np.flatnonzero(a != 0)
-    J, cache = _objective(unit, Xp, y, s, lam, T[active], a[active])
-    Phi, dPhi, r = cache
+    # values only: the gradients are needed for the particles that keep
+    # their mass after the first mass step
+    Phi, dPhi = _values(unit, Xp, T[active]), None
+    r = y - Phi @ a[active]
+    J = 0.5 * float((s * r) @ r) + lam * float(np.abs(a[active]).sum())
     h = weight_step
     next_try = MIN_FLOW_STEPS  # flow steps before the next attempt at sliding
     wait = 1
@@ -593,7 +657,6 @@ def flow_and_slide(
         # ---------------------------------------------- one step of the flow
         sr = s * r
         c = sr @ Phi
-        gc = np.einsum("j,jik->ik", sr, dPhi)
         aa, sg = a[active], sigma[active]
         rate = 4.0 * (sg * c - lam)
 
@@ -606,6 +669,18 @@ def flow_and_slide(
         h, J_h, a_h = _mass_line_search(J_mass, J, h, MAX_MASS_STEP_RATIO * weight_step)
         if not J_h < J:
             break  # stationary for the masses: nothing left to do
+        # drop the particles that have lost their mass
+        alive = np.abs(a_h) >= DROP_RELATIVE_MASS * np.abs(a_h).max()
+        if not alive.all():
+            a[active[~alive]] = 0.0
+            active, a_h, sg = active[alive], a_h[alive], sg[alive]
+            Phi = Phi[:, alive]
+            dPhi = None if dPhi is None else dPhi[:, alive]
+            r_h = y - Phi @ a_h
+            J_h = 0.5 * float((s * r_h) @ r_h) + lam * float(np.abs(a_h).sum())
+        if dPhi is None:
+            dPhi = unit.forward(Xp, T[active])[1]
+        gc = np.einsum("j,jik->ik", sr, dPhi)
         # positions: the flow's step, at most half a length scale
         move = (ratio * min(h, weight_step) * ell2) * (sg[:, None] * gc)
         norm = np.sqrt(np.einsum("ik,ik->i", move, move)).max(initial=0.0)
@@ -630,19 +705,19 @@ def flow_and_slide(
         a[active] = a_h
         curve.append(J)
         result.n_flow += 1
-        # drop the particles that have lost their mass
-        heaviest = np.abs(a[active]).max(initial=0.0)
-        alive = np.abs(a[active]) >= DROP_RELATIVE_MASS * heaviest
-        if not alive.all():
-            a[active[~alive]] = 0.0
-            active = active[alive]
-            Phi, dPhi = Phi[:, alive], dPhi[:, alive]
-            r = y - Phi @ a[active]
-            J = 0.5 * float((s * r) @ r) + lam * float(np.abs(a[active]).sum())
         if record_every and result.n_flow % record_every == 0:
             result.records.append((result.n_flow, T.copy(), a.copy()))
         if verbose:
             print(f"Flow step {result.n_flow}, J = {J:.6g}, {active.size} particles")
+        if _DEBUG:
+            rel = np.abs(a[active]) / np.abs(a[active]).max()
+            print(
+                f"  h={h:.3g} rel mass quantiles: "
+                + " ".join(
+                    f"{(rel > q).sum()}"
+                    for q in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
+                )
+            )
         # --------------------------------------------- gathered? then slide
         next_try -= 1
         if next_try > 0:
@@ -728,6 +803,16 @@ def _mass_line_search(J_mass, J, h, h_max, n_refine=5):
         else:
             x_lo = x_new
     return float(np.exp(x)), J_h, a_h
+
+
+def _values(unit, Xp, T):
+    """``Phi[j, i] = phi(t_i)(x_j)`` alone, by the operator's optional
+    ``matrix(X, T)`` when it has one (real operators), else the first
+    output of ``matrix_and_gradient``."""
+    matrix = getattr(unit.operator, "matrix", None)
+    if callable(matrix) and not unit.complex_valued:
+        return np.asarray(matrix(Xp, T), dtype=float)
+    return unit.pairwise(Xp, T)[0]
 
 
 def _gap(unit, Xp, y, s, lam, T, a, grid):
