@@ -358,14 +358,14 @@ class GaussianKernel(ConvolutionKernel):
         X = np.asarray(X, dtype=float)
         T = np.asarray(T, dtype=float)
         K, Xc, Tc = self._pairwise_value(X, T)
-        dK = np.empty((*K.shape, X.shape[1]))
-        scale = -1.0 / self.bandwidth**2
+        # axis by axis into contiguous (n, m) blocks, returned as a view
+        # of shape (n, m, n_dims)
+        dK = np.empty((X.shape[1], *K.shape))
+        K_scaled = K * (-1.0 / self.bandwidth**2)
         for k in range(X.shape[1]):
-            D = np.subtract.outer(Xc[:, k], Tc[:, k])
-            D *= K
-            D *= scale
-            dK[:, :, k] = D
-        return K, dK
+            np.subtract.outer(Xc[:, k], Tc[:, k], out=dK[k])
+            dK[k] *= K_scaled
+        return K, dK.transpose(1, 2, 0)
 
     def grid_factors(self, X, axes):
         """Per-axis factors of ``K(x_j - t)`` on the tensor grid of

@@ -65,12 +65,18 @@ __all__ = [
 ]
 
 _DEBUG = False
+#: grid local maxima below this fraction of the largest grid value are not
+#: refined by the certificate search
+START_FLOOR = 0.7
+#: particles lighter than this fraction of the heaviest are left out of the
+#: spikes the sliding starts from
+EXTRACT_PRUNE = 1e-3
 #: flow steps before the first attempt at sliding
-MIN_FLOW_STEPS = 2
+MIN_FLOW_STEPS = 3
 #: growth of the wait between two attempts at sliding (flow steps)
 WAIT_GROWTH = 2
 #: particles lighter than this fraction of the heaviest leave the flow
-DROP_RELATIVE_MASS = 1e-6
+DROP_RELATIVE_MASS = 1e-4
 #: largest mass step tried by the line search, in units of the weight step
 MAX_MASS_STEP_RATIO = 2.0**12
 #: most points of a certificate grid evaluated by a tensor contraction
@@ -99,9 +105,11 @@ class CertificateGrid:
     unit : SpikeUnit
     Xp : ndarray
         The prepared measurements (``unit.prepare``).
+    spacing : float, default=0.5
+        The spacing of a separable operator's grid, in length scales.
     """
 
-    def __init__(self, unit, Xp):
+    def __init__(self, unit, Xp, spacing=0.5):
         self.unit = unit
         self.Xp = Xp
         self.shape = None
@@ -109,7 +117,7 @@ class CertificateGrid:
         factors = getattr(unit.operator, "grid_factors", None)
         if callable(factors):
             domain = unit.domain.widened(2 * unit.length_scale)
-            q = domain.points_per_axis(unit.length_scale / 2)
+            q = domain.points_per_axis(spacing * unit.length_scale)
             if np.prod(q.astype(float)) <= MAX_SEPARABLE_GRID_POINTS:
                 axes = _grid_axes(domain, q)
                 X = Xp[: Xp.shape[0] // 2, :-1] if unit.complex_valued else Xp
@@ -119,9 +127,8 @@ class CertificateGrid:
                 self.points = unit.project(np.column_stack([g.ravel() for g in mesh]))
         if self.factors is None:
             self.points = unit.certificate_points()
-            if unit.domain.periodic or not unit.domain.bounded:
-                # certificate_points is a grid when it is small enough
-                self.shape = _grid_shape(unit)
+            # (a grid when it is small enough)
+            self.shape = _grid_shape(unit)
 
     def values(self, v):
         """``c`` at every grid point for the row vector ``v`` (n_rows,)."""
@@ -185,13 +192,16 @@ def _contract(v, F):
 
 
 def certificate_search(
-    unit, Xp, v, grid, extra=None, floor=0.0, n_starts=16, n_iter=10
+    unit, Xp, v, grid, extra=None, floor=0.0, exclude=None, n_starts=16, n_iter=10
 ):
     """``(max_t |c(t)|, t*, c(t*))`` for ``c(t) = sum_j v_j phi(t)(x_j)``.
 
     ``|c|`` on the grid and at the points ``extra`` (e.g. the spikes), then
     Newton's method on ``|c|`` from the grid's ``n_starts`` largest local
-    maxima above ``floor``, vectorised over the starts: Hessian by central
+    maxima above ``floor`` and ``START_FLOOR`` times the largest value, but
+    not within half a length scale of a point of ``exclude`` where ``c`` has
+    the same sign (spikes of a polished measure: local maxima of ``|c|``),
+    vectorised over the starts: Hessian by central
     differences of the exact gradient; where ``-sign(c) Hess c`` is not
     positive definite, a gradient step ``l^2 grad / |c|``; steps capped at
     half a length scale; a start stops once its step is below ``1e-9``
@@ -203,28 +213,40 @@ def certificate_search(
     best = float(absval[i]) if values.size else 0.0
     best_t = grid.points[i].copy() if values.size else None
     best_v = float(values[i]) if values.size else 0.0
+    exclude_values = None
+    if exclude is not None and exclude.shape[0]:
+        exclude_values = v @ _values(unit, Xp, exclude)
+        extra = exclude if extra is None else np.vstack([extra, exclude])
     if extra is not None and extra.shape[0]:
-        ce = v @ unit.pairwise(Xp, extra)[0]
+        ce = v @ _values(unit, Xp, extra)
         i = int(np.argmax(np.abs(ce)))
         if abs(ce[i]) > best:
             best, best_t, best_v = float(abs(ce[i])), extra[i].copy(), float(ce[i])
     idx = grid.starts(values, n_starts)
-    idx = idx[absval[idx] >= floor]
+    # a grid local maximum far below the largest cannot be the maximum (a
+    # peak is at most a few percent above the grid at spacing l / 2)
+    idx = idx[absval[idx] >= max(floor, START_FLOOR * best)]
     T = grid.points[idx].copy()
+    if exclude is not None and exclude.shape[0] and T.shape[0]:
+        # the largest of |c| near a spike of the same sign is that spike
+        D = unit.differences(T, exclude)
+        near = np.einsum("ijk,ijk->ij", D, D) < (0.5 * unit.length_scale) ** 2
+        same = np.sign(values[idx])[:, None] == np.sign(exclude_values)[None, :]
+        T = T[~(near & same).any(axis=1)]
     ell = unit.length_scale
     h = 1e-4 * ell
     for it in range(n_iter + 1):
         if T.shape[0] == 0:
             break
-        A, dA = unit.pairwise(Xp, T)
-        c = v @ A
+        if it == n_iter:
+            c = v @ _values(unit, Xp, T)
+        else:
+            c, g, H = _values_gradients_hessians(unit, Xp, v, T, h)
         i = int(np.argmax(np.abs(c)))
         if abs(c[i]) > best:
             best, best_t, best_v = float(abs(c[i])), T[i].copy(), float(c[i])
         if it == n_iter:
             break
-        g = np.einsum("j,jik->ik", v, dA)
-        H = _hessian(unit, Xp, v, T, h)
         sign = np.where(c < 0, -1.0, 1.0)
         # ascent of |c| = sign c: Newton where sign c is concave
         Hs = -sign[:, None, None] * H
@@ -240,35 +262,64 @@ def certificate_search(
     return best, best_t, best_v
 
 
-def _value_gradient_hessian(unit, Xp, v, T, h, need_hessian=True):
-    """``c(t)``, ``grad c(t)`` and ``Hess c(t)`` at the rows of ``T`` (see
-    :func:`_hessian`)."""
-    A, dA = unit.pairwise(Xp, T)
-    c = v @ A
-    g = np.einsum("j,jik->ik", v, dA)
-    return c, g, (_hessian(unit, Xp, v, T, h) if need_hessian else None)
-
-
-def _hessian(unit, Xp, v, T, h):
-    """``Hess c(t)`` at the rows of ``T`` by central differences of the
-    exact gradient of ``c(t) = sum_j v_j phi(t)(x_j)`` (step ``h``), from
-    one operator call at the ``2 d k`` shifted points (symmetrised)."""
+def _stencil(unit, T, h):
+    """The rows of ``T`` followed by ``T + h e_l`` then ``T - h e_l`` for
+    every axis ``l`` (projected on the domain), and the separations of each
+    pair along its axis (``2 h``, less where a bounded domain clipped; on
+    the torus, modulo 1), shape (n_dims, k)."""
     k, d = T.shape
     E = h * np.eye(d)
-    P = np.concatenate([T + E[e] for e in range(d)] + [T - E[e] for e in range(d)])
-    _, dP = unit.pairwise(Xp, unit.project(P))
-    gP = np.einsum("j,jik->ik", v, dP).reshape(2, d, k, d)
-    H = (gP[0] - gP[1]).transpose(1, 2, 0) / (2 * h)  # H[i, l, e] = d2c/dt_l dt_e
+    plus = [unit.project(T + E[e]) for e in range(d)]
+    minus = [unit.project(T - E[e]) for e in range(d)]
+    sep = np.stack([(plus[e] - minus[e])[:, e] for e in range(d)])
+    if unit.periodic:
+        sep -= np.floor(sep + 0.5)
+    return np.concatenate([T, *plus, *minus]), sep
+
+
+def _values_gradients_hessians(unit, Xp, v, T, h):
+    """``c(t)``, ``grad c(t)`` and ``Hess c(t)`` for ``c(t) = sum_j v_j
+    phi(t)(x_j)`` at the rows of ``T``, from one operator call at the
+    stencil of :func:`_stencil` (Hessian by central differences of the exact
+    gradient)."""
+    P, sep = _stencil(unit, T, h)
+    A, dA = unit.pairwise(Xp, P)
+    k = T.shape[0]
+    return (
+        v @ A[:, :k],
+        np.einsum("j,jik->ik", v, dA[:, :k]),
+        _fd_hessian(v, dA[:, k:], sep),
+    )
+
+
+def _fd_hessian(v, dA_shifted, sep):
+    """``Hess c`` (k, d, d) from the gradients at the shifted points of
+    :func:`_stencil` (symmetrised); zero where a separation vanished."""
+    d, k = sep.shape
+    g = np.einsum("j,jik->ik", v, dA_shifted).reshape(2, d, k, d)
+    safe = np.where(sep != 0, sep, np.inf)
+    H = ((g[0] - g[1]) / safe[:, :, None]).transpose(1, 2, 0)  # H[i, l, e]
     return 0.5 * (H + H.transpose(0, 2, 1))
 
 
 # ---------------------------------------------------------------- sliding
-def _objective(unit, Xp, y, s, lam, T, a):
+def _objective(unit, Xp, y, s, lam, T, a, h=None):
+    """``J`` and ``(Phi, dPhi, r)`` at the spikes ``(T, a)``; with ``h``,
+    also the gradients at the stencil of :func:`_stencil` and its
+    separations (one operator call), for :func:`_fd_hessian`."""
     if a.size == 0:
         return 0.5 * float(s @ np.square(y)), None
-    Phi, dPhi = unit.forward(Xp, T)
+    k = a.size
+    if h is None:
+        Phi, dPhi = unit.forward(Xp, T)
+        extra = None
+    else:
+        P, sep = _stencil(unit, T, h)
+        A, dA = unit.pairwise(Xp, P)
+        Phi, dPhi, extra = A[:, :k], dA[:, :k], (dA[:, k:], sep)
     r = y - Phi @ a
-    return 0.5 * float((s * r) @ r) + lam * float(np.abs(a).sum()), (Phi, dPhi, r)
+    J = 0.5 * float((s * r) @ r) + lam * float(np.abs(a).sum())
+    return J, (Phi, dPhi, r, extra)
 
 
 def slide(
@@ -341,14 +392,13 @@ def slide(
     mu, nu, rho = 0.0, 2.0, 0.0
     n_iter = 0
     stat = np.inf
-    J, cache = _objective(unit, Xp, y, s, lam, T, a)
     if a.size:
         # the amplitudes first (positions fixed: a quadratic problem)
-        a = _amplitudes_on_support(cache[0], y, s, lam, a, fixed_signs)
+        a = _amplitudes_on_support(_values(unit, Xp, T), y, s, lam, a, fixed_signs)
         nz = (a != 0) | (not fixed_signs)
         T, a, sigma = T[nz], a[nz], sigma[nz]
         index = index[nz] if radius <= 0 else index
-        J, cache = _objective(unit, Xp, y, s, lam, T, a)
+    J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
     # the scale of the amplitudes' gradient: lam, or the correlation of the
     # data with the spikes for a least-squares refit
     scale = (
@@ -360,7 +410,7 @@ def slide(
     )
     while a.size and n_iter < max_iter:
         k = a.size
-        Phi, dPhi, r = cache
+        Phi, dPhi, r, (dA_shifted, sep) = cache
         sr = s * r
         c = sr @ Phi
         gc = np.einsum("j,jik->ik", sr, dPhi)
@@ -371,7 +421,7 @@ def slide(
         )
         if stat <= gtol:
             break
-        Hc = _hessian(unit, Xp, sr, T, h)
+        Hc = _fd_hessian(sr, dA_shifted, sep)
         G = np.hstack([Phi, (dPhi * a[None, :, None]).reshape(-1, k * d)])
         G *= w[:, None]
         H = G.T @ G
@@ -408,10 +458,12 @@ def slide(
                 a_new[sigma * a_new <= 0] = 0.0
             T_new = unit.project(T + dz[k:].reshape(k, d))
             nz = (a_new != 0) | (not fixed_signs)
-            J_new, cache_new = _objective(unit, Xp, y, s, lam, T_new[nz], a_new[nz])
+            J_new, cache_new = _objective(unit, Xp, y, s, lam, T_new[nz], a_new[nz], h)
             if J_new < J:
                 accepted = True
                 break
+            if stat <= 1e-6:
+                break  # in Newton's basin: a step that fails is rounding
             mu, nu = _more_damping(mu, nu, mu_next)
         if not accepted:
             break
@@ -428,7 +480,7 @@ def slide(
         if merged[1].size < a.size:
             T, a = merged
             sigma = np.sign(a)
-            J, cache = _objective(unit, Xp, y, s, lam, T, a)
+            J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
         if callback is not None:
             callback(J)
         if _DEBUG:
@@ -722,7 +774,7 @@ def flow_and_slide(
         next_try -= 1
         if next_try > 0:
             continue
-        P, A = extract_spikes(unit, T[active], a[active], 1e-3, merge_radius)
+        P, A = extract_spikes(unit, T[active], a[active], EXTRACT_PRUNE, merge_radius)
         k = A.shape[0]
         if k == 0 or k * (d + 1) > n_rows:
             next_try = 1
@@ -861,7 +913,7 @@ def _slide_and_certify(
         r = y if cache is None else cache[2]
         sr = s * r
         cmax, t_star, c_star = certificate_search(
-            unit, Xp, sr, grid, T, floor=0.5 * lam
+            unit, Xp, sr, grid, floor=0.5 * lam, exclude=T
         )
         eta_max = cmax / lam
         M = max(1.0, eta_max)
