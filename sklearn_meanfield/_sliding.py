@@ -267,7 +267,7 @@ def _stencil(unit, T, h):
     every axis ``l`` (projected on the domain), and the separations of each
     pair along its axis (``2 h``, less where a bounded domain clipped; on
     the torus, modulo 1), shape (n_dims, k)."""
-    k, d = T.shape
+    d = T.shape[1]
     E = h * np.eye(d)
     plus = [unit.project(T + E[e]) for e in range(d)]
     minus = [unit.project(T - E[e]) for e in range(d)]
