@@ -421,15 +421,15 @@ def debias(
         return positions, amplitudes_only(positions)
 
     if newton:
-        T, a, index = refit(unit, Xp, y, s, positions, amplitudes, positive)
-        moved = unit.differences(T, positions[index])[
-            np.arange(index.size), np.arange(index.size)
-        ]
-        if not (np.all(np.isfinite(a)) and np.all(np.isfinite(T))) or np.any(
-            np.linalg.norm(moved, axis=1) > unit.length_scale
+        # (stopped as soon as a spike moves by more than a length scale)
+        fit = refit(
+            unit, Xp, y, s, positions, amplitudes, positive, max_move=unit.length_scale
+        )
+        if fit is None or not (
+            np.all(np.isfinite(fit[0])) and np.all(np.isfinite(fit[1]))
         ):
             return positions, amplitudes_only(positions)
-        return T, a
+        return fit[0], fit[1]
 
     def residual(z):
         a, T = z[:k], z[k:].reshape(k, d)

@@ -65,6 +65,8 @@ __all__ = [
 ]
 
 _DEBUG = False
+#: step of the finite differences of gradients, in length scales
+FD_STEP = 1e-6
 #: grid local maxima below this fraction of the largest grid value are not
 #: refined by the certificate search
 START_FLOOR = 0.7
@@ -234,7 +236,7 @@ def certificate_search(
         same = np.sign(values[idx])[:, None] == np.sign(exclude_values)[None, :]
         T = T[~(near & same).any(axis=1)]
     ell = unit.length_scale
-    h = 1e-4 * ell
+    h = FD_STEP * ell
     for it in range(n_iter + 1):
         if T.shape[0] == 0:
             break
@@ -263,59 +265,60 @@ def certificate_search(
 
 
 def _stencil(unit, T, h):
-    """The rows of ``T`` followed by ``T + h e_l`` then ``T - h e_l`` for
-    every axis ``l`` (projected on the domain), and the separations of each
-    pair along its axis (``2 h``, less where a bounded domain clipped; on
-    the torus, modulo 1), shape (n_dims, k)."""
+    """The points ``T + h e_l`` for every axis ``l`` (projected on the
+    domain), stacked (n_dims k, n_dims), and their separations from ``T``
+    along their axis (``h``, less where a bounded domain clipped), shape
+    (n_dims, k)."""
     d = T.shape[1]
     E = h * np.eye(d)
     plus = [unit.project(T + E[e]) for e in range(d)]
-    minus = [unit.project(T - E[e]) for e in range(d)]
-    sep = np.stack([(plus[e] - minus[e])[:, e] for e in range(d)])
+    sep = np.stack([(plus[e] - T)[:, e] for e in range(d)])
     if unit.periodic:
         sep -= np.floor(sep + 0.5)
-    return np.concatenate([T, *plus, *minus]), sep
+    return np.concatenate(plus), sep
 
 
 def _values_gradients_hessians(unit, Xp, v, T, h):
     """``c(t)``, ``grad c(t)`` and ``Hess c(t)`` for ``c(t) = sum_j v_j
-    phi(t)(x_j)`` at the rows of ``T``, from one operator call at the
-    stencil of :func:`_stencil` (Hessian by central differences of the exact
-    gradient)."""
+    phi(t)(x_j)`` at the rows of ``T``, from one operator call at ``T`` and
+    the stencil of :func:`_stencil` (Hessian by forward differences of the
+    exact gradient)."""
     P, sep = _stencil(unit, T, h)
-    A, dA = unit.pairwise(Xp, P)
     k = T.shape[0]
-    return (
-        v @ A[:, :k],
-        np.einsum("j,jik->ik", v, dA[:, :k]),
-        _fd_hessian(v, dA[:, k:], sep),
-    )
+    A, dA = unit.pairwise(Xp, np.concatenate([T, P]))
+    g = np.einsum("j,jik->ik", v, dA[:, :k])
+    return v @ A[:, :k], g, _fd_hessian(v, g, dA[:, k:], sep)
 
 
-def _fd_hessian(v, dA_shifted, sep):
-    """``Hess c`` (k, d, d) from the gradients at the shifted points of
-    :func:`_stencil` (symmetrised); zero where a separation vanished."""
+def _fd_hessian(v, g, dA_shifted, sep):
+    """``Hess c`` (k, d, d) from the gradient ``g`` (k, d) at the points and
+    the gradients at the shifted points of :func:`_stencil` (forward
+    differences, symmetrised); zero where a separation vanished."""
     d, k = sep.shape
-    g = np.einsum("j,jik->ik", v, dA_shifted).reshape(2, d, k, d)
+    gs = np.einsum("j,jik->ik", v, dA_shifted).reshape(d, k, d)
     safe = np.where(sep != 0, sep, np.inf)
-    H = ((g[0] - g[1]) / safe[:, :, None]).transpose(1, 2, 0)  # H[i, l, e]
+    H = ((gs - g[None]) / safe[:, :, None]).transpose(1, 2, 0)  # H[i, l, e]
     return 0.5 * (H + H.transpose(0, 2, 1))
 
 
 # ---------------------------------------------------------------- sliding
 def _objective(unit, Xp, y, s, lam, T, a, h=None):
-    """``J`` and ``(Phi, dPhi, r)`` at the spikes ``(T, a)``; with ``h``,
-    also the gradients at the stencil of :func:`_stencil` and its
-    separations (one operator call), for :func:`_fd_hessian`."""
+    """``J`` and ``(Phi, dPhi, r, extra)`` at the spikes ``(T, a)``: with
+    ``h``, ``extra`` holds the gradients at the stencil of :func:`_stencil`
+    and its separations (one operator call), for :func:`_fd_hessian`;
+    ``h="values"``: ``J`` and ``(Phi, None, r, None)`` from the values
+    alone."""
     if a.size == 0:
         return 0.5 * float(s @ np.square(y)), None
     k = a.size
+    extra = None
     if h is None:
         Phi, dPhi = unit.forward(Xp, T)
-        extra = None
+    elif isinstance(h, str):
+        Phi, dPhi = _values(unit, Xp, T), None
     else:
         P, sep = _stencil(unit, T, h)
-        A, dA = unit.pairwise(Xp, P)
+        A, dA = unit.pairwise(Xp, np.concatenate([T, P]))
         Phi, dPhi, extra = A[:, :k], dA[:, :k], (dA[:, k:], sep)
     r = y - Phi @ a
     J = 0.5 * float((s * r) @ r) + lam * float(np.abs(a).sum())
@@ -333,6 +336,7 @@ def slide(
     *,
     merge_radius=None,
     fixed_signs=True,
+    max_move=None,
     max_iter=50,
     gtol=1e-11,
     callback=None,
@@ -364,6 +368,9 @@ def slide(
     fixed_signs : bool, default=True
         False (with ``lam = 0``, a least-squares refit): amplitudes free to
         change sign, no spike dropped.
+    max_move : float or None
+        Without merging: stop (``info["moved_away"]`` True) as soon as a
+        spike is farther than this from where it started.
     max_iter : int
     gtol : float
     callback : callable or None
@@ -383,11 +390,14 @@ def slide(
     keep = (a != 0) | (not fixed_signs)
     index = np.flatnonzero(keep)
     T, a = np.array(T[keep], dtype=float), a[keep].astype(float)
+    start = T.copy()
+    keep_rows = index.copy()  # the input rows of start
+    moved_away = False
     if radius > 0:
         T, a = _merge(unit, T, a, radius)
     sigma = np.sign(a)
     d = T.shape[1]
-    h = 1e-4 * ell
+    h = FD_STEP * ell
     w = np.sqrt(s)
     mu, nu, rho = 0.0, 2.0, 0.0
     n_iter = 0
@@ -421,7 +431,7 @@ def slide(
         )
         if stat <= gtol:
             break
-        Hc = _fd_hessian(sr, dA_shifted, sep)
+        Hc = _fd_hessian(sr, gc, dA_shifted, sep)
         G = np.hstack([Phi, (dPhi * a[None, :, None]).reshape(-1, k * d)])
         G *= w[:, None]
         H = G.T @ G
@@ -458,7 +468,8 @@ def slide(
                 a_new[sigma * a_new <= 0] = 0.0
             T_new = unit.project(T + dz[k:].reshape(k, d))
             nz = (a_new != 0) | (not fixed_signs)
-            J_new, cache_new = _objective(unit, Xp, y, s, lam, T_new[nz], a_new[nz], h)
+            # values only: the gradients once the step is accepted
+            J_new, _ = _objective(unit, Xp, y, s, lam, T_new[nz], a_new[nz], "values")
             if J_new < J:
                 accepted = True
                 break
@@ -474,13 +485,19 @@ def slide(
         nu = 2.0
         if mu < 1e-12:
             mu = 0.0
-        T, a, sigma, J, cache = T_new[nz], a_new[nz], sigma[nz], J_new, cache_new
+        T, a, sigma = T_new[nz], a_new[nz], sigma[nz]
         index = index[nz] if radius <= 0 else index
         merged = _merge(unit, T, a, radius) if radius > 0 else (T, a)
         if merged[1].size < a.size:
             T, a = merged
             sigma = np.sign(a)
-            J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
+        J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
+        if max_move is not None and radius <= 0:
+            D = unit.differences(T, start[np.searchsorted(keep_rows, index)])
+            D = D[np.arange(a.size), np.arange(a.size)]
+            if np.any(np.einsum("ik,ik->i", D, D) > max_move**2):
+                moved_away = True
+                break
         if callback is not None:
             callback(J)
         if _DEBUG:
@@ -490,7 +507,12 @@ def slide(
             )
         if decrease <= 1e-15 * abs(J) and stat <= 1e-6:
             break
-    info = {"n_iter": n_iter, "objective": J, "stationarity": stat}
+    info = {
+        "n_iter": n_iter,
+        "objective": J,
+        "stationarity": stat,
+        "moved_away": moved_away,
+    }
     if radius <= 0:
         info["index"] = index
     return T, a, info
@@ -505,12 +527,13 @@ def _more_damping(mu, nu, mu_next):
     return max(mu * nu, 1e-6), min(2 * nu, 16.0)
 
 
-def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50):
+def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50, max_move=None):
     """The least-squares refit ``min_{a, T} (1/2) sum_j s_j (y_j - sum_i a_i
     phi(t_i)(x_j))^2`` from ``(T, a)`` by :func:`slide` with ``lam = 0``
     (no merging; amplitudes kept non-negative with ``positive``, a spike
     whose amplitude reaches zero dropped). Returns ``(T, a, index)``,
-    ``index`` the rows of the input spikes that are left."""
+    ``index`` the rows of the input spikes that are left, or None if a
+    spike moved farther than ``max_move``."""
     T, a, info = slide(
         unit,
         Xp,
@@ -521,8 +544,11 @@ def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50):
         a,
         merge_radius=0.0,
         fixed_signs=positive,
+        max_move=max_move,
         max_iter=max_iter,
     )
+    if info["moved_away"]:
+        return None
     return T, a, info["index"]
 
 
