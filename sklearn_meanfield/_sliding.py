@@ -211,10 +211,10 @@ def certificate_search(
     """
     values = grid.values(v)
     absval = np.abs(values)
-    i = int(np.argmax(absval)) if values.size else -1
-    best = float(absval[i]) if values.size else 0.0
-    best_t = grid.points[i].copy() if values.size else None
-    best_v = float(values[i]) if values.size else 0.0
+    top = float(absval.max(initial=0.0))
+    # the maximum from the refined points (the largest grid local maximum
+    # is one of them) and the points given
+    best, best_t, best_v = 0.0, None, 0.0
     exclude_values = None
     if exclude is not None and exclude.shape[0]:
         exclude_values = v @ _values(unit, Xp, exclude)
@@ -227,7 +227,7 @@ def certificate_search(
     idx = grid.starts(values, n_starts)
     # a grid local maximum far below the largest cannot be the maximum (a
     # peak is at most a few percent above the grid at spacing l / 2)
-    idx = idx[absval[idx] >= max(floor, START_FLOOR * best)]
+    idx = idx[absval[idx] >= max(floor, START_FLOOR * max(top, best))]
     T = grid.points[idx].copy()
     if exclude is not None and exclude.shape[0] and T.shape[0]:
         # the largest of |c| near a spike of the same sign is that spike
@@ -261,6 +261,9 @@ def certificate_search(
         step *= np.minimum(1.0, 0.5 * ell / np.maximum(norm, 1e-300))[:, None]
         moving = norm > 1e-9 * ell
         T = unit.project(T[moving] + step[moving])
+    if best_t is None and values.size:
+        i = int(np.argmax(absval))
+        best, best_t, best_v = float(absval[i]), grid.points[i].copy(), float(values[i])
     return best, best_t, best_v
 
 
@@ -337,6 +340,7 @@ def slide(
     merge_radius=None,
     fixed_signs=True,
     max_move=None,
+    residual_hessian=True,
     max_iter=50,
     gtol=1e-11,
     callback=None,
@@ -371,6 +375,9 @@ def slide(
     max_move : float or None
         Without merging: stop (``info["moved_away"]`` True) as soon as a
         spike is farther than this from where it started.
+    residual_hessian : bool, default=True
+        False: the Gauss-Newton term alone (no finite differences; for a
+        least-squares refit, whose residual is small).
     max_iter : int
     gtol : float
     callback : callable or None
@@ -408,6 +415,8 @@ def slide(
         nz = (a != 0) | (not fixed_signs)
         T, a, sigma = T[nz], a[nz], sigma[nz]
         index = index[nz] if radius <= 0 else index
+    if not residual_hessian:
+        h = None
     J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
     # the scale of the amplitudes' gradient: lam, or the correlation of the
     # data with the spikes for a least-squares refit
@@ -420,7 +429,7 @@ def slide(
     )
     while a.size and n_iter < max_iter:
         k = a.size
-        Phi, dPhi, r, (dA_shifted, sep) = cache
+        Phi, dPhi, r, stencil = cache
         sr = s * r
         c = sr @ Phi
         gc = np.einsum("j,jik->ik", sr, dPhi)
@@ -431,7 +440,6 @@ def slide(
         )
         if stat <= gtol:
             break
-        Hc = _fd_hessian(sr, gc, dA_shifted, sep)
         G = np.hstack([Phi, (dPhi * a[None, :, None]).reshape(-1, k * d)])
         G *= w[:, None]
         H = G.T @ G
@@ -440,9 +448,11 @@ def slide(
         # residual blocks; unknowns ordered [a (k), T (k, d) row-major]
         ia = np.arange(k)
         iT = k + ia[:, None] * d + np.arange(d)[None, :]
-        H[ia[:, None], iT] -= gc
-        H[iT, ia[:, None]] -= gc
-        H[iT[:, :, None], iT[:, None, :]] -= a[:, None, None] * Hc
+        if stencil is not None:
+            Hc = _fd_hessian(sr, gc, *stencil)
+            H[ia[:, None], iT] -= gc
+            H[iT, ia[:, None]] -= gc
+            H[iT[:, :, None], iT[:, None, :]] -= a[:, None, None] * Hc
         grad = np.concatenate([g_a, (-a[:, None] * gc).ravel()])
         accepted = False
         # the model was good: try Newton's step itself first, then go back
@@ -533,7 +543,8 @@ def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50, max_move=None):
     (no merging; amplitudes kept non-negative with ``positive``, a spike
     whose amplitude reaches zero dropped). Returns ``(T, a, index)``,
     ``index`` the rows of the input spikes that are left, or None if a
-    spike moved farther than ``max_move``."""
+    spike moved farther than ``max_move``. The Hessian is the Gauss-Newton
+    term (the residual of a refit is small)."""
     T, a, info = slide(
         unit,
         Xp,
@@ -545,6 +556,7 @@ def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50, max_move=None):
         merge_radius=0.0,
         fixed_signs=positive,
         max_move=max_move,
+        residual_hessian=False,
         max_iter=max_iter,
     )
     if info["moved_away"]:
