@@ -160,7 +160,7 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
         # (no spike to resolve from: a grid of spacing l and Newton's method
         # from its largest local maxima)
         coarse = CertificateGrid(unit, Xp, spacing=1.0)
-        lam_max = certificate_search(unit, Xp, s * yn, coarse)[0]
+        lam_max = certificate_search(unit, Xp, s * yn, coarse, n_starts=4)[0]
     else:
         lam_max = certificate_max(
             unit, Xp, s * yn, 1.0, np.vstack([candidates, unit.input_points(Xp)])

@@ -194,7 +194,16 @@ def _contract(v, F):
 
 
 def certificate_search(
-    unit, Xp, v, grid, extra=None, floor=0.0, exclude=None, n_starts=16, n_iter=10
+    unit,
+    Xp,
+    v,
+    grid,
+    extra=None,
+    floor=0.0,
+    exclude=None,
+    n_starts=16,
+    n_iter=10,
+    return_peaks=False,
 ):
     """``(max_t |c(t)|, t*, c(t*))`` for ``c(t) = sum_j v_j phi(t)(x_j)``.
 
@@ -207,7 +216,8 @@ def certificate_search(
     differences of the exact gradient; where ``-sign(c) Hess c`` is not
     positive definite, a gradient step ``l^2 grad / |c|``; steps capped at
     half a length scale; a start stops once its step is below ``1e-9``
-    length scales.
+    length scales. With ``return_peaks``, also ``(T, c)``: where the starts
+    ended and ``c`` there.
     """
     values = grid.values(v)
     absval = np.abs(values)
@@ -237,16 +247,20 @@ def certificate_search(
         T = T[~(near & same).any(axis=1)]
     ell = unit.length_scale
     h = FD_STEP * ell
+    peaks_c = np.zeros(T.shape[0])
+    moving = np.arange(T.shape[0])
     for it in range(n_iter + 1):
-        if T.shape[0] == 0:
+        if moving.size == 0:
             break
+        Tm = T[moving]
         if it == n_iter:
-            c = v @ _values(unit, Xp, T)
+            c = v @ _values(unit, Xp, Tm)
         else:
-            c, g, H = _values_gradients_hessians(unit, Xp, v, T, h)
+            c, g, H = _values_gradients_hessians(unit, Xp, v, Tm, h)
+        peaks_c[moving] = c
         i = int(np.argmax(np.abs(c)))
         if abs(c[i]) > best:
-            best, best_t, best_v = float(abs(c[i])), T[i].copy(), float(c[i])
+            best, best_t, best_v = float(abs(c[i])), Tm[i].copy(), float(c[i])
         if it == n_iter:
             break
         sign = np.where(c < 0, -1.0, 1.0)
@@ -259,11 +273,14 @@ def certificate_search(
             step[ok] = np.linalg.solve(Hs[ok], gs[ok][..., None])[..., 0]
         norm = np.sqrt(np.einsum("ik,ik->i", step, step))
         step *= np.minimum(1.0, 0.5 * ell / np.maximum(norm, 1e-300))[:, None]
-        moving = norm > 1e-9 * ell
-        T = unit.project(T[moving] + step[moving])
+        still = norm > 1e-9 * ell
+        moving = moving[still]
+        T[moving] = unit.project(Tm[still] + step[still])
     if best_t is None and values.size:
         i = int(np.argmax(absval))
         best, best_t, best_v = float(absval[i]), grid.points[i].copy(), float(values[i])
+    if return_peaks:
+        return best, best_t, best_v, (T, peaks_c)
     return best, best_t, best_v
 
 
@@ -600,6 +617,20 @@ def _amplitudes_on_support(Phi, y, s, lam, a, fixed_signs=True):
     return a
 
 
+def _clusters(unit, T, a, prune_tol, merge_radius):
+    """The spikes of the particles ``(T, a)``: particles below ``prune_tol /
+    10`` of the heaviest dropped, those of one sign closer than
+    ``merge_radius`` (None: half the length scale) merged by :func:`_merge`,
+    merged spikes below ``prune_tol`` of the heaviest dropped (the rule of
+    :func:`~sklearn_meanfield._blasso.extract_spikes`)."""
+    radius = 0.5 * unit.length_scale if merge_radius is None else merge_radius
+    heaviest = np.abs(a).max(initial=0.0)
+    keep = np.abs(a) > 0.1 * prune_tol * heaviest
+    T, a = _merge(unit, T[keep], a[keep], radius)
+    keep = np.abs(a) >= prune_tol * np.abs(a).max(initial=0.0)
+    return T[keep], a[keep]
+
+
 def _merge(unit, T, a, radius):
     """Spikes of one sign closer than ``radius`` (single linkage) merged:
     amplitudes summed, positions averaged by mass (the heaviest spike's
@@ -714,8 +745,6 @@ def flow_and_slide(
     -------
     SlideResult
     """
-    from ._blasso import extract_spikes
-
     T = np.array(positions, dtype=float)
     a = np.array(amplitudes, dtype=float)
     sigma = np.sign(a)
@@ -756,6 +785,19 @@ def flow_and_slide(
             rn = y - Phi @ an
             return 0.5 * float((s * rn) @ rn) + lam * float(np.abs(an).sum()), an
 
+        if result.n_flow == 0:
+            # the first step from small masses: the step at which the most
+            # growing particle alone would fit its correlation (the masses
+            # grow as exp(h rate))
+            i = int(np.argmax(rate))
+            norm2 = float(s @ np.square(Phi[:, i]))
+            if rate[i] > 0 and norm2 > 0 and aa[i] != 0:
+                growth = abs(c[i]) / (abs(aa[i]) * norm2)
+                if growth > 1:
+                    h = min(
+                        max(h, np.log(growth) / rate[i]),
+                        MAX_MASS_STEP_RATIO * weight_step,
+                    )
         h, J_h, a_h = _mass_line_search(J_mass, J, h, MAX_MASS_STEP_RATIO * weight_step)
         if not J_h < J:
             break  # stationary for the masses: nothing left to do
@@ -812,7 +854,7 @@ def flow_and_slide(
         next_try -= 1
         if next_try > 0:
             continue
-        P, A = extract_spikes(unit, T[active], a[active], EXTRACT_PRUNE, merge_radius)
+        P, A = _clusters(unit, T[active], a[active], EXTRACT_PRUNE, merge_radius)
         k = A.shape[0]
         if k == 0 or k * (d + 1) > n_rows:
             next_try = 1
@@ -852,7 +894,7 @@ def flow_and_slide(
     return result
 
 
-def _mass_line_search(J_mass, J, h, h_max, n_refine=5):
+def _mass_line_search(J_mass, J, h, h_max, n_refine=3):
     """A mass step ``h`` that decreases ``J_mass(h)`` below ``J``: from the
     last step, doubled while ``J`` decreases (up to ``h_max``) or halved
     until it decreases, then refined by golden-section search on ``log h``
@@ -939,7 +981,8 @@ def _slide_and_certify(
     again. Returns ``(T, a, gap, max|eta|)``, or None when this does not
     end certified within the budget."""
     T, a = P, A
-    for n_inserted in range(max_insertions + 1):
+    n_inserted = 0
+    while True:
         if budget() <= 0:
             return None
         T, a, info = slide(
@@ -950,8 +993,8 @@ def _slide_and_certify(
         _, cache = _objective(unit, Xp, y, s, lam, T, a)
         r = y if cache is None else cache[2]
         sr = s * r
-        cmax, t_star, c_star = certificate_search(
-            unit, Xp, sr, grid, floor=0.5 * lam, exclude=T
+        cmax, t_star, c_star, peaks = certificate_search(
+            unit, Xp, sr, grid, floor=0.5 * lam, exclude=T, return_peaks=True
         )
         eta_max = cmax / lam
         M = max(1.0, eta_max)
@@ -963,24 +1006,53 @@ def _slide_and_certify(
             )
         if gap <= tol * J:
             return T, a, gap, eta_max
-        if n_inserted == max_insertions or t_star is None:
+        if n_inserted >= max_insertions or t_star is None:
             return None
-        sign = np.sign(c_star)
-        if T.shape[0]:
-            D = unit.differences(t_star[None], T)[0]
-            near = np.sqrt(np.einsum("ik,ik->i", D, D)) < 0.5 * unit.length_scale
-            if np.any(near & (np.sign(a) == sign)):
-                # the violation is at a spike of its sign: the sliding did
-                # not converge, inserting would duplicate it
-                return None
-        # amplitude minimising J along the new spike alone
-        phi, _ = unit.forward(Xp, t_star[None])
-        norm2 = float(s @ np.square(phi[:, 0]))
-        amp = sign * (cmax - lam) / max(norm2, 1e-300)
-        T = np.vstack([T, t_star[None]])
+        new_T = _violations(unit, T, a, lam, cmax, t_star, c_star, *peaks)
+        if new_T is None:
+            # the largest violation is at a spike of its sign: the sliding
+            # did not converge, inserting would duplicate it
+            return None
+        # amplitudes minimising J along each new spike alone
+        Phi_new = _values(unit, Xp, new_T)
+        c_new = sr @ Phi_new
+        norm2 = s @ np.square(Phi_new)
+        amp = np.sign(c_new) * (np.abs(c_new) - lam) / np.maximum(norm2, 1e-300)
+        T = np.vstack([T, new_T])
         a = np.append(a, amp)
-        result.n_inserted += 1
+        result.n_inserted += new_T.shape[0]
+        n_inserted += new_T.shape[0]
     return None
+
+
+def _violations(unit, T, a, lam, cmax, t_star, c_star, peaks_T, peaks_c):
+    """Where to insert spikes: the largest violation ``t_star`` and every
+    refined peak of ``|c|`` at least half as far above ``lam`` as it, at
+    least a length scale from each other, none within half a length scale
+    of a spike of its sign (None if ``t_star`` is: a spike that has not
+    converged)."""
+    ell = unit.length_scale
+    cand_T = np.vstack([t_star[None], peaks_T])
+    cand_c = np.concatenate([[c_star], peaks_c])
+    keep = np.abs(cand_c) - lam >= 0.5 * (cmax - lam)
+    cand_T, cand_c = cand_T[keep], cand_c[keep]
+    order = np.argsort(-np.abs(cand_c), kind="stable")
+    chosen = []
+    for i in order:
+        t, sign = cand_T[i], np.sign(cand_c[i])
+        if T.shape[0]:
+            D = unit.differences(t[None], T)[0]
+            near = np.einsum("ik,ik->i", D, D) < (0.5 * ell) ** 2
+            if np.any(near & (np.sign(a) == sign)):
+                if i == 0:
+                    return None
+                continue
+        if chosen:
+            D = unit.differences(t[None], np.array(chosen))[0]
+            if np.any(np.einsum("ik,ik->i", D, D) < ell**2):
+                continue
+        chosen.append(t)
+    return np.array(chosen)
 
 
 def _into_slots(T, sigma, Ts, As):
