@@ -340,7 +340,7 @@ class GaussianKernel(ConvolutionKernel):
         )[0]
 
     def _pairwise_value(self, X, T):
-        center = X.mean(axis=0) if X.shape[0] else 0.0
+        center = X[0] if X.shape[0] else 0.0
         Xc, Tc = X - center, T - center
         sq = Xc @ (-2.0 * Tc.T)
         sq += np.einsum("jk,jk->j", Xc, Xc)[:, None]
@@ -352,7 +352,7 @@ class GaussianKernel(ConvolutionKernel):
     def pairwise_value_and_gradient(self, X, T):
         """``K(x_j - t_i)`` (n, m) and its gradient (n, m, n_dims) for all
         pairs: ``|x - t|^2 = |x|^2 + |t|^2 - 2 x.t`` by one matrix product
-        (coordinates centred on the mean sample first, which keeps the
+        (coordinates relative to the first sample, which keeps the
         cancellation at the scale of the samples' spread), one exponential
         per pair, and ``grad K = -(x - t) K / sigma^2`` axis by axis."""
         X = np.asarray(X, dtype=float)

@@ -215,7 +215,7 @@ def certificate_search(
     vectorised over the starts: Hessian by central
     differences of the exact gradient; where ``-sign(c) Hess c`` is not
     positive definite, a gradient step ``l^2 grad / |c|``; steps capped at
-    half a length scale; a start stops once its step is below ``1e-9``
+    half a length scale; a start stops once its step is below ``1e-7``
     length scales. With ``return_peaks``, also ``(T, c)``: where the starts
     ended and ``c`` there.
     """
@@ -273,7 +273,7 @@ def certificate_search(
             step[ok] = np.linalg.solve(Hs[ok], gs[ok][..., None])[..., 0]
         norm = np.sqrt(np.einsum("ik,ik->i", step, step))
         step *= np.minimum(1.0, 0.5 * ell / np.maximum(norm, 1e-300))[:, None]
-        still = norm > 1e-9 * ell
+        still = norm > 1e-7 * ell
         moving = moving[still]
         T[moving] = unit.project(Tm[still] + step[still])
     if best_t is None and values.size:
