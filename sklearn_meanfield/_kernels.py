@@ -204,13 +204,29 @@ class DirichletKernel(ConvolutionKernel):
         return _separable_product(k, dk)
 
     def matrix(self, X, T):
-        """``K(x_j - t_i)`` (n, m) alone: the product over the axes of the
-        1-D kernel of :meth:`pairwise_value_and_gradient`."""
+        """``K(x_j - t_i)`` (n, m) alone: the product over the axes of
+        ``k(u) = sin(N pi u) / (N sin(pi u))``, the sines of the differences
+        by angle addition (see :meth:`_pairwise_profile`); where
+        ``|sin(pi u)| < 1e-2`` (where the quotient would lose more than
+        ``1e-14``) from the cosine sum."""
         X = np.asarray(X, dtype=float)
         T = np.asarray(T, dtype=float)
-        K = self._pairwise_profile(X[:, 0], T[:, 0])[0]
-        for axis in range(1, X.shape[1]):
-            K *= self._pairwise_profile(X[:, axis], T[:, axis])[0]
+        N = 2 * self.cutoff + 1
+        K = None
+        for axis in range(X.shape[1]):
+            x, t = X[:, axis], T[:, axis]
+            s1 = np.outer(np.sin(np.pi * x), np.cos(np.pi * t))
+            s1 -= np.outer(np.cos(np.pi * x), np.sin(np.pi * t))
+            sN = np.outer(np.sin(N * np.pi * x), np.cos(N * np.pi * t))
+            sN -= np.outer(np.cos(N * np.pi * x), np.sin(N * np.pi * t))
+            near = np.abs(s1) < 1e-2
+            s1[near] = 1.0
+            k = np.divide(sN, s1, out=sN)
+            k *= 1.0 / N
+            idx = np.nonzero(near)
+            if idx[0].size:
+                k[idx] = self._profile(x[idx[0]] - t[idx[1]])[0]
+            K = k if K is None else np.multiply(K, k, out=K)
         return K
 
     def grid_factors(self, X, axes):

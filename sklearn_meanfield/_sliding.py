@@ -757,9 +757,9 @@ def flow_and_slide(
     if max_insertions is None:
         max_insertions = n_rows
     active = np.flatnonzero(a != 0)
-    # values only: the gradients are needed for the particles that keep
-    # their mass after the first mass step
-    Phi, dPhi = _values(unit, Xp, T[active]), None
+    # values only (the gradients are needed for the particles that keep
+    # their mass after the first mass step), once per distinct position
+    Phi, dPhi = _SharedColumns.of(unit, Xp, T[active]), None
     r = y - Phi @ a[active]
     J = 0.5 * float((s * r) @ r) + lam * float(np.abs(a[active]).sum())
     h = weight_step
@@ -790,7 +790,8 @@ def flow_and_slide(
             # growing particle alone would fit its correlation (the masses
             # grow as exp(h rate))
             i = int(np.argmax(rate))
-            norm2 = float(s @ np.square(Phi[:, i]))
+            column = Phi.column(i) if isinstance(Phi, _SharedColumns) else Phi[:, i]
+            norm2 = float(s @ np.square(column))
             if rate[i] > 0 and norm2 > 0 and aa[i] != 0:
                 growth = abs(c[i]) / (abs(aa[i]) * norm2)
                 if growth > 1:
@@ -806,12 +807,14 @@ def flow_and_slide(
         if not alive.all():
             a[active[~alive]] = 0.0
             active, a_h, sg = active[alive], a_h[alive], sg[alive]
-            Phi = Phi[:, alive]
+            Phi = (
+                Phi.subset(alive) if isinstance(Phi, _SharedColumns) else Phi[:, alive]
+            )
             dPhi = None if dPhi is None else dPhi[:, alive]
             r_h = y - Phi @ a_h
             J_h = 0.5 * float((s * r_h) @ r_h) + lam * float(np.abs(a_h).sum())
         if dPhi is None:
-            dPhi = unit.forward(Xp, T[active])[1]
+            Phi, dPhi = unit.forward(Xp, T[active])
         gc = np.einsum("j,jik->ik", sr, dPhi)
         # positions: the flow's step, at most half a length scale
         move = (ratio * min(h, weight_step) * ell2) * (sg[:, None] * gc)
@@ -935,6 +938,38 @@ def _mass_line_search(J_mass, J, h, h_max, n_refine=3):
         else:
             x_lo = x_new
     return float(np.exp(x)), J_h, a_h
+
+
+class _SharedColumns:
+    """``Phi[:, i] = U[:, col[i]]``: the columns of particles at the same
+    position (the initial particles of both signs) computed once. Supports
+    ``Phi @ a``, ``v @ Phi``, :meth:`column` and :meth:`subset`; a plain
+    array when the positions are distinct (:meth:`of`)."""
+
+    __array_ufunc__ = None  # ndarray @ self defers to __rmatmul__
+
+    def __init__(self, U, col):
+        self.U, self.col = U, col
+
+    @classmethod
+    def of(cls, unit, Xp, T):
+        """The values at ``T`` (rows), shared between equal rows."""
+        U, first, col = np.unique(T, axis=0, return_index=True, return_inverse=True)
+        if U.shape[0] == T.shape[0]:
+            return _values(unit, Xp, T)
+        return cls(_values(unit, Xp, T[first]), col.ravel())
+
+    def __matmul__(self, a):
+        return self.U @ np.bincount(self.col, weights=a, minlength=self.U.shape[1])
+
+    def __rmatmul__(self, v):
+        return (v @ self.U)[self.col]
+
+    def column(self, i):
+        return self.U[:, self.col[i]]
+
+    def subset(self, keep):
+        return _SharedColumns(self.U, self.col[keep])
 
 
 def _values(unit, Xp, T):
