@@ -48,10 +48,12 @@ gap is at most ``tol`` times ``J``; otherwise a spike is inserted at the
 largest violation and the spikes are polished again.
 """
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import maximum_filter
+from sklearn.exceptions import ConvergenceWarning
 
 from ._objective import Particles
 
@@ -73,6 +75,8 @@ START_FLOOR = 0.7
 #: particles lighter than this fraction of the heaviest are left out of the
 #: spikes the sliding starts from
 EXTRACT_PRUNE = 1e-3
+#: max|eta| - 1 below which a polished measure has no violation to insert
+NO_VIOLATION = 1e-9
 #: flow steps before the first attempt at sliding
 MIN_FLOW_STEPS = 3
 #: growth of the wait between two attempts at sliding (flow steps)
@@ -495,8 +499,11 @@ def slide(
                 a_new[sigma * a_new <= 0] = 0.0
             T_new = unit.project(T + dz[k:].reshape(k, d))
             nz = (a_new != 0) | (not fixed_signs)
-            # values only: the gradients once the step is accepted
-            J_new, _ = _objective(unit, Xp, y, s, lam, T_new[nz], a_new[nz], "values")
+            # where the last model was good, the gradients (and stencil) at
+            # once; else values only, the gradients once the step is accepted
+            J_new, cache_new = _objective(
+                unit, Xp, y, s, lam, T_new[nz], a_new[nz], h if rho > 0.75 else "values"
+            )
             if J_new < J:
                 accepted = True
                 break
@@ -518,7 +525,15 @@ def slide(
         if merged[1].size < a.size:
             T, a = merged
             sigma = np.sign(a)
-        J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
+            cache_new = None
+        if (
+            cache_new is not None
+            and cache_new[1] is not None
+            and (h is None or cache_new[3] is not None)
+        ):
+            J, cache = J_new, cache_new
+        else:
+            J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
         if max_move is not None and radius <= 0:
             D = unit.differences(T, start[np.searchsorted(keep_rows, index)])
             D = D[np.arange(a.size), np.arange(a.size)]
@@ -695,6 +710,7 @@ class SlideResult:
     n_inserted: int = 0
     certified: bool = False
     records: list = field(default_factory=list)
+    objective: float = np.nan
 
 
 def flow_and_slide(
@@ -873,6 +889,7 @@ def flow_and_slide(
             grid,
             tol,
             max_insertions,
+            T.shape[0],
             budget,
             curve,
             result,
@@ -885,13 +902,14 @@ def flow_and_slide(
     if spikes is None:
         # the flow stopped (budget or stationary) before a certified polish
         keep = a != 0
-        gap, eta_max = _gap(unit, Xp, y, s, lam, T[keep], a[keep], grid)
+        gap, eta_max, J = _gap(unit, Xp, y, s, lam, T[keep], a[keep], grid)
         result.positions, result.amplitudes = T, a
-        result.gap, result.eta_max = gap, eta_max
+        result.gap, result.eta_max, result.objective = gap, eta_max, J
         return result
-    Ts, As, gap, eta_max = spikes
+    Ts, As, gap, eta_max, J = spikes
     result.positions, result.amplitudes = _into_slots(T, sigma, Ts, As)
-    result.gap, result.eta_max, result.certified = gap, eta_max, True
+    result.gap, result.eta_max, result.objective = gap, eta_max, J
+    result.certified = True
     if record_every:
         result.records.append((len(curve), result.positions, result.amplitudes))
     return result
@@ -983,7 +1001,7 @@ def _values(unit, Xp, T):
 
 
 def _gap(unit, Xp, y, s, lam, T, a, grid):
-    """``(gap, max|eta|)`` of the measure ``(T, a)``."""
+    """``(gap, max|eta|, J)`` of the measure ``(T, a)``."""
     J, cache = _objective(unit, Xp, y, s, lam, T, a)
     r = y if cache is None else cache[2]
     sr = s * r
@@ -992,7 +1010,7 @@ def _gap(unit, Xp, y, s, lam, T, a, grid):
     eta_max = cmax / lam
     M = max(1.0, eta_max)
     dual = float(sr @ y) / M - 0.5 * float(sr @ r) / M**2
-    return J - dual, eta_max
+    return J - dual, eta_max, J
 
 
 def _slide_and_certify(
@@ -1006,15 +1024,17 @@ def _slide_and_certify(
     grid,
     tol,
     max_insertions,
+    max_spikes,
     budget,
     curve,
     result,
     verbose,
 ):
     """Slide the spikes ``(P, A)``; while the duality gap exceeds ``tol J``,
-    insert a spike at the largest violation of the certificate and slide
-    again. Returns ``(T, a, gap, max|eta|)``, or None when this does not
-    end certified within the budget."""
+    insert spikes at the largest violations of the certificate (at most
+    ``max_spikes`` spikes in all) and slide again. Returns ``(T, a, gap,
+    max|eta|, J)``, or None when this does not end certified within the
+    budget."""
     T, a = P, A
     n_inserted = 0
     while True:
@@ -1039,15 +1059,18 @@ def _slide_and_certify(
                 f"Sliding: {a.size} spikes, J = {J:.6g}, max|eta| = {eta_max:.9f}, "
                 f"duality gap = {gap:.3g} ({info['n_iter']} Newton steps)"
             )
-        if gap <= tol * J:
-            return T, a, gap, eta_max
+        if gap <= tol * J or eta_max <= 1 + NO_VIOLATION:
+            # certified, or nothing to insert: the gap is at its floor
+            return T, a, gap, eta_max, J
         if n_inserted >= max_insertions or t_star is None:
             return None
         new_T = _violations(unit, T, a, lam, cmax, t_star, c_star, *peaks)
-        if new_T is None:
-            # the largest violation is at a spike of its sign: the sliding
-            # did not converge, inserting would duplicate it
+        if new_T is None or a.size >= max_spikes:
+            # the largest violation is at a spike of its sign (the sliding
+            # did not converge, inserting would duplicate it), or there are
+            # as many spikes as particles
             return None
+        new_T = new_T[: max_spikes - a.size]
         # amplitudes minimising J along each new spike alone
         Phi_new = _values(unit, Xp, new_T)
         c_new = sr @ Phi_new
@@ -1163,6 +1186,20 @@ def sliding_run(
         record_every=record_every,
         verbose=verbose,
     )
+    if not out.certified:
+        reason = (
+            f"reached max_iter={max_iter} iterations"
+            if len(out.loss_curve) >= max_iter
+            else "stopped (no step of the flow decreases J)"
+        )
+        warnings.warn(
+            f"The particle flow and sliding {reason} before the duality gap "
+            f"reached tol * J (gap / J = {out.gap / max(out.objective, 1e-300):.3g}, "
+            f"max|eta| = {out.eta_max:.4g}): the spikes may not be the BLASSO "
+            "solution. Use more particles (n_particles) or iterations.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
     trajectory = None
     if record_every:
         trajectory = _thin_records(out.records)

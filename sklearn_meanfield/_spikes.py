@@ -47,30 +47,54 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     ``V(t) = -sum_j s_j K(x_j - t) (y_j - prediction_j)`` and ``l`` the
     kernel's length scale. The particles start on a uniform grid covering
     the domain with small equal masses (one positive and, unless
-    ``positive=True``, one negative particle per grid point). Steps that
-    would increase ``J`` are halved and retried. Internally ``y`` and
-    ``alpha`` are divided by the root mean square of ``y``, so the step
-    sizes do not depend on the units of ``y``.
+    ``positive=True``, one negative particle per grid point). Internally
+    ``y`` and ``alpha`` are divided by the root mean square of ``y``, so the
+    step sizes do not depend on the units of ``y``.
 
-    Stopping uses the dual certificate
+    Optimality is read off the dual certificate
 
         eta(t) = (1/alpha) sum_j s_j K(x_j - t) (y_j - prediction_j),
 
     which satisfies ``max_t |eta(t)| <= 1`` at the optimum, with
-    ``eta(t_i) = sign(a_i)`` on the spikes. Every ``check_every`` steps
-    ``max |eta|`` is computed on a fine grid (spacing half the kernel's
-    length scale, at most 4096 points; beyond that, as in 3 dimensions or
-    more, on 512 coarse-grid and random points, which makes the gap a
-    heuristic) and at the particles, refined by local ascent, and the
-    flow stops when the duality gap ``J(mu) - D(p)``, with the feasible dual
-    point ``p_j = s_j r_j / (alpha max(1, max|eta|))``, is at most
-    ``tol * (1/2) sum_j s_j y_j^2``.
+    ``eta(t_i) = sign(a_i)`` on the spikes, and the duality gap ``J(mu) -
+    D(p)`` with the feasible dual point ``p_j = s_j r_j / (alpha max(1,
+    max|eta|))``.
 
-    After the flow, particles lighter than ``prune_tol`` times the heaviest
-    are dropped, particles of the same sign closer than ``merge_radius`` are
+    With ``polish=True`` (the default) the flow finds the support and
+    Newton's method finishes (:mod:`sklearn_meanfield._sliding`): the mass
+    step of each flow step is chosen by a line search on ``J`` at fixed
+    positions (the masses first grow from ``init_mass`` to the scale of the
+    data in one step), the position step is ``position_step / weight_step``
+    times ``min(mass step, weight_step)`` (halved until ``J`` does not
+    increase), and particles lighter than ``1e-4`` of the heaviest leave the
+    flow. After 3 steps the particles are clustered (same sign, within
+    ``merge_radius``) into spikes, and amplitudes and positions of the
+    spikes are optimised jointly with their signs fixed (the smooth
+    "sliding" problem of Sliding Frank-Wolfe) by damped Newton: the
+    Gauss-Newton term plus the residual's second-order term, from central
+    differences of the operator's exact gradients. ``max |eta|`` is then
+    computed on a grid of spacing ``l / 2`` (a tensor contraction for the
+    built-in kernels and Fourier measurements) refined by Newton's method,
+    and the spikes are a solution when the duality gap is at most ``tol *
+    J``; otherwise spikes are inserted at the largest violations of
+    ``|eta| <= 1`` and the spikes slid again (if that fails to certify, the
+    flow resumes). ``n_iter_`` counts flow steps and Newton steps.
+
+    With ``polish=False`` the flow alone runs with mass steps
+    ``weight_step`` (halved and retried when ``J`` would increase), and
+    every ``check_every`` steps ``max |eta|`` is computed on a fine grid
+    (spacing half the kernel's length scale, at most 4096 points; beyond
+    that, as in 3 dimensions or more, on 512 coarse-grid and random points,
+    which makes the gap a heuristic) and at the particles, refined by local
+    ascent; it stops when the duality gap is at most ``tol * (1/2) sum_j
+    s_j y_j^2``.
+
+    Then particles lighter than ``prune_tol`` times the heaviest are
+    dropped, particles of the same sign closer than ``merge_radius`` are
     merged (amplitudes summed, positions averaged by mass) and, with
     ``debias``, amplitudes (and positions) are refitted by least squares on
     the support found, which removes the shrinkage bias of the penalty.
+    Speed against Sliding Frank-Wolfe: ``benchmarks/RESULTS.md``, section 9.
 
     Parameters
     ----------
@@ -119,13 +143,18 @@ default="dirichlet"
     positive : bool, default=False
         Non-negative spikes only (only positive particles).
     max_iter : int, default=2000
-        Maximum number of steps of the flow.
+        Maximum number of steps: of the flow and, with ``polish``, of
+        Newton's method.
     tol : float, default=1e-6
-        Stop when the duality gap is below ``tol`` times the objective of
-        the zero measure, ``(1/2) sum_j s_j y_j^2``.
+        With ``polish``: the spikes are a solution when the duality gap is
+        at most ``tol`` times ``J``. Without: stop the flow when the
+        duality gap is below ``tol`` times the objective of the zero
+        measure, ``(1/2) sum_j s_j y_j^2``.
     weight_step : float, default=10.0
-        Largest time step of the masses (in units where ``y`` has unit root
-        mean square).
+        Time step of the masses (in units where ``y`` has unit root mean
+        square): the largest one without ``polish``; with ``polish``, the
+        first one the line search tries (it may go up to 4096 times
+        larger), and the cap of the mass step used for the position step.
     position_step : float, default=30.0
         Largest time step of the positions, in units of ``length_scale^2``
         times those of ``weight_step``.
@@ -143,7 +172,8 @@ default="dirichlet"
         by more than a length scale, or if there are more unknowns than
         samples), of the amplitudes only, or none.
     check_every : int, default=10
-        Compute the duality gap every ``check_every`` steps.
+        Without ``polish``: compute the duality gap every ``check_every``
+        steps.
     record_every : int or None, default=None
         Record the raw particles every ``record_every`` steps of the flow in
         ``trajectory_`` (at most 200 snapshots: the stride doubles when
@@ -153,6 +183,9 @@ default="dirichlet"
         grid cannot hold ``n_particles`` points).
     verbose : bool or int, default=False
         Print the objective and the duality gap at each check.
+    polish : bool, default=True
+        Polish the spikes the flow found by Newton's method and certify
+        them (see above); False: the flow alone.
     warm_start : bool, default=False
         Start from the raw particles of the previous fit (on the same
         domain, with the same number of particles), e.g. after changing
@@ -173,7 +206,9 @@ default="dirichlet"
     n_spikes_ : int
         Number of spikes found.
     particle_positions_ : ndarray of shape (n_particles_total, n_dims)
-        The raw particles at the end of the flow, before pruning and merging.
+        The raw particles at the end, before pruning and merging; with
+        ``polish``, the polished spikes occupy particles of their sign and
+        the other particles have amplitude 0.
     particle_weights_ : ndarray of shape (n_particles_total,)
         Their amplitudes ``a_i = w_i / m``.
     trajectory_ : dict
@@ -181,18 +216,20 @@ default="dirichlet"
         (n_records, n_particles_total, n_dims) and ``"weights"`` (n_records,
         n_particles_total, 1), the amplitudes of the raw particles.
     certificate_max_ : float
-        ``max_t |eta(t)|`` at the end of the flow (before debiasing); close to
+        ``max_t |eta(t)|`` at the raw particles (before debiasing); close to
         1 at a solution of the BLASSO.
     dual_gap_ : float
-        The duality gap at the end of the flow, in the units of ``J``.
+        The duality gap at the raw particles, in the units of ``J``.
     alpha_max_ : float
         ``max_t |sum_j s_j K(x_j - t) y_j|``: the zero measure is the
         solution for every ``alpha >= alpha_max_`` (then the flow is not
         run, ``n_iter_ = 0`` and no spike is returned).
     loss_curve_ : list of float
-        ``J`` after each step, in the units of ``y**2``.
+        ``J`` after each step (of the flow, then of Newton's method), in the
+        units of ``y**2``.
     n_iter_ : int
-        Number of steps of the flow.
+        Number of steps: of the flow, plus those of Newton's method with
+        ``polish``.
     n_features_in_ : int
         The number of columns of ``X`` (the dimension ``n_dims`` of the
         sample locations for a kernel).
@@ -242,6 +279,7 @@ default="dirichlet"
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "polish": ["boolean"],
     }
 
     def __init__(
@@ -266,6 +304,7 @@ default="dirichlet"
         random_state=None,
         verbose=False,
         warm_start=False,
+        polish=True,
     ):
         self.kernel = kernel
         self.cutoff = cutoff
@@ -286,6 +325,7 @@ default="dirichlet"
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.polish = polish
 
     # ------------------------------------------------------------------ parts
     def _operator(self):
@@ -363,6 +403,7 @@ default="dirichlet"
             record_every=self.record_every,
             random_state=check_random_state(self.random_state),
             verbose=self.verbose,
+            polish=self.polish,
         )
         # every fitted attribute from the result, after the solver returned
         self._unit = unit
