@@ -10,7 +10,8 @@ minimising ``(1/2n) |y - Phi mu|^2 + alpha |mu|`` over *measures*.
 :class:`~sklearn_meanfield.SparseSpikeDeconvolver` discretises the measure
 into particles placed on a coarse grid and moves weights *and* positions by
 conic particle gradient descent (Chizat, 2022): the particles slide to the
-spikes, with no grid to limit the precision.
+spikes, with no grid to limit the precision (and, by default, Newton's
+method polishes the spikes once the particles have gathered).
 
 A :class:`~sklearn.linear_model.Lasso` on a fixed grid solves the same
 problem restricted to the grid: its spikes can only sit on grid points, and
@@ -57,9 +58,11 @@ X, y, true_positions, true_amplitudes = make_spikes(
 )
 
 # %%
-# Particles. 30 grid positions per sign, small equal masses. Small steps
-# make the paths visible (the default steps converge in a few dozen
-# iterations).
+# Particles. 30 grid positions per sign, small equal masses, and the flow
+# alone (``polish=False``) with small steps, which makes the paths visible.
+# By default the flow takes a few line-searched steps, until the masses have
+# gathered, and Newton's method then polishes the spikes they form (a
+# handful of iterations in all; see the last cell).
 alpha = 0.02
 spikes = SparseSpikeDeconvolver(
     cutoff=fc,
@@ -70,6 +73,7 @@ spikes = SparseSpikeDeconvolver(
     max_iter=100 if QUICK else 400,
     record_every=1,
     random_state=0,
+    polish=False,
 ).fit(X, y)
 print(
     f"{spikes.n_spikes_} spikes after {spikes.n_iter_} iterations, "
@@ -142,3 +146,15 @@ ax_signal.set_title("signal, reconstruction and spikes")
 fig.tight_layout()
 fig.savefig(OUT / "plot_spikes_1d.png", dpi=80)
 plt.show()
+
+# %%
+# The default solver on the same data: the flow finds the support in a few
+# steps, Newton's method polishes it and the certificate proves it optimal,
+# at a lower objective than the flow alone reached.
+fast = SparseSpikeDeconvolver(cutoff=fc, alpha=alpha, random_state=0).fit(X, y)
+print(
+    f"default: {fast.n_spikes_} spikes after {fast.n_iter_} iterations, "
+    f"max |eta| - 1 = {fast.certificate_max_ - 1:.1e}, duality gap = "
+    f"{fast.dual_gap_:.1e} (flow alone: {spikes.n_iter_} iterations, gap "
+    f"{spikes.dual_gap_:.1e})"
+)

@@ -10,13 +10,17 @@ from ._classifier import MeanFieldClassifier
 from ._cv import MeanFieldClassifierCV, MeanFieldRegressorCV, SparseSpikeDeconvolverCV
 from ._flow import DivergenceError
 from ._kernels import DirichletKernel, GaussianKernel
+from ._operators import Box, ForwardOperator, FourierOperator, Torus
 from ._path import alpha_grid, regularization_path
 from ._regressor import MeanFieldRegressor
 from ._spikes import SparseSpikeDeconvolver
 
 __all__ = [
+    "Box",
     "DirichletKernel",
     "DivergenceError",
+    "ForwardOperator",
+    "FourierOperator",
     "GaussianKernel",
     "MeanFieldClassifier",
     "MeanFieldClassifierCV",
@@ -24,6 +28,7 @@ __all__ = [
     "MeanFieldRegressorCV",
     "SparseSpikeDeconvolver",
     "SparseSpikeDeconvolverCV",
+    "Torus",
     "TrainingRecord",
     "alpha_grid",
     "regularization_path",

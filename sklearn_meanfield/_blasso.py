@@ -1,77 +1,325 @@
-"""The BLASSO's optimality certificate and duality gap, and the spikes read
-off a particle measure.
+"""The BLASSO solved by conic particle gradient descent, its optimality
+certificate and duality gap, and the spikes read off a particle measure.
 
-For ``J(mu) = (1/2) sum_j s_j (y_j - sum_i a_i K(x_j - t_i))^2 + lam |mu|``,
+For ``J(mu) = (1/2) sum_j s_j (y_j - sum_i a_i phi(t_i)(x_j))^2 + lam |mu|``,
 with the residual ``r_j = y_j - prediction_j``, the dual certificate is
 
-    eta(t) = (1/lam) sum_j s_j K(x_j - t) r_j;
+    eta(t) = (1/lam) sum_j s_j phi(t)(x_j) r_j;
 
 ``mu`` is a solution iff ``max_t |eta(t)| <= 1`` and ``eta(t_i) = sign(a_i)``
-at every spike. The functions here work in any dimension through a
-:class:`~sklearn_meanfield._kernels.KernelUnit`; ``sr`` always denotes the
-vector ``s * r``.
+at every spike. ``phi(t)`` is a forward operator's column (a kernel ``K(x -
+t)``, Fourier coefficients, ...). For complex measurements the rows are the
+real and imaginary parts (:class:`~sklearn_meanfield._operators.SpikeUnit`),
+so ``eta(t) = (1/lam) Re sum_j s_j conj(phi(t)(x_j)) r_j``. :func:`solve_blasso`
+runs the whole algorithm; the functions after it work in any dimension
+through a unit; ``sr`` always denotes the vector ``s * r``.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import least_squares, nnls
 
+from ._flow import ParticleFlow, TrainingData
+from ._losses import SquaredLoss, TVPenalty
+from ._objective import MeanFieldObjective, Particles
+from ._rules import ConicStep
+from ._sliding import CertificateGrid, certificate_search, refit, sliding_run
+
 __all__ = [
+    "BlassoResult",
     "certificate_and_gradient",
     "certificate_max",
-    "certificate_points",
     "debias",
     "duality_gap",
     "extract_spikes",
-    "grid_and_random",
-    "grid_points_per_axis",
+    "solve_blasso",
 ]
 
-#: most points where |eta| is first evaluated
-MAX_CERTIFICATE_POINTS = 4096
+
+@dataclass
+class BlassoResult:
+    """What :func:`solve_blasso` returns, in the units of ``y``.
+
+    ``positions`` (k, n_dims) and ``amplitudes`` (k,) are the spikes (after
+    pruning, merging and debiasing); ``particle_positions`` (m, n_dims) and
+    ``particle_amplitudes`` (m,) the raw particles at the end of the flow
+    (amplitudes ``a_i = c w_i / m``); ``trajectory`` the flow's record (or
+    None) with amplitudes as weights.
+    """
+
+    positions: np.ndarray
+    amplitudes: np.ndarray
+    particle_positions: np.ndarray
+    particle_amplitudes: np.ndarray
+    alpha_max: float
+    certificate_max: float
+    dual_gap: float
+    loss_curve: list
+    n_iter: int
+    trajectory: dict | None = None
 
 
-def grid_points_per_axis(unit, lower, upper, spacing):
-    """Grid points per axis for a spacing."""
-    if unit.periodic:
-        q = np.full(lower.shape[0], np.ceil(1.0 / spacing))
+def solve_blasso(
+    unit,
+    X,
+    y,
+    s,
+    alpha,
+    *,
+    positive=False,
+    n_particles=None,
+    init_mass=1e-2,
+    warm=None,
+    max_iter=2000,
+    tol=1e-6,
+    weight_step=10.0,
+    position_step=30.0,
+    check_every=10,
+    prune_tol=1e-2,
+    merge_radius=None,
+    debias_mode="joint",
+    record_every=None,
+    random_state=None,
+    verbose=False,
+    polish=True,
+):
+    """Solve the BLASSO by conic particle gradient descent.
+
+    Minimises ``J(mu) = (1/2) sum_j s_j |y_j - sum_i a_i phi(t_i)(x_j)|^2 +
+    alpha sum_i |a_i|`` over amplitudes and positions (see
+    :class:`~sklearn_meanfield.SparseSpikeDeconvolver` for the flow, its
+    stopping rule on the duality gap and the read-out of the spikes).
+
+    Parameters
+    ----------
+    unit : SpikeUnit
+        The spike's contribution ``phi(t)`` (a forward operator), its domain
+        and length scale (:func:`~sklearn_meanfield._operators.make_spike_unit`).
+    X : ndarray of shape (n_samples, n_features)
+        The measurements (sample locations, frequencies, ...).
+    y : ndarray of shape (n_samples,)
+        Real, or complex for a complex operator.
+    s : ndarray of shape (n_samples,)
+        Sample weights summing to one.
+    alpha : float
+        The weight of the total variation, in the units of ``y``.
+    positive, n_particles, init_mass, max_iter, tol, weight_step, \
+position_step, check_every, prune_tol, merge_radius, record_every, verbose
+        As in :class:`~sklearn_meanfield.SparseSpikeDeconvolver`.
+    warm : tuple (positions, amplitudes) or None
+        Raw particles of a previous fit (units of ``y``) to start from;
+        those lighter than an initial particle, or of the wrong sign, are
+        restarted on the covering grid.
+    debias_mode : {"joint", "amplitudes"} or None
+        The ``debias`` of the estimator.
+    random_state : RandomState
+        For the random part of the initial positions.
+    polish : bool, default=True
+        The flow until the masses gather, then the spikes polished by
+        Newton's method and certified (:mod:`~sklearn_meanfield._sliding`);
+        False: the flow alone, stopped on the duality gap.
+
+    Returns
+    -------
+    result : BlassoResult
+
+    Raises
+    ------
+    ValueError
+        If ``warm`` does not have the shape of the initial particles.
+    """
+    # Complex measurements are two real rows each (real, imaginary parts).
+    Xp, y, s = unit.prepare(X), unit.stack(y), unit.stack_weights(s)
+    # Work in units where y has unit root mean square: the BLASSO solution
+    # for (y / c, alpha / c) is mu / c.
+    c = float(np.sqrt(s @ np.square(y)))
+    if not c > 0:
+        c = 1.0
+    yn = y / c
+    lam = alpha / c
+
+    grid = unit.covering_grid(n_particles, random_state)
+    if positive:
+        positions, signs = grid, np.ones(grid.shape[0])
     else:
-        q = np.ceil((upper - lower) / spacing) + 1
-    return np.maximum(q, 1).astype(int)
+        positions = np.vstack([grid, grid])
+        signs = np.repeat([1.0, -1.0], grid.shape[0])
+    # mean-field weights w_i = s_i r_i^2: total variation (1/m) sum |w_i|
+    # equal to init_mass.
+    particles = Particles((init_mass * signs)[:, None], positions.copy())
+    if warm is not None:
+        particles = _warm_particles(particles, *warm, c, init_mass)
+    objective = MeanFieldObjective(unit, SquaredLoss(), TVPenalty(lam))
+    candidates = unit.certificate_points()
+    # alpha_max = max_t |sum_j s_j phi(t)(x_j) y_j|: the zero measure is a
+    # solution iff alpha >= alpha_max (its certificate is then <= 1).
+    if polish:
+        grid = CertificateGrid(unit, Xp)
+        # (no spike to resolve from: a grid of spacing l and Newton's method
+        # from its largest local maxima)
+        coarse = CertificateGrid(unit, Xp, spacing=1.0)
+        lam_max = certificate_search(unit, Xp, s * yn, coarse, n_starts=4)[0]
+    else:
+        lam_max = certificate_max(
+            unit, Xp, s * yn, 1.0, np.vstack([candidates, unit.input_points(Xp)])
+        )
+    if lam >= lam_max:
+        return _zero_solution(objective, Xp, yn, s, lam, c, lam_max, particles)
+    target = tol * 0.5 * float(s @ np.square(yn))
+    history = {}
+
+    def check(n_iter, particles, value):
+        if n_iter % check_every:
+            return False
+        # max|eta| over the particles alone underestimates max|eta|, hence
+        # the gap (the dual objective decreases with max|eta| near a
+        # solution): the grid is only needed once this lower bound is below
+        # the target.
+        gap, eta_max = duality_gap(objective, Xp, yn, s, lam, particles, candidates[:0])
+        if gap <= target:
+            gap, eta_max = duality_gap(objective, Xp, yn, s, lam, particles, candidates)
+        history.update(gap=gap, eta_max=eta_max, n_iter=n_iter)
+        if verbose:
+            print(
+                f"Iteration {n_iter}, J = {value * c**2:.6g}, duality gap = "
+                f"{gap * c**2:.3g}, max|eta| = {eta_max:.6f}"
+            )
+        return gap <= target
+
+    flow = ParticleFlow(
+        ConicStep(position_step / weight_step),
+        learning_rate_init=weight_step,
+        max_iter=max_iter,
+        tol=0.0,
+        n_iter_no_change=None,
+        metric=unit.metric(),
+        project=unit.project,
+        record_every=record_every,
+    )
+    if polish:
+        run = sliding_run(
+            unit,
+            Xp,
+            yn,
+            s,
+            lam,
+            particles,
+            grid,
+            max_iter=max_iter,
+            tol=tol,
+            weight_step=weight_step,
+            position_step=position_step,
+            merge_radius=merge_radius,
+            record_every=record_every,
+            verbose=verbose,
+        )
+        history.update(gap=run.gap, eta_max=run.eta_max, n_iter=run.n_iter)
+    else:
+        run = flow.run(
+            objective, TrainingData(Xp, yn[:, None], s), particles, callback=check
+        )
+    particles = run.particles
+    if history.get("n_iter") == run.n_iter:
+        gap, eta_max = history["gap"], history["eta_max"]
+    else:
+        gap, eta_max = duality_gap(objective, Xp, yn, s, lam, particles, candidates)
+
+    m = particles.n_particles
+    particle_amplitudes = particles.weights[:, 0] * (c / m)  # units of y
+    trajectory = None
+    if record_every:
+        record = run.trajectory
+        trajectory = {
+            "iterations": record["iterations"],
+            "positions": record["positions"],
+            # amplitudes, in the units of y, as the particle amplitudes
+            "weights": record["weights"] * (c / m),
+        }
+    spike_positions, spike_amplitudes = extract_spikes(
+        unit, particles.positions, particle_amplitudes / c, prune_tol, merge_radius
+    )
+    if debias_mode is not None and spike_amplitudes.shape[0] > 0:
+        spike_positions, spike_amplitudes = debias(
+            unit,
+            Xp,
+            yn,
+            s,
+            spike_positions,
+            spike_amplitudes,
+            debias_mode,
+            positive,
+            newton=polish,
+        )
+        # A joint refit may bring two spikes together or empty one (an
+        # ill-conditioned operator): read the spikes off again, and refit
+        # the amplitudes on what is left.
+        merged = extract_spikes(
+            unit, spike_positions, spike_amplitudes, prune_tol, merge_radius
+        )
+        if merged[0].shape[0] < spike_positions.shape[0]:
+            spike_positions, spike_amplitudes = debias(
+                unit, Xp, yn, s, *merged, "amplitudes", positive
+            )
+    return BlassoResult(
+        positions=spike_positions,
+        amplitudes=spike_amplitudes * c,
+        particle_positions=particles.positions.copy(),
+        particle_amplitudes=particle_amplitudes,
+        alpha_max=lam_max * c,
+        certificate_max=float(eta_max),
+        dual_gap=gap * c**2,
+        loss_curve=[v * c**2 for v in run.loss_curve],
+        n_iter=run.n_iter,
+        trajectory=trajectory,
+    )
 
 
-def grid_and_random(unit, lower, upper, n, random_state):
-    """A grid of ``floor(n ** (1/d))`` points per axis completed by
-    ``n - floor(n ** (1/d))**d`` uniform random points of the box."""
-    d = lower.shape[0]
-    per_axis = int(np.floor(n ** (1 / d) + 1e-9))
-    grid = unit.grid(lower, upper, [per_axis] * d)
-    extra = lower + (upper - lower) * random_state.uniform(size=(n - grid.shape[0], d))
-    return np.vstack([grid, extra])
+def _zero_solution(objective, Xp, y, s, lam, c, lam_max, particles):
+    """The zero measure, optimal when ``alpha >= alpha_max`` (normalised
+    units in, units of ``y`` out)."""
+    zero = Particles(np.zeros_like(particles.weights), particles.positions)
+    gap, eta_max = duality_gap(objective, Xp, y, s, lam, zero, zero.positions)
+    return BlassoResult(
+        positions=zero.positions[:0].copy(),
+        amplitudes=np.zeros(0),
+        particle_positions=zero.positions.copy(),
+        particle_amplitudes=zero.weights[:, 0].copy(),
+        alpha_max=lam_max * c,
+        certificate_max=float(eta_max),
+        dual_gap=gap * c**2,
+        loss_curve=[],
+        n_iter=0,
+    )
 
 
-def certificate_points(unit, lower, upper):
-    """The points where ``|eta|`` is first evaluated: a grid of spacing
-    ``length_scale / 2`` (2 length scales beyond the data off the torus) if
-    that is at most 4096 points, else 512 points of a coarse grid and at
-    random."""
-    margin = 0 if unit.periodic else 2 * unit.length_scale
-    lo, hi = lower - margin, upper + margin
-    q = grid_points_per_axis(unit, lo, hi, unit.length_scale / 2)
-    if np.prod(q.astype(float)) <= MAX_CERTIFICATE_POINTS:
-        return unit.grid(lo, hi, q)
-    # In high dimension a fine grid is out of reach, and a few random points
-    # are as good as many: a coarse grid and random points, 512 in all
-    # (fixed seed: the same candidates at every check); the particles and
-    # local ascent do the rest.
-    return grid_and_random(unit, lo, hi, 512, np.random.RandomState(0))
+def _warm_particles(initial, old_positions, old_amplitudes, c, init_mass):
+    """The previous fit's raw particles (amplitudes in the units of ``y``),
+    those lighter than an initial particle (or of the wrong sign) restarted
+    as in ``initial``."""
+    old = np.asarray(old_positions)
+    if old.shape != initial.positions.shape:
+        raise ValueError(
+            "warm_start=True needs the number of particles and of dimensions "
+            f"of the previous fit: it had {old.shape[0]} particles in "
+            f"{old.shape[1]} dimensions, this fit starts {initial.n_particles} "
+            f"in {initial.positions.shape[1]}."
+        )
+    # amplitudes a_i (units of y) -> mean-field weights w_i = a_i m / c
+    weights = np.asarray(old_amplitudes)[:, None] * (initial.n_particles / c)
+    alive = (weights * initial.weights > 0) & (np.abs(weights) >= init_mass)
+    alive = alive[:, 0]
+    weights = np.where(alive[:, None], weights, initial.weights)
+    positions = np.where(alive[:, None], old, initial.positions)
+    return Particles(weights, positions)
 
 
 def certificate_and_gradient(unit, Xp, sr, T):
     """``eta(t)`` up to the factor ``1/alpha`` and its gradient in ``t``,
-    ``sr = s * residual``."""
-    K, dK = unit.pairwise(Xp, T)
-    return sr @ K, -np.einsum("j,jik->ik", sr, dK)
+    ``sr = s * residual`` (rows of ``unit.prepare``)."""
+    A, dA = unit.pairwise(Xp, T)
+    return sr @ A, np.einsum("j,jik->ik", sr, dA)
 
 
 def certificate_max(unit, Xp, sr, lam, candidates):
@@ -152,9 +400,13 @@ def extract_spikes(unit, positions, amplitudes, prune_tol, merge_radius):
     return merged_pos[keep][order], merged_amp[keep][order]
 
 
-def debias(unit, Xp, y, s, positions, amplitudes, mode="joint", positive=False):
+def debias(
+    unit, Xp, y, s, positions, amplitudes, mode="joint", positive=False, newton=False
+):
     """Least-squares refit of ``sum_j s_j (y_j - sum_i a_i K(x_j - t_i))^2``
-    on the support found (normalised units)."""
+    on the support found (normalised units); the joint refit by
+    ``scipy.optimize.least_squares``, or with ``newton`` by
+    :func:`~sklearn_meanfield._sliding.refit` (Newton's method)."""
     w = np.sqrt(s)
     k, d = positions.shape
 
@@ -168,6 +420,17 @@ def debias(unit, Xp, y, s, positions, amplitudes, mode="joint", positive=False):
         # (a joint refit with more unknowns than samples is ill-posed)
         return positions, amplitudes_only(positions)
 
+    if newton:
+        # (stopped as soon as a spike moves by more than a length scale)
+        fit = refit(
+            unit, Xp, y, s, positions, amplitudes, positive, max_move=unit.length_scale
+        )
+        if fit is None or not (
+            np.all(np.isfinite(fit[0])) and np.all(np.isfinite(fit[1]))
+        ):
+            return positions, amplitudes_only(positions)
+        return fit[0], fit[1]
+
     def residual(z):
         a, T = z[:k], z[k:].reshape(k, d)
         Phi, _ = unit.forward(Xp, T)
@@ -175,9 +438,8 @@ def debias(unit, Xp, y, s, positions, amplitudes, mode="joint", positive=False):
 
     def jacobian(z):
         a, T = z[:k], z[k:].reshape(k, d)
-        Phi, dK = unit.forward(Xp, T)
-        # d/dt_i K(x_j - t_i) = -grad K(x_j - t_i)
-        JT = -(dK * a[None, :, None]).reshape(Xp.shape[0], k * d)
+        Phi, dPhi = unit.forward(Xp, T)
+        JT = (dPhi * a[None, :, None]).reshape(Xp.shape[0], k * d)
         return w[:, None] * np.hstack([Phi, JT])
 
     z0 = np.concatenate([amplitudes, positions.ravel()])

@@ -503,6 +503,7 @@ class SparseSpikeDeconvolverCV(_PathCV, SparseSpikeDeconvolver):
         random_state=None,
         verbose=False,
         warm_start=False,
+        polish=True,
     ):
         self.kernel = kernel
         self.alphas = alphas
@@ -528,6 +529,7 @@ class SparseSpikeDeconvolverCV(_PathCV, SparseSpikeDeconvolver):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.polish = polish
 
     def _check_cv(self, y):
         cv = 5 if self.cv is None else self.cv

@@ -1,4 +1,5 @@
-"""What one spike contributes: a point-spread function ``phi(t)(x) = K(x - t)``.
+"""Kernels of differences: spikes seen through a point-spread function
+``phi(t)(x) = K(x - t)``.
 
 A *kernel* is a function ``K`` of the difference ``x - t`` between a sample
 location and a spike position. Kernel contract (duck-typed, checked by
@@ -20,32 +21,83 @@ location and a spike position. Kernel contract (duck-typed, checked by
     torus ``[0, 1)^n_dims``; sample locations are read modulo 1 and spike
     positions kept in ``[0, 1)``.
 ``length_scale : float`` (optional)
-    The width ``l`` of the main lobe, ``l**2 = -1 / d^2K/dx_k^2 (0)`` for the
-    built-in kernels. It sets the spacing of the initial particles, the unit
-    of the position step, the merging radius and the resolution of the
+    The width ``l`` of the main lobe, ``l**2 = -K(0) / d^2K/dx_k^2 (0)`` for
+    the built-in kernels. It sets the spacing of the initial particles, the
+    unit of the position step, the merging radius and the resolution of the
     certificate grid. If missing it is estimated by finite differences of
     ``gradient`` at 0.
 
-:class:`KernelUnit` turns a kernel into a *unit* of
-:mod:`sklearn_meanfield._units` (the particle position is the spike position
-``t``), so that spikes reuse the objective and the flows of the networks.
+Every kernel is a forward operator (:mod:`sklearn_meanfield._operators`),
+``A[j, i] = K(x_j - t_i)`` with ``dA[j, i] = -grad K(x_j - t_i)``: the
+built-in kernels derive from :class:`ConvolutionKernel`, and a user's kernel
+object is wrapped in a :class:`KernelAdapter`.
 """
 
 from numbers import Integral, Real
 
 import numpy as np
 
-from ._units import IsotropicMetric
+from ._operators import (
+    Box,
+    ForwardOperator,
+    SpikeUnit,
+    Torus,
+    _wrap_difference,
+    as_operator,
+)
 
-__all__ = ["DirichletKernel", "GaussianKernel", "KernelUnit", "check_kernel"]
+__all__ = [
+    "ConvolutionKernel",
+    "DirichletKernel",
+    "GaussianKernel",
+    "KernelAdapter",
+    "KernelUnit",
+    "check_kernel",
+]
 
 
-def _wrap_difference(D):
-    """``D`` modulo 1, in ``[-1/2, 1/2)``."""
-    return D - np.floor(D + 0.5)
+class ConvolutionKernel(ForwardOperator):
+    """Base class of the kernels of differences, as forward operators.
+
+    ``A[j, i] = K(x_j - t_i)`` and ``dA[j, i] = -grad K(x_j - t_i)``, from
+    the subclass's ``pairwise_value_and_gradient(X, T)`` if it has one,
+    else from ``value_and_gradient`` at the differences (wrapped modulo 1
+    when ``periodic``). The domain is the torus ``[0, 1)^n_dims`` when
+    ``periodic`` (sample locations read modulo 1), else the bounding box of
+    the samples with positions free outside it.
+    """
+
+    periodic = False
+
+    def prepare(self, X):
+        """Sample locations, read modulo 1 on the torus (a float64 copy)."""
+        X = np.array(X, dtype=np.float64)
+        if self.periodic:
+            X -= np.floor(X)
+        return X
+
+    def domain(self, X):
+        if self.periodic:
+            return Torus(X.shape[1])
+        return Box(X.min(axis=0), X.max(axis=0), bounded=False)
+
+    def value_and_gradient(self, D):
+        return self.value(D), self.gradient(D)
+
+    def matrix_and_gradient(self, X, T):
+        pairwise = getattr(self, "pairwise_value_and_gradient", None)
+        if callable(pairwise):
+            K, dK = pairwise(X, T)
+        else:
+            D = X[:, None, :] - T[None, :, :]
+            if self.periodic:
+                D = _wrap_difference(D)
+            K, dK = kernel_value_and_gradient(self, D)
+        # d/dt K(x - t) = -grad K(x - t)
+        return K, np.negative(dK, out=dK)
 
 
-class DirichletKernel:
+class DirichletKernel(ConvolutionKernel):
     """Dirichlet kernel on the torus ``[0, 1)^n_dims``, normalised so ``K(0) = 1``.
 
     In 1-D, with Fourier cutoff ``fc`` and ``N = 2 fc + 1``,
@@ -151,6 +203,42 @@ class DirichletKernel:
             k[..., axis], dk[..., axis] = self._pairwise_profile(X[:, axis], T[:, axis])
         return _separable_product(k, dk)
 
+    def matrix(self, X, T):
+        """``K(x_j - t_i)`` (n, m) alone: the product over the axes of
+        ``k(u) = sin(N pi u) / (N sin(pi u))``, the sines of the differences
+        by angle addition (see :meth:`_pairwise_profile`); where
+        ``|sin(pi u)| < 1e-2`` (where the quotient would lose more than
+        ``1e-14``) from the cosine sum."""
+        X = np.asarray(X, dtype=float)
+        T = np.asarray(T, dtype=float)
+        N = 2 * self.cutoff + 1
+        K = None
+        for axis in range(X.shape[1]):
+            x, t = X[:, axis], T[:, axis]
+            s1 = np.outer(np.sin(np.pi * x), np.cos(np.pi * t))
+            s1 -= np.outer(np.cos(np.pi * x), np.sin(np.pi * t))
+            sN = np.outer(np.sin(N * np.pi * x), np.cos(N * np.pi * t))
+            sN -= np.outer(np.cos(N * np.pi * x), np.sin(N * np.pi * t))
+            near = np.abs(s1) < 1e-2
+            s1[near] = 1.0
+            k = np.divide(sN, s1, out=sN)
+            k *= 1.0 / N
+            idx = np.nonzero(near)
+            if idx[0].size:
+                k[idx] = self._profile(x[idx[0]] - t[idx[1]])[0]
+            K = k if K is None else np.multiply(K, k, out=K)
+        return K
+
+    def grid_factors(self, X, axes):
+        """Per-axis factors of ``K(x_j - t)`` on the tensor grid of
+        ``axes``: ``F_k[j, i] = k(x_jk - axes[k][i])``, the 1-D kernel
+        (``K`` is their product)."""
+        X = np.asarray(X, dtype=float)
+        return [
+            self._pairwise_profile(X[:, k], np.asarray(g, dtype=float))[0]
+            for k, g in enumerate(axes)
+        ]
+
     def _pairwise_profile(self, x, t):
         """``k(x_j - t_i)`` and ``k'(x_j - t_i)``, shape (n, m), for 1-D ``x``
         (n,) and ``t`` (m,).
@@ -219,7 +307,7 @@ def _separable_product(k, dk):
     return left[d - 1] * k[..., d - 1], grad
 
 
-class GaussianKernel:
+class GaussianKernel(ConvolutionKernel):
     """Gaussian kernel on ``R^n_dims``: ``K(D) = exp(-|D|^2 / (2 sigma^2))``.
 
     Parameters
@@ -259,6 +347,54 @@ class GaussianKernel:
         K = self.value(D)
         # grad K(D) = -D / sigma^2 K(D)
         return K, D * (K / (-(self.bandwidth**2)))[..., None]
+
+    def matrix(self, X, T):
+        """``K(x_j - t_i)`` (n, m) alone (see
+        :meth:`pairwise_value_and_gradient`)."""
+        return self._pairwise_value(
+            np.asarray(X, dtype=float), np.asarray(T, dtype=float)
+        )[0]
+
+    def _pairwise_value(self, X, T):
+        center = X[0] if X.shape[0] else 0.0
+        Xc, Tc = X - center, T - center
+        sq = Xc @ (-2.0 * Tc.T)
+        sq += np.einsum("jk,jk->j", Xc, Xc)[:, None]
+        sq += np.einsum("ik,ik->i", Tc, Tc)[None, :]
+        np.maximum(sq, 0.0, out=sq)
+        sq *= -0.5 / self.bandwidth**2
+        return np.exp(sq, out=sq), Xc, Tc
+
+    def pairwise_value_and_gradient(self, X, T):
+        """``K(x_j - t_i)`` (n, m) and its gradient (n, m, n_dims) for all
+        pairs: ``|x - t|^2 = |x|^2 + |t|^2 - 2 x.t`` by one matrix product
+        (coordinates relative to the first sample, which keeps the
+        cancellation at the scale of the samples' spread), one exponential
+        per pair, and ``grad K = -(x - t) K / sigma^2`` axis by axis."""
+        X = np.asarray(X, dtype=float)
+        T = np.asarray(T, dtype=float)
+        K, Xc, Tc = self._pairwise_value(X, T)
+        # axis by axis into contiguous (n, m) blocks, returned as a view
+        # of shape (n, m, n_dims)
+        dK = np.empty((X.shape[1], *K.shape))
+        K_scaled = K * (-1.0 / self.bandwidth**2)
+        for k in range(X.shape[1]):
+            np.subtract.outer(Xc[:, k], Tc[:, k], out=dK[k])
+            dK[k] *= K_scaled
+        return K, dK.transpose(1, 2, 0)
+
+    def grid_factors(self, X, axes):
+        """Per-axis factors of ``K(x_j - t)`` on the tensor grid of
+        ``axes``: ``F_k[j, i] = exp(-(x_jk - axes[k][i])^2 / (2 sigma^2))``
+        (``K`` is their product)."""
+        X = np.asarray(X, dtype=float)
+        return [
+            np.exp(
+                np.square(X[:, k, None] - np.asarray(g)[None, :])
+                / (-2 * self.bandwidth**2)
+            )
+            for k, g in enumerate(axes)
+        ]
 
 
 def check_kernel(kernel):
@@ -316,11 +452,51 @@ def kernel_length_scale(kernel, n_dims, extent=1.0):
     return float(1.0 / np.sqrt(curvature))
 
 
-class KernelUnit:
+class KernelAdapter(ConvolutionKernel):
+    """A user's kernel object (the kernel contract) as a forward operator.
+
+    Parameters
+    ----------
+    kernel : kernel object
+        See the module docstring for the contract.
+    """
+
+    def __init__(self, kernel):
+        self.kernel = check_kernel(kernel)
+        self.periodic = bool(getattr(kernel, "periodic", False))
+        if callable(getattr(kernel, "pairwise_value_and_gradient", None)):
+            self.pairwise_value_and_gradient = self._pairwise
+
+    def __repr__(self):
+        return repr(self.kernel)
+
+    def value(self, D):
+        return self.kernel.value(D)
+
+    def gradient(self, D):
+        return self.kernel.gradient(D)
+
+    def value_and_gradient(self, D):
+        return kernel_value_and_gradient(self.kernel, D)
+
+    def _pairwise(self, X, T):
+        K, dK = self.kernel.pairwise_value_and_gradient(X, T)
+        return np.asarray(K, dtype=float), np.array(dK, dtype=float)
+
+    def length_scale(self, X):
+        """The kernel's ``length_scale``, or ``1 / sqrt(-K''(0))`` estimated
+        by central differences at the scale of the samples ``X``."""
+        extent = 1.0
+        if not self.periodic:
+            extent = float(np.ptp(X, axis=0).max(initial=0)) or 1.0
+        return kernel_length_scale(self.kernel, X.shape[1], extent)
+
+
+class KernelUnit(SpikeUnit):
     """A spike seen through a kernel: ``phi(t)(x) = K(x - t)``.
 
-    Follows the unit contract of :mod:`sklearn_meanfield._units`, positions
-    being spike positions ``t`` in ``R^n_dims`` (or the torus).
+    The :class:`~sklearn_meanfield._operators.SpikeUnit` of a kernel, for
+    the kernel-level API (prepare, forward, backward, project).
 
     Parameters
     ----------
@@ -328,76 +504,15 @@ class KernelUnit:
         See the module docstring for the contract.
     length_scale : float
         The kernel's length scale ``l``; the position metric is ``l**2``.
+    domain : Torus, Box or None, default=None
+        None: the torus (a periodic kernel) or free positions; without a
+        domain the unit cannot build grids.
     """
 
-    homogeneous = False
-
-    def __init__(self, kernel, length_scale):
-        self.kernel = check_kernel(kernel)
-        self.periodic = bool(getattr(kernel, "periodic", False))
-        self.length_scale = float(length_scale)
-
-    def prepare(self, X):
-        """Sample locations, read modulo 1 on the torus (a float64 copy)."""
-        X = np.array(X, dtype=np.float64)
-        if self.periodic:
-            X -= np.floor(X)
-        return X
-
-    def differences(self, Xp, positions):
-        """``D[j, i] = x_j - t_i`` (n_samples, n_particles, n_dims)."""
-        D = Xp[:, None, :] - positions[None, :, :]
-        if self.periodic:
-            D = _wrap_difference(D)
-        return D
-
-    def forward(self, Xp, positions, out=None):
-        """``Phi[j, i] = K(x_j - t_i)``; the cache holds ``grad K(x_j - t_i)``.
-
-        ``out`` (a work array offered by the objective) is not used: the
-        kernel's value and gradient are computed together.
-        """
-        return self.pairwise(Xp, positions)
-
-    def pairwise(self, Xp, positions):
-        """``K(x_j - t_i)`` (n, m) and ``grad K(x_j - t_i)`` (n, m, n_dims):
-        the kernel's ``pairwise_value_and_gradient`` if it has one, else the
-        kernel at the differences."""
-        pairwise = getattr(self.kernel, "pairwise_value_and_gradient", None)
-        if callable(pairwise):
-            return pairwise(Xp, positions)
-        return kernel_value_and_gradient(self.kernel, self.differences(Xp, positions))
-
-    def backward(self, Xp, positions, cache, C):
-        """``grad[i] = sum_j C[j, i] grad_t K(x_j - t_i)
-        = -sum_j C[j, i] (grad K)(x_j - t_i)``."""
-        return -np.einsum("ji,jik->ik", C, cache)
-
-    def metric(self, Xp=None, sample_weight=None):
-        """The position step is in units of ``length_scale**2``."""
-        return IsotropicMetric(self.length_scale**2)
-
-    def project(self, positions):
-        """Positions wrapped into ``[0, 1)`` on the torus (in place)."""
-        if self.periodic:
-            positions -= np.floor(positions)
-            # floor can leave exactly 1.0 for tiny negative inputs
-            positions[positions >= 1.0] = 0.0
-        return positions
-
-    def grid(self, lower, upper, per_axis):
-        """A regular grid with ``per_axis[k]`` points on axis ``k``.
-
-        On the torus the points are ``i / q`` (shifted by half a spacing),
-        otherwise ``q`` points spanning ``[lower_k, upper_k]``.
-        """
-        axes = []
-        for lo, hi, q in zip(lower, upper, per_axis, strict=True):
-            if self.periodic:
-                axes.append((np.arange(q) + 0.5) / q)
-            elif q == 1 or hi <= lo:
-                axes.append(np.array([(lo + hi) / 2]))
-            else:
-                axes.append(np.linspace(lo, hi, q))
-        mesh = np.meshgrid(*axes, indexing="ij")
-        return np.column_stack([g.ravel() for g in mesh])
+    def __init__(self, kernel, length_scale, domain=None):
+        operator = as_operator(kernel)
+        if domain is None:
+            # projection and differences do not depend on the bounds
+            dims = np.zeros(1)
+            domain = Torus(1) if operator.periodic else Box(dims, dims, bounded=False)
+        super().__init__(operator, length_scale, domain)

@@ -7,34 +7,19 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _num_samples,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._base import normalized_sample_weight
-from ._blasso import (
-    certificate_and_gradient,
-    certificate_max,
-    certificate_points,
-    debias,
-    duality_gap,
-    extract_spikes,
-    grid_and_random,
-    grid_points_per_axis,
-)
-from ._flow import ParticleFlow, TrainingData
-from ._kernels import (
-    DirichletKernel,
-    GaussianKernel,
-    KernelUnit,
-    kernel_length_scale,
-)
-from ._losses import SquaredLoss, TVPenalty
-from ._objective import MeanFieldObjective, Particles
-from ._rules import ConicStep
+from ._blasso import certificate_and_gradient, solve_blasso
+from ._kernels import DirichletKernel, GaussianKernel
+from ._operators import FourierOperator, make_spike_unit
 
 __all__ = ["SparseSpikeDeconvolver"]
-
-#: most particles (per sign) an automatic covering grid may have
-_MAX_AUTO_PARTICLES = 256
 
 
 class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
@@ -62,44 +47,84 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     ``V(t) = -sum_j s_j K(x_j - t) (y_j - prediction_j)`` and ``l`` the
     kernel's length scale. The particles start on a uniform grid covering
     the domain with small equal masses (one positive and, unless
-    ``positive=True``, one negative particle per grid point). Steps that
-    would increase ``J`` are halved and retried. Internally ``y`` and
-    ``alpha`` are divided by the root mean square of ``y``, so the step
-    sizes do not depend on the units of ``y``.
+    ``positive=True``, one negative particle per grid point). Internally
+    ``y`` and ``alpha`` are divided by the root mean square of ``y``, so the
+    step sizes do not depend on the units of ``y``.
 
-    Stopping uses the dual certificate
+    Optimality is read off the dual certificate
 
         eta(t) = (1/alpha) sum_j s_j K(x_j - t) (y_j - prediction_j),
 
     which satisfies ``max_t |eta(t)| <= 1`` at the optimum, with
-    ``eta(t_i) = sign(a_i)`` on the spikes. Every ``check_every`` steps
-    ``max |eta|`` is computed on a fine grid (spacing half the kernel's
-    length scale, at most 4096 points; beyond that, as in 3 dimensions or
-    more, on 512 coarse-grid and random points, which makes the gap a
-    heuristic) and at the particles, refined by local ascent, and the
-    flow stops when the duality gap ``J(mu) - D(p)``, with the feasible dual
-    point ``p_j = s_j r_j / (alpha max(1, max|eta|))``, is at most
-    ``tol * (1/2) sum_j s_j y_j^2``.
+    ``eta(t_i) = sign(a_i)`` on the spikes, and the duality gap ``J(mu) -
+    D(p)`` with the feasible dual point ``p_j = s_j r_j / (alpha max(1,
+    max|eta|))``.
 
-    After the flow, particles lighter than ``prune_tol`` times the heaviest
-    are dropped, particles of the same sign closer than ``merge_radius`` are
+    With ``polish=True`` (the default) the flow finds the support and
+    Newton's method finishes (:mod:`sklearn_meanfield._sliding`): the mass
+    step of each flow step is chosen by a line search on ``J`` at fixed
+    positions (the masses first grow from ``init_mass`` to the scale of the
+    data in one step), the position step is ``position_step / weight_step``
+    times ``min(mass step, weight_step)`` (halved until ``J`` does not
+    increase), and particles lighter than ``1e-4`` of the heaviest leave the
+    flow. After 3 steps the particles are clustered (same sign, within
+    ``merge_radius``) into spikes, and amplitudes and positions of the
+    spikes are optimised jointly with their signs fixed (the smooth
+    "sliding" problem of Sliding Frank-Wolfe) by damped Newton: the
+    Gauss-Newton term plus the residual's second-order term, from central
+    differences of the operator's exact gradients. ``max |eta|`` is then
+    computed on a grid of spacing ``l / 2`` (a tensor contraction for the
+    built-in kernels and Fourier measurements) refined by Newton's method,
+    and the spikes are a solution when the duality gap is at most ``tol *
+    J``; otherwise spikes are inserted at the largest violations of
+    ``|eta| <= 1`` and the spikes slid again (if that fails to certify, the
+    flow resumes). ``n_iter_`` counts flow steps and Newton steps.
+
+    With ``polish=False`` the flow alone runs with mass steps
+    ``weight_step`` (halved and retried when ``J`` would increase), and
+    every ``check_every`` steps ``max |eta|`` is computed on a fine grid
+    (spacing half the kernel's length scale, at most 4096 points; beyond
+    that, as in 3 dimensions or more, on 512 coarse-grid and random points,
+    which makes the gap a heuristic) and at the particles, refined by local
+    ascent; it stops when the duality gap is at most ``tol * (1/2) sum_j
+    s_j y_j^2``.
+
+    Then particles lighter than ``prune_tol`` times the heaviest are
+    dropped, particles of the same sign closer than ``merge_radius`` are
     merged (amplitudes summed, positions averaged by mass) and, with
     ``debias``, amplitudes (and positions) are refitted by least squares on
     the support found, which removes the shrinkage bias of the penalty.
+    Speed against Sliding Frank-Wolfe: ``benchmarks/RESULTS.md``, section 9.
 
     Parameters
     ----------
-    kernel : {"dirichlet", "gaussian"} or kernel object, default="dirichlet"
-        The point-spread function ``K``. ``"dirichlet"``: the Dirichlet kernel
-        of cutoff ``cutoff`` on the torus ``[0, 1)^n_dims`` (product of 1-D
-        kernels, ``K(0) = 1``); the sample locations ``X`` are read modulo 1
-        (``X`` and ``X + 1`` give the same fit) and the positions are in
-        ``[0, 1)``. ``"gaussian"``: ``exp(-|x|^2 / (2 bandwidth^2))`` on
-        ``R^n_dims``. A kernel object has methods ``value(D)`` and
-        ``gradient(D)`` of the differences ``D = x - t`` of shape
-        (..., n_dims), returning ``K(D)`` (...) and ``grad K(D)``
-        (..., n_dims); optionally ``periodic`` (bool, 1-periodic on the
-        torus) and ``length_scale`` (float); see :class:`DirichletKernel`.
+    kernel : {"dirichlet", "gaussian"}, forward operator or kernel object, \
+default="dirichlet"
+        What a spike contributes to the measurements, ``phi(t)(x)``.
+        ``"dirichlet"``: the Dirichlet kernel ``K(x - t)`` of cutoff
+        ``cutoff`` on the torus ``[0, 1)^n_dims`` (product of 1-D kernels,
+        ``K(0) = 1``); the sample locations ``X`` are read modulo 1 (``X``
+        and ``X + 1`` give the same fit) and the positions are in ``[0, 1)``.
+        ``"gaussian"``: ``exp(-|x - t|^2 / (2 bandwidth^2))`` on
+        ``R^n_dims``. ``"fourier"``: Fourier coefficients of spikes on the
+        torus ``[0, 1)^n_dims``, ``y_k = sum_i a_i exp(-2 i pi <k, t_i>)``:
+        the rows of ``X`` are integer frequency vectors ``k`` and ``y`` is
+        complex (see :meth:`fit`); the data term is ``(1/2) sum_k s_k |y_k -
+        prediction_k|^2``, the amplitudes are real
+        (:class:`~sklearn_meanfield.FourierOperator`). A forward operator
+        (any measurement model; see
+        :class:`~sklearn_meanfield.ForwardOperator`) has a method
+        ``matrix_and_gradient(X, T)`` returning the (n_samples, m) matrix
+        ``phi(t_i)(x_j)`` and its gradient in the positions (n_samples, m,
+        n_dims), and states its domain (``domain(X)``: a
+        :class:`~sklearn_meanfield.Box` or a
+        :class:`~sklearn_meanfield.Torus`), optionally its
+        ``length_scale``; its outputs are checked at every call. A kernel
+        object has methods ``value(D)`` and ``gradient(D)`` of the
+        differences ``D = x - t`` of shape (..., n_dims), returning ``K(D)``
+        (...) and ``grad K(D)`` (..., n_dims); optionally ``periodic`` (bool,
+        1-periodic on the torus) and ``length_scale`` (float); see
+        :class:`DirichletKernel`.
     cutoff : int, default=10
         The Fourier cutoff ``fc`` of the Dirichlet kernel.
     bandwidth : float, default=0.05
@@ -118,13 +143,18 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     positive : bool, default=False
         Non-negative spikes only (only positive particles).
     max_iter : int, default=2000
-        Maximum number of steps of the flow.
+        Maximum number of steps: of the flow and, with ``polish``, of
+        Newton's method.
     tol : float, default=1e-6
-        Stop when the duality gap is below ``tol`` times the objective of
-        the zero measure, ``(1/2) sum_j s_j y_j^2``.
+        With ``polish``: the spikes are a solution when the duality gap is
+        at most ``tol`` times ``J``. Without: stop the flow when the
+        duality gap is below ``tol`` times the objective of the zero
+        measure, ``(1/2) sum_j s_j y_j^2``.
     weight_step : float, default=10.0
-        Largest time step of the masses (in units where ``y`` has unit root
-        mean square).
+        Time step of the masses (in units where ``y`` has unit root mean
+        square): the largest one without ``polish``; with ``polish``, the
+        first one the line search tries (it may go up to 4096 times
+        larger), and the cap of the mass step used for the position step.
     position_step : float, default=30.0
         Largest time step of the positions, in units of ``length_scale^2``
         times those of ``weight_step``.
@@ -142,7 +172,8 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         by more than a length scale, or if there are more unknowns than
         samples), of the amplitudes only, or none.
     check_every : int, default=10
-        Compute the duality gap every ``check_every`` steps.
+        Without ``polish``: compute the duality gap every ``check_every``
+        steps.
     record_every : int or None, default=None
         Record the raw particles every ``record_every`` steps of the flow in
         ``trajectory_`` (at most 200 snapshots: the stride doubles when
@@ -152,6 +183,9 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         grid cannot hold ``n_particles`` points).
     verbose : bool or int, default=False
         Print the objective and the duality gap at each check.
+    polish : bool, default=True
+        Polish the spikes the flow found by Newton's method and certify
+        them (see above); False: the flow alone.
     warm_start : bool, default=False
         Start from the raw particles of the previous fit (on the same
         domain, with the same number of particles), e.g. after changing
@@ -165,13 +199,16 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     Attributes
     ----------
     positions_ : ndarray of shape (n_spikes_, n_dims)
-        Spike positions ``t_i`` (in ``[0, 1)`` on the torus).
+        Spike positions ``t_i`` (in ``[0, 1)`` on the torus), in the
+        operator's domain.
     weights_ : ndarray of shape (n_spikes_,)
         Spike amplitudes ``a_i``, in the units of ``y``.
     n_spikes_ : int
         Number of spikes found.
     particle_positions_ : ndarray of shape (n_particles_total, n_dims)
-        The raw particles at the end of the flow, before pruning and merging.
+        The raw particles at the end, before pruning and merging; with
+        ``polish``, the polished spikes occupy particles of their sign and
+        the other particles have amplitude 0.
     particle_weights_ : ndarray of shape (n_particles_total,)
         Their amplitudes ``a_i = w_i / m``.
     trajectory_ : dict
@@ -179,20 +216,23 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         (n_records, n_particles_total, n_dims) and ``"weights"`` (n_records,
         n_particles_total, 1), the amplitudes of the raw particles.
     certificate_max_ : float
-        ``max_t |eta(t)|`` at the end of the flow (before debiasing); close to
+        ``max_t |eta(t)|`` at the raw particles (before debiasing); close to
         1 at a solution of the BLASSO.
     dual_gap_ : float
-        The duality gap at the end of the flow, in the units of ``J``.
+        The duality gap at the raw particles, in the units of ``J``.
     alpha_max_ : float
         ``max_t |sum_j s_j K(x_j - t) y_j|``: the zero measure is the
         solution for every ``alpha >= alpha_max_`` (then the flow is not
         run, ``n_iter_ = 0`` and no spike is returned).
     loss_curve_ : list of float
-        ``J`` after each step, in the units of ``y**2``.
+        ``J`` after each step (of the flow, then of Newton's method), in the
+        units of ``y**2``.
     n_iter_ : int
-        Number of steps of the flow.
+        Number of steps: of the flow, plus those of Newton's method with
+        ``polish``.
     n_features_in_ : int
-        The dimension ``n_dims`` of the sample locations.
+        The number of columns of ``X`` (the dimension ``n_dims`` of the
+        sample locations for a kernel).
 
     See Also
     --------
@@ -217,8 +257,9 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "kernel": [
-            StrOptions({"dirichlet", "gaussian"}),
+            StrOptions({"dirichlet", "gaussian", "fourier"}),
             HasMethods(["value", "gradient"]),
+            HasMethods(["matrix_and_gradient"]),
         ],
         "cutoff": [Interval(Integral, 1, None, closed="left")],
         "bandwidth": [Interval(Real, 0, None, closed="neither")],
@@ -238,6 +279,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "polish": ["boolean"],
     }
 
     def __init__(
@@ -262,6 +304,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         random_state=None,
         verbose=False,
         warm_start=False,
+        polish=True,
     ):
         self.kernel = kernel
         self.cutoff = cutoff
@@ -282,71 +325,33 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.polish = polish
 
     # ------------------------------------------------------------------ parts
-    def _make_unit(self, X):
+    def _operator(self):
+        """The forward operator named by ``kernel``."""
         if self.kernel == "dirichlet":
-            kernel = DirichletKernel(self.cutoff)
-        elif self.kernel == "gaussian":
-            kernel = GaussianKernel(self.bandwidth)
-        else:
-            kernel = self.kernel
-        periodic = bool(getattr(kernel, "periodic", False))
-        extent = 1.0 if periodic else float(np.ptp(X, axis=0).max(initial=0)) or 1.0
-        return KernelUnit(kernel, kernel_length_scale(kernel, X.shape[1], extent))
+            return DirichletKernel(self.cutoff)
+        if self.kernel == "gaussian":
+            return GaussianKernel(self.bandwidth)
+        if self.kernel == "fourier":
+            return FourierOperator()
+        return self.kernel
 
-    def _domain(self, unit, X, s):
-        if unit.periodic:
-            return np.zeros(X.shape[1]), np.ones(X.shape[1])
-        active = X[s > 0]
-        return active.min(axis=0), active.max(axis=0)
-
-    def _initial_positions(self, unit, lower, upper, random_state):
-        """A uniform grid covering the domain, completed at random.
-
-        With ``n_particles=None``, one point per length scale along each
-        axis; if that is more than 256 points (high dimension, or a kernel
-        narrow for the domain), 256 points. ``n`` points are a grid of
-        ``floor(n ** (1/d))`` points per axis and ``n - floor(n ** (1/d))**d``
-        uniform random points.
-        """
-        n = self.n_particles
-        if n is None:
-            q = grid_points_per_axis(unit, lower, upper, unit.length_scale)
-            if np.prod(q.astype(float)) <= _MAX_AUTO_PARTICLES:
-                return unit.grid(lower, upper, q)
-            n = _MAX_AUTO_PARTICLES
-        return grid_and_random(unit, lower, upper, n, random_state)
+    def _validate(self, X, y, reset):
+        """``X`` (float64) and ``y``: real, or complex for a complex operator
+        (given complex (n,) or as real and imaginary parts (n, 2))."""
+        if not getattr(self._operator(), "complex_valued", False):
+            return validate_data(
+                self, X, y, reset=reset, dtype=np.float64, y_numeric=True
+            )
+        X = validate_data(self, X, reset=reset, dtype=np.float64)
+        return X, _complex_target(y, X.shape[0])
 
     def _penalty_alpha(self):
         """The ``alpha`` of a fit (the cross-validated one for
         :class:`SparseSpikeDeconvolverCV`)."""
         return float(self.alpha)
-
-    def _warm_particles(self, initial, c):
-        """The particles a fit starts from: ``initial`` (the grid), or with
-        ``warm_start`` the previous fit's raw particles, those lighter than
-        an initial particle (or of the wrong sign) restarted as in
-        ``initial``. ``c``: the root mean square of this fit's ``y``."""
-        if not (self.warm_start and hasattr(self, "particle_positions_")):
-            return initial
-        old = np.asarray(self.particle_positions_)
-        if old.shape != initial.positions.shape:
-            raise ValueError(
-                "warm_start=True needs the number of particles and of dimensions "
-                f"of the previous fit: it had {old.shape[0]} particles in "
-                f"{old.shape[1]} dimensions, this fit starts {initial.n_particles} "
-                f"in {initial.positions.shape[1]}."
-            )
-        # amplitudes a_i (units of y) -> mean-field weights w_i = a_i m / c
-        weights = np.asarray(self.particle_weights_)[:, None] * (
-            initial.n_particles / c
-        )
-        alive = (weights * initial.weights > 0) & (np.abs(weights) >= self.init_mass)
-        alive = alive[:, 0]
-        weights = np.where(alive[:, None], weights, initial.weights)
-        positions = np.where(alive[:, None], old, initial.positions)
-        return Particles(weights, positions)
 
     # --------------------------------------------------------------- fitting
     @_fit_context(prefer_skip_nested_validation=True)
@@ -355,10 +360,14 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_dims)
-            Sample locations (read modulo 1 for the Dirichlet kernel).
-        y : array-like of shape (n_samples,)
-            The observed signal.
+        X : array-like of shape (n_samples, n_features)
+            Sample locations (read modulo 1 for the Dirichlet kernel),
+            integer frequency vectors for ``kernel="fourier"``, or whatever
+            the forward operator reads.
+        y : array-like of shape (n_samples,) or (n_samples, 2)
+            The observed signal; for complex measurements (``"fourier"``, a
+            complex operator) complex of shape (n_samples,) or real of shape
+            (n_samples, 2) holding the real and imaginary parts.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights ``s_j`` of the data term (normalised to sum
             to one).
@@ -367,151 +376,73 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         -------
         self : SparseSpikeDeconvolver
         """
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        X, y = self._validate(X, y, reset=True)
         s = normalized_sample_weight(sample_weight, X, np.float64)
-        unit = self._make_unit(X)
-        Xp = unit.prepare(X)
-        random_state = check_random_state(self.random_state)
-
-        # Work in units where y has unit root mean square: the BLASSO
-        # solution for (y / c, alpha / c) is mu / c.
-        c = float(np.sqrt(s @ np.square(y)))
-        if not c > 0:
-            c = 1.0
-        yn = y / c
-        lam = self._penalty_alpha() / c
-
-        lower, upper = self._domain(unit, Xp, s)
-        grid = unit.project(self._initial_positions(unit, lower, upper, random_state))
-        if self.positive:
-            positions, signs = grid, np.ones(grid.shape[0])
-        else:
-            positions = np.vstack([grid, grid])
-            signs = np.repeat([1.0, -1.0], grid.shape[0])
-        # mean-field weights w_i = s_i r_i^2: total variation (1/m) sum |w_i|
-        # equal to init_mass.
-        particles = Particles((self.init_mass * signs)[:, None], positions.copy())
-        particles = self._warm_particles(particles, c)
-        objective = MeanFieldObjective(unit, SquaredLoss(), TVPenalty(lam))
-        candidates = certificate_points(unit, lower, upper)
-        # alpha_max = max_t |sum_j s_j K(x_j - t) y_j|: the zero measure is a
-        # solution iff alpha >= alpha_max (its certificate is then <= 1).
-        lam_max = certificate_max(unit, Xp, s * yn, 1.0, np.vstack([candidates, Xp]))
-        self.alpha_max_ = lam_max * c
-        if lam >= lam_max:
-            return self._set_zero_solution(objective, Xp, yn, s, lam, c, particles)
-        target = self.tol * 0.5 * float(s @ np.square(yn))
-        history = {}
-
-        def check(n_iter, particles, value):
-            if n_iter % self.check_every:
-                return False
-            # max|eta| over the particles alone underestimates max|eta|,
-            # hence the gap (the dual objective decreases with max|eta| near
-            # a solution): the grid is only needed once this lower bound is
-            # below the target.
-            gap, eta_max = duality_gap(
-                objective, Xp, yn, s, lam, particles, candidates[:0]
-            )
-            if gap <= target:
-                gap, eta_max = duality_gap(
-                    objective, Xp, yn, s, lam, particles, candidates
-                )
-            history.update(gap=gap, eta_max=eta_max, n_iter=n_iter)
-            if self.verbose:
-                print(
-                    f"Iteration {n_iter}, J = {value * c**2:.6g}, duality gap = "
-                    f"{gap * c**2:.3g}, max|eta| = {eta_max:.6f}"
-                )
-            return gap <= target
-
-        flow = ParticleFlow(
-            ConicStep(self.position_step / self.weight_step),
-            learning_rate_init=self.weight_step,
-            max_iter=self.max_iter,
-            tol=0.0,
-            n_iter_no_change=None,
-            metric=unit.metric(),
-            project=unit.project,
-            record_every=self.record_every,
-        )
-        result = flow.run(
-            objective, TrainingData(Xp, yn[:, None], s), particles, callback=check
-        )
-        particles = result.particles
-        if history.get("n_iter") == result.n_iter:
-            gap, eta_max = history["gap"], history["eta_max"]
-        else:
-            gap, eta_max = duality_gap(objective, Xp, yn, s, lam, particles, candidates)
-
-        self._unit = unit
-        m = particles.n_particles
-        self.particle_positions_ = particles.positions.copy()
-        self.particle_weights_ = particles.weights[:, 0] * (c / m)
-        if self.record_every:
-            record = result.trajectory
-            self.trajectory_ = {
-                "iterations": record["iterations"],
-                "positions": record["positions"],
-                # amplitudes, in the units of y, as particle_weights_
-                "weights": record["weights"] * (c / m),
-            }
-        self.loss_curve_ = [v * c**2 for v in result.loss_curve]
-        self.n_iter_ = result.n_iter
-        self.dual_gap_ = gap * c**2
-        self.certificate_max_ = float(eta_max)
-
-        positions, amplitudes = extract_spikes(
+        unit = make_spike_unit(self._operator(), X, s)
+        warm = None
+        if self.warm_start and hasattr(self, "particle_positions_"):
+            warm = (self.particle_positions_, self.particle_weights_)
+        result = solve_blasso(
             unit,
-            self.particle_positions_,
-            self.particle_weights_ / c,
-            self.prune_tol,
-            self.merge_radius,
+            X,
+            y,
+            s,
+            self._penalty_alpha(),
+            positive=self.positive,
+            n_particles=self.n_particles,
+            init_mass=self.init_mass,
+            warm=warm,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            weight_step=self.weight_step,
+            position_step=self.position_step,
+            check_every=self.check_every,
+            prune_tol=self.prune_tol,
+            merge_radius=self.merge_radius,
+            debias_mode=self.debias,
+            record_every=self.record_every,
+            random_state=check_random_state(self.random_state),
+            verbose=self.verbose,
+            polish=self.polish,
         )
-        if self.debias is not None and amplitudes.shape[0] > 0:
-            positions, amplitudes = debias(
-                unit, Xp, yn, s, positions, amplitudes, self.debias, self.positive
-            )
-        self.positions_ = positions
-        self.weights_ = amplitudes * c
-        self.n_spikes_ = int(amplitudes.shape[0])
-        return self
-
-    def _set_zero_solution(self, objective, Xp, y, s, lam, c, particles):
-        """The zero measure, optimal when ``alpha >= alpha_max_``."""
-        zero = Particles(np.zeros_like(particles.weights), particles.positions)
-        gap, eta_max = duality_gap(objective, Xp, y, s, lam, zero, zero.positions)
-        self._unit = objective.unit
-        self.particle_positions_ = zero.positions.copy()
-        self.particle_weights_ = zero.weights[:, 0].copy()
-        self.loss_curve_ = []
-        self.n_iter_ = 0
-        self.dual_gap_ = gap * c**2
-        self.certificate_max_ = float(eta_max)
-        self.positions_ = zero.positions[:0].copy()
-        self.weights_ = np.zeros(0)
-        self.n_spikes_ = 0
+        # every fitted attribute from the result, after the solver returned
+        self._unit = unit
+        self.alpha_max_ = result.alpha_max
+        self.particle_positions_ = result.particle_positions
+        self.particle_weights_ = result.particle_amplitudes
+        if result.trajectory is not None:
+            self.trajectory_ = result.trajectory
+        self.loss_curve_ = result.loss_curve
+        self.n_iter_ = result.n_iter
+        self.dual_gap_ = result.dual_gap
+        self.certificate_max_ = result.certificate_max
+        self.positions_ = result.positions
+        self.weights_ = result.amplitudes
+        self.n_spikes_ = int(result.amplitudes.shape[0])
         return self
 
     # ------------------------------------------------------------ prediction
     def predict(self, X):
-        """The blurred signal ``sum_i a_i K(x - t_i)`` of the spikes found.
+        """The measurements ``sum_i a_i phi(t_i)(x)`` of the spikes found
+        (the blurred signal ``sum_i a_i K(x - t_i)`` for a kernel).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_dims)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            Complex for complex measurements (``kernel="fourier"``).
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        Xp = self._unit.prepare(X)
+        unit = self._unit
+        Xp = unit.prepare(X)
         if self.n_spikes_ == 0:
-            return np.zeros(Xp.shape[0])
-        Phi, _ = self._unit.forward(Xp, self.positions_)
-        return Phi @ self.weights_
+            return unit.unstack(np.zeros(Xp.shape[0]))
+        Phi, _ = unit.forward(Xp, self.positions_)
+        return unit.unstack(Phi @ self.weights_)
 
     def certificate(self, X_eval, X, y, sample_weight=None):
         """The dual certificate ``eta(t)`` of the BLASSO solution at ``X_eval``.
@@ -535,16 +466,46 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         eta : ndarray of shape (n_eval,)
         """
         check_is_fitted(self)
-        X, y = validate_data(self, X, y, reset=False, dtype=np.float64, y_numeric=True)
-        T = validate_data(self, X_eval, reset=False, dtype=np.float64)
+        X, y = self._validate(X, y, reset=False)
+        unit = self._unit
+        T = self._check_positions(X_eval)
         s = normalized_sample_weight(sample_weight, X, np.float64)
-        Xp = self._unit.prepare(X)
-        Phi, _ = self._unit.forward(Xp, self.particle_positions_)
+        Xp, y, s = unit.prepare(X), unit.stack(y), unit.stack_weights(s)
+        Phi, _ = unit.forward(Xp, self.particle_positions_)
         sr = s * (y - Phi @ self.particle_weights_)
         return (
-            certificate_and_gradient(self._unit, Xp, sr, self._unit.prepare(T))[0]
+            certificate_and_gradient(unit, Xp, sr, unit.project(T))[0]
             / self._penalty_alpha()
         )
+
+    def _check_positions(self, T):
+        """Positions of the fitted domain as a float64 array (n, n_dims)."""
+        T = check_array(T, dtype=np.float64, copy=True)
+        d = self.particle_positions_.shape[1]
+        if T.shape[1] != d:
+            raise ValueError(
+                f"X_eval has {T.shape[1]} features, but the spike positions of "
+                f"this {type(self).__name__} have {d} dimensions."
+            )
+        return T
+
+    def score(self, X, y, sample_weight=None):
+        """The coefficient of determination ``R^2`` of :meth:`predict`.
+
+        For complex measurements, ``1 - sum_j s_j |y_j - f_j|^2 / sum_j s_j
+        |y_j - ybar|^2`` with ``ybar = sum_j s_j y_j / sum_j s_j`` (``y``
+        complex or as real and imaginary parts); otherwise
+        :meth:`sklearn.base.RegressorMixin.score`.
+        """
+        if not getattr(self._operator(), "complex_valued", False):
+            return super().score(X, y, sample_weight=sample_weight)
+        y = _complex_target(y, _num_samples(X))
+        s = normalized_sample_weight(sample_weight, y[:, None], np.float64)
+        residual = float(s @ np.abs(y - self.predict(X)) ** 2)
+        total = float(s @ np.abs(y - s @ y) ** 2)
+        if total == 0:
+            return 1.0 if residual == 0 else 0.0
+        return 1.0 - residual / total
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -554,3 +515,33 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
         # check_regressors_train's R^2 > 0.5 is not a meaningful test here.
         tags.regressor_tags.poor_score = True
         return tags
+
+
+def _complex_target(y, n_samples):
+    """Complex measurements from complex ``y`` (n,) or real and imaginary
+    parts (n, 2)."""
+    if y is None:
+        raise ValueError("This estimator requires y to be passed, but y is None.")
+    y = np.asarray(y)
+    if np.iscomplexobj(y):
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        valid = y.ndim == 1
+        y = y.astype(complex)
+    else:
+        valid = y.ndim == 2 and y.shape[1] == 2 and y.dtype.kind in "biuf"
+        if valid:
+            y = y[:, 0] + 1j * y[:, 1].astype(float)
+    if not valid:
+        raise ValueError(
+            "For complex measurements y must be complex of shape (n_samples,) "
+            "or real of shape (n_samples, 2) holding the real and imaginary "
+            f"parts; got {y.dtype} of shape {y.shape}."
+        )
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"X has {n_samples} samples but y has {y.shape[0]}; they must match."
+        )
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinity.")
+    return y

@@ -1,0 +1,615 @@
+"""Forward operators: what one spike contributes to each measurement.
+
+The BLASSO recovers a sparse measure ``mu = sum_i a_i delta_{t_i}`` from
+measurements ``y_j ~ sum_i a_i phi(t_i)(x_j)``: ``x_j`` is what describes
+measurement ``j`` (a sample location, a frequency, a time), ``t_i`` a spike
+position. A *forward operator* gives the columns ``phi(t)`` for a set of
+measurements. Contract (duck-typed; :class:`ForwardOperator` documents it and
+holds the defaults, the built-in operators derive from it):
+
+``matrix_and_gradient(X, T) -> (A, dA)`` (required)
+    ``X`` (n_samples, n_features) the measurements, ``T`` (m, n_dims) spike
+    positions; ``A[j, i] = phi(t_i)(x_j)``, shape (n_samples, m), and its
+    gradient with respect to the positions ``dA[j, i, k] = d A[j, i] / d
+    t_ik``, shape (n_samples, m, n_dims). Real, or complex when
+    ``complex_valued``.
+``domain(X) -> Torus, Box or (lower, upper)``
+    Where the positions live, given the (prepared) measurements of positive
+    weight: the torus ``[0, 1)^n_dims`` (:class:`Torus`: positions wrapped,
+    distances periodic) or a box (:class:`Box`; a pair ``(lower, upper)`` is
+    a bounded box: positions are kept in it). Default: the bounding box of
+    ``X``, positions free outside it (as for a kernel ``K(x - t)`` on
+    ``R^n_dims``).
+``complex_valued : bool`` (default False)
+    The measurements are complex (Fourier coefficients); the data term is
+    then ``(1/2) sum_j s_j |y_j - sum_i a_i phi(t_i)(x_j)|^2`` with real
+    amplitudes ``a_i``.
+``length_scale : float`` (optional)
+    The resolution of the measurements in position units: it sets the
+    spacing of the initial particles, the unit of the position step, the
+    merging radius and the spacing of the certificate grid. Missing or None:
+    estimated from the operator (see :func:`estimate_length_scale`).
+``prepare(X) -> X`` (optional)
+    Checks and transforms the measurements once per fit and predict (e.g.
+    reads locations modulo 1, or checks that frequencies are integers).
+``stacked_matrix_and_gradient(X, imag, T) -> (A, dA)`` (optional, complex)
+    The real part of the rows where ``imag`` (n_samples,) is False and the
+    imaginary part where it is True, when cheaper than the complex matrix.
+
+Operators that are not built in have their outputs checked at every call
+(shapes, finite values, real unless ``complex_valued``); errors name the
+operator. :class:`SpikeUnit` turns an operator into a *unit* of
+:mod:`sklearn_meanfield._units`, so that spikes reuse the objective and the
+flows of the networks: complex measurements become two real rows each (real
+and imaginary parts), so that ``|r|^2 = Re(r)^2 + Im(r)^2`` is an ordinary
+squared loss.
+"""
+
+import numpy as np
+
+from ._units import IsotropicMetric
+
+__all__ = [
+    "Box",
+    "ForwardOperator",
+    "FourierOperator",
+    "SpikeUnit",
+    "Torus",
+    "as_operator",
+    "estimate_length_scale",
+    "make_spike_unit",
+]
+
+
+def _wrap_difference(D):
+    """``D`` modulo 1, in ``[-1/2, 1/2)``."""
+    return D - np.floor(D + 0.5)
+
+
+# -------------------------------------------------------------------- domains
+class Torus:
+    """The torus ``[0, 1)^n_dims``: positions are wrapped into ``[0, 1)``
+    and differences taken modulo 1.
+
+    Parameters
+    ----------
+    n_dims : int
+    """
+
+    periodic = True
+    bounded = True
+
+    def __init__(self, n_dims):
+        self.n_dims = int(n_dims)
+        self.lower = np.zeros(self.n_dims)
+        self.upper = np.ones(self.n_dims)
+
+    def __repr__(self):
+        return f"Torus(n_dims={self.n_dims})"
+
+    def project(self, T):
+        """Positions wrapped into ``[0, 1)`` (in place)."""
+        T -= np.floor(T)
+        # floor can leave exactly 1.0 for tiny negative inputs
+        T[T >= 1.0] = 0.0
+        return T
+
+    def differences(self, A, B):
+        """``D[i, k] = a_i - b_k`` modulo 1, in ``[-1/2, 1/2)^n_dims``."""
+        return _wrap_difference(A[:, None, :] - B[None, :, :])
+
+    def points_per_axis(self, spacing):
+        return np.full(self.n_dims, max(1, int(np.ceil(1.0 / spacing))))
+
+    def grid(self, per_axis):
+        """``q`` points ``(i + 1/2) / q`` per axis."""
+        return _mesh([(np.arange(q) + 0.5) / q for q in per_axis])
+
+    def widened(self, margin):
+        return self
+
+
+class Box:
+    """The box ``[lower, upper]`` of ``R^n_dims``.
+
+    Parameters
+    ----------
+    lower, upper : array-like of shape (n_dims,)
+    bounded : bool, default=True
+        Positions are kept in the box (clipped). False: the box only says
+        where to look for spikes (initial particles, certificate), positions
+        are free, as for a kernel ``K(x - t)`` on ``R^n_dims`` whose spikes
+        may lie a little outside the samples.
+    """
+
+    periodic = False
+
+    def __init__(self, lower, upper, bounded=True):
+        self.lower = np.atleast_1d(np.asarray(lower, dtype=float)).copy()
+        self.upper = np.atleast_1d(np.asarray(upper, dtype=float)).copy()
+        if self.lower.ndim != 1 or self.lower.shape != self.upper.shape:
+            raise ValueError(
+                "A Box needs lower and upper bounds of the same shape (n_dims,); "
+                f"got {self.lower.shape} and {self.upper.shape}."
+            )
+        if not (np.all(np.isfinite(self.lower)) and np.all(np.isfinite(self.upper))):
+            raise ValueError("The bounds of a Box must be finite.")
+        if np.any(self.upper < self.lower):
+            raise ValueError(
+                f"A Box needs lower <= upper; got {self.lower} and {self.upper}."
+            )
+        self.bounded = bool(bounded)
+        self.n_dims = self.lower.shape[0]
+
+    def __repr__(self):
+        return (
+            f"Box(lower={self.lower.tolist()}, upper={self.upper.tolist()}, "
+            f"bounded={self.bounded})"
+        )
+
+    def project(self, T):
+        """Positions clipped to the box when it is bounded (in place)."""
+        if self.bounded:
+            np.clip(T, self.lower, self.upper, out=T)
+        return T
+
+    def differences(self, A, B):
+        return A[:, None, :] - B[None, :, :]
+
+    def points_per_axis(self, spacing):
+        q = np.ceil((self.upper - self.lower) / spacing)
+        if not self.bounded:
+            q += 1
+        return np.maximum(q, 1).astype(int)
+
+    def grid(self, per_axis):
+        """``q`` points per axis: the centres of ``q`` equal cells of a
+        bounded box, or ``q`` points spanning ``[lower_k, upper_k]``."""
+        axes = []
+        for lo, hi, q in zip(self.lower, self.upper, per_axis, strict=True):
+            if self.bounded:
+                axes.append(lo + (hi - lo) * (np.arange(q) + 0.5) / q)
+            elif q == 1 or hi <= lo:
+                axes.append(np.array([(lo + hi) / 2]))
+            else:
+                axes.append(np.linspace(lo, hi, q))
+        return _mesh(axes)
+
+    def widened(self, margin):
+        """The box grown by ``margin`` on every side (itself when bounded:
+        no position can be outside)."""
+        if self.bounded:
+            return self
+        return Box(self.lower - margin, self.upper + margin, bounded=False)
+
+
+def _mesh(axes):
+    mesh = np.meshgrid(*axes, indexing="ij")
+    return np.column_stack([g.ravel() for g in mesh])
+
+
+def grid_and_random(domain, n, random_state):
+    """A grid of ``floor(n ** (1/d))`` points per axis of ``domain``
+    completed by ``n - floor(n ** (1/d))**d`` uniform random points."""
+    d = domain.n_dims
+    per_axis = int(np.floor(n ** (1 / d) + 1e-9))
+    grid = domain.grid([per_axis] * d)
+    extra = domain.lower + (domain.upper - domain.lower) * random_state.uniform(
+        size=(n - grid.shape[0], d)
+    )
+    return np.vstack([grid, extra])
+
+
+def _as_domain(domain, name):
+    if isinstance(domain, (Torus, Box)):
+        return domain
+    try:
+        lower, upper = domain
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name}.domain(X) must return a Torus, a Box or a pair (lower, "
+            f"upper); got {domain!r}."
+        ) from None
+    return Box(lower, upper, bounded=True)
+
+
+# ------------------------------------------------------------------ operators
+class ForwardOperator:
+    """Base class of forward operators (see the module docstring).
+
+    Subclasses implement ``matrix_and_gradient(X, T)``; the defaults here
+    are a real operator, no preparation of ``X``, the bounding box of ``X``
+    as the (unbounded) domain and a length scale estimated from the
+    operator.
+    """
+
+    complex_valued = False
+    length_scale = None
+
+    def prepare(self, X):
+        return X
+
+    def domain(self, X):
+        return Box(X.min(axis=0), X.max(axis=0), bounded=False)
+
+    def matrix_and_gradient(self, X, T):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class FourierOperator(ForwardOperator):
+    """Fourier coefficients of spikes on the torus ``[0, 1)^n_dims``.
+
+    A spike at ``t`` contributes ``phi(t)(k) = exp(-2 i pi <k, t>)`` to the
+    coefficient of the integer frequency vector ``k`` (a row of ``X``,
+    shape (n_samples, n_dims)), so that
+
+        y_k = sum_i a_i exp(-2 i pi <k, t_i>),
+
+    and ``d phi / d t = -2 i pi k phi``. For ``|k|_inf <= fc`` this is the
+    Dirichlet kernel's measurement in the Fourier domain (Candes &
+    Fernandez-Granda, 2014).
+    """
+
+    complex_valued = True
+    _trusted = True
+
+    def __repr__(self):
+        return "FourierOperator()"
+
+    def prepare(self, X):
+        """``X`` rounded to integers; ``ValueError`` if it is not integer."""
+        X = np.asarray(X, dtype=float)
+        K = np.round(X)
+        bad = np.abs(X - K) > 1e-9 * np.maximum(1.0, np.abs(X))
+        if np.any(bad):
+            j, k = np.argwhere(bad)[0]
+            raise ValueError(
+                "kernel='fourier' reads X as integer frequency vectors; "
+                f"X[{j}, {k}] = {X[j, k]!r} is not an integer."
+            )
+        return K
+
+    def domain(self, X):
+        return Torus(X.shape[1])
+
+    def _exponentials(self, X, T):
+        """``E[j, i] = exp(-2 i pi <k_j, t_i>)`` as a product over the axes
+        of rows of the tables ``exp(-2 i pi k t_ia)`` over the distinct
+        frequencies ``k`` of each axis: no trigonometric function of an
+        (n, m) array."""
+        E = None
+        for a in range(X.shape[1]):
+            k, rows = np.unique(X[:, a], return_inverse=True)
+            table = np.exp((-2j * np.pi) * np.outer(k, T[:, a]))
+            E = table[rows] if E is None else np.multiply(E, table[rows], out=E)
+        return E
+
+    def grid_factors(self, X, axes):
+        """Per-axis factors of ``exp(-2 i pi <k_j, t>)`` on the tensor grid
+        of ``axes``: ``F_a[j, i] = exp(-2 i pi k_ja axes[a][i])``."""
+        return [
+            np.exp((-2j * np.pi) * np.outer(X[:, a], np.asarray(g, dtype=float)))
+            for a, g in enumerate(axes)
+        ]
+
+    def matrix_and_gradient(self, X, T):
+        E = self._exponentials(X, T)
+        dE = np.empty((*E.shape, X.shape[1]), dtype=complex)
+        for a in range(X.shape[1]):
+            np.multiply(E, (-2j * np.pi) * X[:, a : a + 1], out=dE[:, :, a])
+        return E, dE
+
+    def stacked_matrix_and_gradient(self, X, imag, T):
+        """Rows ``Re E`` and ``Im E = Re(-i E)``: with ``F = c_j E``, ``c_j
+        = 1`` on real rows and ``-i`` on imaginary rows, the matrix is ``Re
+        F`` and its gradient ``Re(-2 i pi k F) = 2 pi k Im F``."""
+        F = self._exponentials(X, T)
+        F[imag] *= -1j
+        A = np.ascontiguousarray(F.real)
+        Fi = F.imag
+        dA = np.empty((*A.shape, X.shape[1]))
+        for a in range(X.shape[1]):
+            np.multiply(Fi, (2 * np.pi) * X[:, a : a + 1], out=dA[:, :, a])
+        return A, dA
+
+
+class _CheckedOperator:
+    """A user's operator whose outputs are checked at every call."""
+
+    def __init__(self, operator):
+        self.operator = operator
+        self.name = type(operator).__name__
+        self.complex_valued = bool(getattr(operator, "complex_valued", False))
+        self.length_scale = getattr(operator, "length_scale", None)
+        if callable(getattr(operator, "stacked_matrix_and_gradient", None)):
+            self.stacked_matrix_and_gradient = self._stacked
+
+    def __repr__(self):
+        return repr(self.operator)
+
+    def prepare(self, X):
+        prepare = getattr(self.operator, "prepare", None)
+        return X if prepare is None else np.asarray(prepare(X), dtype=float)
+
+    def domain(self, X):
+        domain = getattr(self.operator, "domain", None)
+        if domain is None:
+            return ForwardOperator.domain(self, X)
+        return _as_domain(domain(X), self.name)
+
+    def matrix_and_gradient(self, X, T):
+        A, dA = self.operator.matrix_and_gradient(X, T)
+        return self._check(A, dA, X, T, "matrix_and_gradient", self.complex_valued)
+
+    def _stacked(self, X, imag, T):
+        A, dA = self.operator.stacked_matrix_and_gradient(X, imag, T)
+        return self._check(A, dA, X, T, "stacked_matrix_and_gradient", False)
+
+    def _check(self, A, dA, X, T, method, complex_ok):
+        where = f"{self.name}.{method}(X, T)"
+        A, dA = np.asarray(A), np.asarray(dA)
+        n, (m, d) = X.shape[0], T.shape
+        if A.shape != (n, m) or dA.shape != (n, m, d):
+            raise ValueError(
+                f"{where} returned a matrix of shape {A.shape} and a gradient of "
+                f"shape {dA.shape} for {n} samples and {m} positions in {d} "
+                f"dimensions; expected {(n, m)} and {(n, m, d)}."
+            )
+        for name, a in (("matrix", A), ("gradient", dA)):
+            if np.iscomplexobj(a) and not complex_ok:
+                raise ValueError(
+                    f"{where} returned a complex {name}; set complex_valued = "
+                    "True on the operator for complex measurements."
+                )
+            if not (np.issubdtype(a.dtype, np.number) and np.isfinite(a).all()):
+                raise ValueError(
+                    f"{where} returned a {name} with NaN, infinite or non-numeric "
+                    f"values (positions in [{T.min(initial=0):.3g}, "
+                    f"{T.max(initial=0):.3g}]); check the operator and its domain."
+                )
+        dtype = complex if complex_ok and np.iscomplexobj(A) else float
+        return A.astype(dtype, copy=False), dA.astype(dtype, copy=False)
+
+
+def as_operator(kernel):
+    """A forward operator from a built-in operator, a user's operator (its
+    outputs then checked) or a kernel object of differences ``K(x - t)``."""
+    from ._kernels import ConvolutionKernel, KernelAdapter
+
+    if isinstance(kernel, ConvolutionKernel) or getattr(kernel, "_trusted", False):
+        return kernel
+    if callable(getattr(kernel, "matrix_and_gradient", None)):
+        return _CheckedOperator(kernel)
+    return KernelAdapter(kernel)
+
+
+# ------------------------------------------------------------------------ unit
+class SpikeUnit:
+    """A spike seen through a forward operator: ``phi(t)(x)``.
+
+    Follows the unit contract of :mod:`sklearn_meanfield._units`, the
+    particle positions being spike positions ``t`` in the operator's domain.
+    For a complex operator the prepared inputs hold every measurement twice,
+    ``[X, 0]`` (real part) then ``[X, 1]`` (imaginary part); :meth:`stack`
+    puts targets and weights in the same order.
+
+    Parameters
+    ----------
+    operator : forward operator
+    length_scale : float
+        The resolution ``l``; the position metric is ``l**2``.
+    domain : Torus or Box
+    """
+
+    homogeneous = False
+
+    def __init__(self, operator, length_scale, domain):
+        self.operator = operator
+        self.length_scale = float(length_scale)
+        self.domain = domain
+        self.periodic = domain.periodic
+        self.complex_valued = bool(getattr(operator, "complex_valued", False))
+
+    @property
+    def n_dims(self):
+        return self.domain.n_dims
+
+    # ----------------------------------------------------------- measurements
+    def prepare(self, X):
+        """The operator's prepared measurements (a float64 copy), twice for a
+        complex operator (real rows, then imaginary rows)."""
+        prepare = getattr(self.operator, "prepare", None)
+        X = np.array(X if prepare is None else prepare(X), dtype=np.float64)
+        if self.complex_valued:
+            n = X.shape[0]
+            part = np.repeat([0.0, 1.0], n)[:, None]
+            X = np.hstack([np.vstack([X, X]), part])
+        return X
+
+    def stack(self, v):
+        """Targets or weights in the row order of :meth:`prepare`: ``[Re v,
+        Im v]`` for a complex operator (weights: ``[s, s]``)."""
+        if self.complex_valued:
+            return np.concatenate([np.real(v), np.imag(v)]).astype(float)
+        return np.asarray(v, dtype=float)
+
+    def stack_weights(self, s):
+        return np.concatenate([s, s]) if self.complex_valued else s
+
+    def unstack(self, f):
+        """Predictions of the rows of :meth:`prepare` as measurements
+        (complex for a complex operator)."""
+        if self.complex_valued:
+            n = f.shape[0] // 2
+            return f[:n] + 1j * f[n:]
+        return f
+
+    # -------------------------------------------------------------- the unit
+    def forward(self, Xp, positions, out=None):
+        """``Phi[j, i] = phi(t_i)(x_j)``; the cache holds its gradient in
+        ``t_i`` (``out``, a work array offered by the objective, is not
+        used)."""
+        return self.pairwise(Xp, positions)
+
+    def pairwise(self, Xp, positions):
+        """``phi(t_i)(x_j)`` (n, m) and its gradient in ``t_i`` (n, m,
+        n_dims), real (rows of real or imaginary parts)."""
+        if not self.complex_valued:
+            return self.operator.matrix_and_gradient(Xp, positions)
+        imag = Xp[:, -1] > 0
+        X = Xp[:, :-1]
+        stacked = getattr(self.operator, "stacked_matrix_and_gradient", None)
+        if callable(stacked):
+            return stacked(X, imag, positions)
+        A, dA = self.operator.matrix_and_gradient(X, positions)
+        return (
+            np.where(imag[:, None], A.imag, A.real),
+            np.where(imag[:, None, None], dA.imag, dA.real),
+        )
+
+    def backward(self, Xp, positions, cache, C):
+        """``grad[i] = sum_j C[j, i] d phi(t_i)(x_j) / d t_i``."""
+        return np.einsum("ji,jik->ik", C, cache)
+
+    def metric(self, Xp=None, sample_weight=None):
+        """The position step is in units of ``length_scale**2``."""
+        return IsotropicMetric(self.length_scale**2)
+
+    # ------------------------------------------------------------ the domain
+    def project(self, positions):
+        """Positions kept in the domain (in place)."""
+        return self.domain.project(positions)
+
+    def differences(self, A, B):
+        """``D[i, k] = a_i - b_k`` (periodic on the torus), (n_a, n_b, n_dims)."""
+        return self.domain.differences(A, B)
+
+    def covering_grid(self, n_particles, random_state):
+        """Initial spike positions: a uniform grid covering the domain,
+        completed at random.
+
+        With ``n_particles=None``, one point per length scale along each
+        axis; if that is more than ``MAX_AUTO_PARTICLES`` (256) points (high
+        dimension, or a resolution fine for the domain), 256 points. ``n``
+        points are a grid of ``floor(n ** (1/d))`` points per axis and
+        ``n - floor(n ** (1/d))**d`` uniform random points.
+        """
+        n = n_particles
+        if n is None:
+            q = self.domain.points_per_axis(self.length_scale)
+            if np.prod(q.astype(float)) <= MAX_AUTO_PARTICLES:
+                return self.project(self.domain.grid(q))
+            n = MAX_AUTO_PARTICLES
+        return self.project(grid_and_random(self.domain, n, random_state))
+
+    def certificate_points(self):
+        """The points where ``|eta|`` is first evaluated: a grid of spacing
+        ``length_scale / 2`` (2 length scales beyond an unbounded box) if
+        that is at most ``MAX_CERTIFICATE_POINTS`` (4096) points, else 512
+        points of a coarse grid and at random."""
+        domain = self.domain.widened(2 * self.length_scale)
+        q = domain.points_per_axis(self.length_scale / 2)
+        if np.prod(q.astype(float)) <= MAX_CERTIFICATE_POINTS:
+            return domain.grid(q)
+        # In high dimension a fine grid is out of reach, and a few random
+        # points are as good as many: a coarse grid and random points, 512 in
+        # all (fixed seed: the same candidates at every check); the particles
+        # and local ascent do the rest.
+        return self.project(grid_and_random(domain, 512, np.random.RandomState(0)))
+
+    def input_points(self, Xp):
+        """The sample locations as candidate positions when the
+        measurements live in the position space (a kernel ``K(x - t)``),
+        else none."""
+        if self.complex_valued or Xp.shape[1] != self.n_dims:
+            return Xp[:0, : self.n_dims]
+        return self.project(Xp.copy())
+
+
+#: most particles (per sign) an automatic covering grid may have
+MAX_AUTO_PARTICLES = 256
+#: most points where |eta| is first evaluated
+MAX_CERTIFICATE_POINTS = 4096
+
+
+def estimate_length_scale(unit, Xp, s):
+    """The resolution of an operator, from the curvature of the normalised
+    correlation of its columns.
+
+    With ``a(t) = (sqrt(s_j) phi(t)(x_j))_j`` (real rows), the correlation
+    ``<a(t), a(t')> / (|a(t)| |a(t')|)`` is ``1 - (1/2) h^T M(t) h + o(h^2)``
+    at ``t' = t + h``, with
+
+        M = (da^T da) / |a|^2 - (da^T a)(a^T da) / |a|^4;
+
+    the length scale at ``t`` is ``1 / sqrt(largest eigenvalue of M)``, and
+    the estimate the smallest over a grid of 5 points per axis of the domain
+    (2 beyond 3 dimensions), leaving out the points where ``|a|^2`` is below
+    ``1e-6`` of its largest (barely measured): the finest resolution is the
+    safe choice for the grids. An operator whose resolution varies
+    a lot over the domain is best parametrised so that it does not (e.g.
+    log-rates for decays ``exp(-x t)``, whose resolution is about ``2 t``).
+    For a kernel ``K(x - t)`` sampled densely this
+    is the width of the autocorrelation of ``K`` (``sqrt(2) sigma`` for a
+    Gaussian of standard deviation ``sigma``; ``sqrt(3) / (2 pi sqrt(fc (fc
+    + 1)))`` for the Dirichlet kernel and Fourier coefficients
+    ``|k|_inf <= fc``).
+    """
+    d = unit.n_dims
+    per_axis = 5 if d <= 3 else 2
+    P = unit.project(unit.domain.grid([per_axis] * d))
+    A, dA = unit.pairwise(Xp, P)
+    w = np.sqrt(s)
+    a = A * w[:, None]
+    da = dA * w[:, None, None]
+    aa = np.einsum("jp,jp->p", a, a)
+    G = np.einsum("jpk,jpl->pkl", da, da)
+    b = np.einsum("jp,jpk->pk", a, da)
+    ok = aa > 1e-6 * aa.max(initial=0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        M = (
+            G / aa[:, None, None]
+            - b[:, :, None] * b[:, None, :] / aa[:, None, None] ** 2
+        )
+    ok &= np.isfinite(M).all(axis=(1, 2))
+    top = np.full(P.shape[0], np.nan)
+    if ok.any():
+        top[ok] = np.linalg.eigvalsh(M[ok])[:, -1]
+    ok &= top > 0
+    if not ok.any():
+        raise ValueError(
+            f"Could not estimate the length scale of {unit.operator!r} (its "
+            "columns do not vary with the position on the domain's grid); "
+            "give the operator a positive length_scale attribute."
+        )
+    return float(np.min(1.0 / np.sqrt(top[ok])))
+
+
+def make_spike_unit(kernel, X, s):
+    """The unit of a fit: the operator of ``kernel`` (see
+    :func:`as_operator`), its domain given the measurements of positive
+    weight, and its length scale."""
+    operator = as_operator(kernel)
+    prepare = getattr(operator, "prepare", None)
+    Xo = np.asarray(X if prepare is None else prepare(X), dtype=float)
+    domain = getattr(operator, "domain", None)
+    active = Xo[s > 0]
+    if domain is None:
+        domain = ForwardOperator.domain(operator, active)
+    else:
+        domain = _as_domain(domain(active), type(operator).__name__)
+    length_scale = getattr(operator, "length_scale", None)
+    if callable(length_scale):
+        length_scale = length_scale(active)
+    if length_scale is None:
+        unit = SpikeUnit(operator, 1.0, domain)
+        length_scale = estimate_length_scale(
+            unit, unit.prepare(X), unit.stack_weights(s)
+        )
+    length_scale = float(np.max(length_scale))
+    if not (np.isfinite(length_scale) and length_scale > 0):
+        raise ValueError(
+            f"The length_scale of {operator!r} must be positive and finite; got "
+            f"{length_scale}."
+        )
+    return SpikeUnit(operator, length_scale, domain)

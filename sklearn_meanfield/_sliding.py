@@ -1,0 +1,1231 @@
+"""The default BLASSO solver: a conic particle flow that finds the support,
+then a joint second-order polish of the spikes it found, certified by the
+dual certificate.
+
+Everything here works in the normalised units of
+:func:`~sklearn_meanfield._blasso.solve_blasso` (``y`` of unit root mean
+square), on the real rows of a unit (``unit.prepare``), with amplitudes
+``a_i`` (not mean-field weights) and
+
+    J(a, T) = (1/2) sum_j s_j r_j^2 + lam sum_i |a_i|,    r = y - Phi(T) a,
+    c(t) = sum_j s_j r_j phi(t)(x_j) = lam eta(t).
+
+**Flow.** The conic (Wasserstein-Fisher-Rao) step of
+:class:`~sklearn_meanfield._rules.ConicStep` on the particles, with signs
+``sigma_i`` fixed::
+
+    a_i <- a_i exp(4 h (sigma_i c(t_i) - lam)),
+    t_i <- t_i + h_t l^2 sigma_i grad c(t_i),
+
+with the mass step ``h`` chosen by a line search on ``J`` at fixed
+positions (products with the current ``Phi`` only: no new operator
+evaluation), which crosses the initial growth of the masses, where ``J``
+barely moves, in one step; the position step ``h_t = ratio min(h,
+h_max)`` (``ratio = position_step / weight_step``) is halved until ``J``
+does not increase. Particles whose mass falls below ``1e-8`` of the
+heaviest are dropped (their amplitude set to zero: the multiplicative
+flow could not revive them within the steps that follow).
+
+**Sliding** (:func:`slide`). Once the masses have gathered into clusters,
+each cluster becomes one spike and ``J(a, T)`` is minimised jointly over the
+amplitudes and positions with the signs fixed (the "sliding" step of
+Sliding Frank-Wolfe, Denoyelle et al. 2019) by damped Newton. With the signs
+fixed ``J`` is smooth: its gradient is
+
+    dJ/da_i = lam sigma_i - c(t_i),      dJ/dt_i = -a_i grad c(t_i),
+
+and its Hessian the Gauss-Newton term ``G^T S G`` (``G = [Phi, dPhi a]``,
+which needs only the operator's first derivatives) plus a block per spike
+from the residual, ``-grad c(t_i)`` between ``a_i`` and ``t_i`` and ``-a_i
+Hess c(t_i)`` on ``t_i``, ``Hess c`` by central differences of the exact
+``grad c``.
+
+**Certificate.** ``max_t |eta(t)|`` on a grid of spacing ``l / 2`` (by a
+tensor contraction of per-axis factors for separable operators, see
+:class:`CertificateGrid`), refined by Newton's method from the grid's
+largest local maxima. The polished spikes are a solution when the duality
+gap is at most ``tol`` times ``J``; otherwise a spike is inserted at the
+largest violation and the spikes are polished again.
+"""
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import maximum_filter
+from sklearn.exceptions import ConvergenceWarning
+
+from ._objective import Particles
+
+__all__ = [
+    "CertificateGrid",
+    "SlideResult",
+    "certificate_search",
+    "flow_and_slide",
+    "slide",
+    "sliding_run",
+]
+
+_DEBUG = False
+#: step of the finite differences of gradients, in length scales
+FD_STEP = 1e-6
+#: grid local maxima below this fraction of the largest grid value are not
+#: refined by the certificate search
+START_FLOOR = 0.7
+#: particles lighter than this fraction of the heaviest are left out of the
+#: spikes the sliding starts from
+EXTRACT_PRUNE = 1e-3
+#: max|eta| - 1 below which a polished measure has no violation to insert
+NO_VIOLATION = 1e-9
+#: flow steps before the first attempt at sliding
+MIN_FLOW_STEPS = 3
+#: growth of the wait between two attempts at sliding (flow steps)
+WAIT_GROWTH = 2
+#: particles lighter than this fraction of the heaviest leave the flow
+DROP_RELATIVE_MASS = 1e-4
+#: largest mass step tried by the line search, in units of the weight step
+MAX_MASS_STEP_RATIO = 2.0**12
+#: most points of a certificate grid evaluated by a tensor contraction
+MAX_SEPARABLE_GRID_POINTS = 2**19
+#: most entries of a block of operator values when the grid is evaluated
+#: point by point
+_BLOCK = 2**21
+
+
+# ------------------------------------------------------------ certificate
+class CertificateGrid:
+    """Where ``|c(t)| = |sum_j v_j phi(t)(x_j)|`` is first evaluated.
+
+    A tensor grid of spacing ``l / 2`` over the unit's domain (2 length
+    scales beyond an unbounded box) when the operator is separable, i.e. has
+    a method ``grid_factors(X, axes)`` returning per-axis factors ``F_k``
+    (n_samples, q_k), real or complex, with ``phi(t)(x_j) = prod_k F_k[j,
+    i_k]`` at the grid point ``t = (axes[0][i_0], ...)``: the values on the
+    whole grid are then contractions of the factors (``n q_1 ... q_d``
+    multiply-adds, no operator evaluation) and the grid may have up to
+    ``MAX_SEPARABLE_GRID_POINTS`` points. Otherwise the unit's
+    ``certificate_points()``, evaluated by the operator in blocks.
+
+    Parameters
+    ----------
+    unit : SpikeUnit
+    Xp : ndarray
+        The prepared measurements (``unit.prepare``).
+    spacing : float, default=0.5
+        The spacing of a separable operator's grid, in length scales.
+    """
+
+    def __init__(self, unit, Xp, spacing=0.5):
+        self.unit = unit
+        self.Xp = Xp
+        self.shape = None
+        self.factors = None
+        factors = getattr(unit.operator, "grid_factors", None)
+        if callable(factors):
+            domain = unit.domain.widened(2 * unit.length_scale)
+            q = domain.points_per_axis(spacing * unit.length_scale)
+            if np.prod(q.astype(float)) <= MAX_SEPARABLE_GRID_POINTS:
+                axes = _grid_axes(domain, q)
+                X = Xp[: Xp.shape[0] // 2, :-1] if unit.complex_valued else Xp
+                self.factors = [np.asarray(F) for F in factors(X, axes)]
+                self.shape = tuple(len(a) for a in axes)
+                mesh = np.meshgrid(*axes, indexing="ij")
+                self.points = unit.project(np.column_stack([g.ravel() for g in mesh]))
+        if self.factors is None:
+            self.points = unit.certificate_points()
+            # (a grid when it is small enough)
+            self.shape = _grid_shape(unit)
+
+    def values(self, v):
+        """``c`` at every grid point for the row vector ``v`` (n_rows,)."""
+        if self.factors is None:
+            out = np.empty(self.points.shape[0])
+            n = self.Xp.shape[0]
+            step = max(1, _BLOCK // (n * (self.unit.n_dims + 1)))
+            for i in range(0, out.shape[0], step):
+                A, _ = self.unit.pairwise(self.Xp, self.points[i : i + step])
+                out[i : i + step] = v @ A
+            return out
+        if self.unit.complex_valued:
+            # rows [Re E; Im E]: sum_j v_j A_j = Re sum_j (v_re - i v_im) E
+            n = v.shape[0] // 2
+            v = v[:n] - 1j * v[n:]
+        M = _contract(v, self.factors)
+        return np.ascontiguousarray(M.real).ravel()
+
+    def starts(self, values, n_starts):
+        """Indices of the largest local maxima of ``|values|`` on the grid
+        (of the largest values when the points are not a grid)."""
+        absval = np.abs(values)
+        if self.shape is not None:
+            grid = absval.reshape(self.shape)
+            mode = "wrap" if self.unit.domain.periodic else "nearest"
+            local = (grid == maximum_filter(grid, size=3, mode=mode)).ravel()
+            idx = np.flatnonzero(local)
+        else:
+            idx = np.arange(absval.shape[0])
+        return idx[np.argsort(-absval[idx], kind="stable")[:n_starts]]
+
+
+def _grid_axes(domain, q):
+    """The axes of ``domain.grid(q)``."""
+    axes = []
+    for k, qk in enumerate(q):
+        per_axis = [1] * len(q)
+        per_axis[k] = qk
+        axes.append(domain.grid(per_axis)[:, k])
+    return axes
+
+
+def _grid_shape(unit):
+    """The shape of ``unit.certificate_points()`` when it is a full grid."""
+    domain = unit.domain.widened(2 * unit.length_scale)
+    q = domain.points_per_axis(unit.length_scale / 2)
+    if np.prod(q.astype(float)) == unit.certificate_points().shape[0]:
+        return tuple(int(v) for v in q)
+    return None
+
+
+def _contract(v, F):
+    """``sum_j v_j F_1[j, i_1] ... F_d[j, i_d]`` as an array (q_1, ..., q_d):
+    outer products over the first ``d - 1`` axes, then one matrix product."""
+    if len(F) == 1:
+        return v @ F[0]
+    M = v[:, None] * F[0]
+    for Fk in F[1:-1]:
+        M = (M[:, :, None] * Fk[:, None, :]).reshape(M.shape[0], -1)
+    return (M.T @ F[-1]).reshape([f.shape[1] for f in F])
+
+
+def certificate_search(
+    unit,
+    Xp,
+    v,
+    grid,
+    extra=None,
+    floor=0.0,
+    exclude=None,
+    n_starts=16,
+    n_iter=10,
+    return_peaks=False,
+):
+    """``(max_t |c(t)|, t*, c(t*))`` for ``c(t) = sum_j v_j phi(t)(x_j)``.
+
+    ``|c|`` on the grid and at the points ``extra`` (e.g. the spikes), then
+    Newton's method on ``|c|`` from the grid's ``n_starts`` largest local
+    maxima above ``floor`` and ``START_FLOOR`` times the largest value, but
+    not within half a length scale of a point of ``exclude`` where ``c`` has
+    the same sign (spikes of a polished measure: local maxima of ``|c|``),
+    vectorised over the starts: Hessian by central
+    differences of the exact gradient; where ``-sign(c) Hess c`` is not
+    positive definite, a gradient step ``l^2 grad / |c|``; steps capped at
+    half a length scale; a start stops once its step is below ``1e-7``
+    length scales. With ``return_peaks``, also ``(T, c)``: where the starts
+    ended and ``c`` there.
+    """
+    values = grid.values(v)
+    absval = np.abs(values)
+    top = float(absval.max(initial=0.0))
+    # the maximum from the refined points (the largest grid local maximum
+    # is one of them) and the points given
+    best, best_t, best_v = 0.0, None, 0.0
+    exclude_values = None
+    if exclude is not None and exclude.shape[0]:
+        exclude_values = v @ _values(unit, Xp, exclude)
+        extra = exclude if extra is None else np.vstack([extra, exclude])
+    if extra is not None and extra.shape[0]:
+        ce = v @ _values(unit, Xp, extra)
+        i = int(np.argmax(np.abs(ce)))
+        if abs(ce[i]) > best:
+            best, best_t, best_v = float(abs(ce[i])), extra[i].copy(), float(ce[i])
+    idx = grid.starts(values, n_starts)
+    # a grid local maximum far below the largest cannot be the maximum (a
+    # peak is at most a few percent above the grid at spacing l / 2)
+    idx = idx[absval[idx] >= max(floor, START_FLOOR * max(top, best))]
+    T = grid.points[idx].copy()
+    if exclude is not None and exclude.shape[0] and T.shape[0]:
+        # the largest of |c| near a spike of the same sign is that spike
+        D = unit.differences(T, exclude)
+        near = np.einsum("ijk,ijk->ij", D, D) < (0.5 * unit.length_scale) ** 2
+        same = np.sign(values[idx])[:, None] == np.sign(exclude_values)[None, :]
+        T = T[~(near & same).any(axis=1)]
+    ell = unit.length_scale
+    h = FD_STEP * ell
+    peaks_c = np.zeros(T.shape[0])
+    moving = np.arange(T.shape[0])
+    for it in range(n_iter + 1):
+        if moving.size == 0:
+            break
+        Tm = T[moving]
+        if it == n_iter:
+            c = v @ _values(unit, Xp, Tm)
+        else:
+            c, g, H = _values_gradients_hessians(unit, Xp, v, Tm, h)
+        peaks_c[moving] = c
+        i = int(np.argmax(np.abs(c)))
+        if abs(c[i]) > best:
+            best, best_t, best_v = float(abs(c[i])), Tm[i].copy(), float(c[i])
+        if it == n_iter:
+            break
+        sign = np.where(c < 0, -1.0, 1.0)
+        # ascent of |c| = sign c: Newton where sign c is concave
+        Hs = -sign[:, None, None] * H
+        ok = np.linalg.eigvalsh(Hs)[:, 0] > 0
+        gs = sign[:, None] * g
+        step = (ell**2 / np.maximum(np.abs(c), 1e-300))[:, None] * gs
+        if ok.any():
+            step[ok] = np.linalg.solve(Hs[ok], gs[ok][..., None])[..., 0]
+        norm = np.sqrt(np.einsum("ik,ik->i", step, step))
+        step *= np.minimum(1.0, 0.5 * ell / np.maximum(norm, 1e-300))[:, None]
+        still = norm > 1e-7 * ell
+        moving = moving[still]
+        T[moving] = unit.project(Tm[still] + step[still])
+    if best_t is None and values.size:
+        i = int(np.argmax(absval))
+        best, best_t, best_v = float(absval[i]), grid.points[i].copy(), float(values[i])
+    if return_peaks:
+        return best, best_t, best_v, (T, peaks_c)
+    return best, best_t, best_v
+
+
+def _stencil(unit, T, h):
+    """The points ``T + h e_l`` for every axis ``l`` (projected on the
+    domain), stacked (n_dims k, n_dims), and their separations from ``T``
+    along their axis (``h``, less where a bounded domain clipped), shape
+    (n_dims, k)."""
+    d = T.shape[1]
+    E = h * np.eye(d)
+    plus = [unit.project(T + E[e]) for e in range(d)]
+    sep = np.stack([(plus[e] - T)[:, e] for e in range(d)])
+    if unit.periodic:
+        sep -= np.floor(sep + 0.5)
+    return np.concatenate(plus), sep
+
+
+def _values_gradients_hessians(unit, Xp, v, T, h):
+    """``c(t)``, ``grad c(t)`` and ``Hess c(t)`` for ``c(t) = sum_j v_j
+    phi(t)(x_j)`` at the rows of ``T``, from one operator call at ``T`` and
+    the stencil of :func:`_stencil` (Hessian by forward differences of the
+    exact gradient)."""
+    P, sep = _stencil(unit, T, h)
+    k = T.shape[0]
+    A, dA = unit.pairwise(Xp, np.concatenate([T, P]))
+    g = np.einsum("j,jik->ik", v, dA[:, :k])
+    return v @ A[:, :k], g, _fd_hessian(v, g, dA[:, k:], sep)
+
+
+def _fd_hessian(v, g, dA_shifted, sep):
+    """``Hess c`` (k, d, d) from the gradient ``g`` (k, d) at the points and
+    the gradients at the shifted points of :func:`_stencil` (forward
+    differences, symmetrised); zero where a separation vanished."""
+    d, k = sep.shape
+    gs = np.einsum("j,jik->ik", v, dA_shifted).reshape(d, k, d)
+    safe = np.where(sep != 0, sep, np.inf)
+    H = ((gs - g[None]) / safe[:, :, None]).transpose(1, 2, 0)  # H[i, l, e]
+    return 0.5 * (H + H.transpose(0, 2, 1))
+
+
+# ---------------------------------------------------------------- sliding
+def _objective(unit, Xp, y, s, lam, T, a, h=None):
+    """``J`` and ``(Phi, dPhi, r, extra)`` at the spikes ``(T, a)``: with
+    ``h``, ``extra`` holds the gradients at the stencil of :func:`_stencil`
+    and its separations (one operator call), for :func:`_fd_hessian`;
+    ``h="values"``: ``J`` and ``(Phi, None, r, None)`` from the values
+    alone."""
+    if a.size == 0:
+        return 0.5 * float(s @ np.square(y)), None
+    k = a.size
+    extra = None
+    if h is None:
+        Phi, dPhi = unit.forward(Xp, T)
+    elif isinstance(h, str):
+        Phi, dPhi = _values(unit, Xp, T), None
+    else:
+        P, sep = _stencil(unit, T, h)
+        A, dA = unit.pairwise(Xp, np.concatenate([T, P]))
+        Phi, dPhi, extra = A[:, :k], dA[:, :k], (dA[:, k:], sep)
+    r = y - Phi @ a
+    J = 0.5 * float((s * r) @ r) + lam * float(np.abs(a).sum())
+    return J, (Phi, dPhi, r, extra)
+
+
+def slide(
+    unit,
+    Xp,
+    y,
+    s,
+    lam,
+    T,
+    a,
+    *,
+    merge_radius=None,
+    fixed_signs=True,
+    max_move=None,
+    residual_hessian=True,
+    max_iter=50,
+    gtol=1e-11,
+    callback=None,
+):
+    """Minimise ``J(a, T)`` jointly with the signs of ``a`` fixed, by
+    damped Newton (Levenberg-Marquardt).
+
+    The step solves ``(H + mu D) dz = -grad J``, ``D`` the diagonal of the
+    Gauss-Newton term, ``mu`` updated from the ratio of the actual to the
+    predicted decrease (Nielsen's rule) and increased until the step
+    decreases ``J``; no spike moves by more than half a length scale in one
+    step; amplitudes that would change sign are set to zero and their spikes
+    dropped; spikes of one sign closer than ``merge_radius`` are merged
+    (amplitudes summed, positions averaged by mass). Stops when
+    ``|sigma_i - eta(t_i)|`` and ``l |grad eta(t_i)|`` are at most ``gtol``
+    for every spike, when ``J`` no longer decreases, or after ``max_iter``
+    steps.
+
+    Parameters
+    ----------
+    unit : SpikeUnit
+    Xp, y, s : ndarray
+        Prepared measurements, targets and weights (normalised units).
+    lam : float
+    T : ndarray of shape (k, n_dims)
+    a : ndarray of shape (k,)
+    merge_radius : float or None
+        None: half the length scale; 0: no merging.
+    fixed_signs : bool, default=True
+        False (with ``lam = 0``, a least-squares refit): amplitudes free to
+        change sign, no spike dropped.
+    max_move : float or None
+        Without merging: stop (``info["moved_away"]`` True) as soon as a
+        spike is farther than this from where it started.
+    residual_hessian : bool, default=True
+        False: the Gauss-Newton term alone (no finite differences; for a
+        least-squares refit, whose residual is small).
+    max_iter : int
+    gtol : float
+    callback : callable or None
+        ``callback(J)`` after every accepted step.
+
+    Returns
+    -------
+    T, a : ndarray
+        The polished spikes (non-zero amplitudes).
+    info : dict
+        ``n_iter`` (accepted steps), ``objective``, ``stationarity`` and,
+        without merging, ``index``: the rows of the input spikes that are
+        left.
+    """
+    ell = unit.length_scale
+    radius = 0.5 * ell if merge_radius is None else merge_radius
+    keep = (a != 0) | (not fixed_signs)
+    index = np.flatnonzero(keep)
+    T, a = np.array(T[keep], dtype=float), a[keep].astype(float)
+    start = T.copy()
+    keep_rows = index.copy()  # the input rows of start
+    moved_away = False
+    if radius > 0:
+        T, a = _merge(unit, T, a, radius)
+    sigma = np.sign(a)
+    d = T.shape[1]
+    h = FD_STEP * ell
+    w = np.sqrt(s)
+    mu, nu, rho = 0.0, 2.0, 0.0
+    n_iter = 0
+    stat = np.inf
+    if a.size:
+        # the amplitudes first (positions fixed: a quadratic problem)
+        a = _amplitudes_on_support(_values(unit, Xp, T), y, s, lam, a, fixed_signs)
+        nz = (a != 0) | (not fixed_signs)
+        T, a, sigma = T[nz], a[nz], sigma[nz]
+        index = index[nz] if radius <= 0 else index
+    if not residual_hessian:
+        h = None
+    J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
+    # the scale of the amplitudes' gradient: lam, or the correlation of the
+    # data with the spikes for a least-squares refit
+    scale = (
+        lam
+        if lam > 0
+        else max(float(np.abs((s * y) @ cache[0]).max(initial=0)), 1e-300)
+        if a.size
+        else 1.0
+    )
+    while a.size and n_iter < max_iter:
+        k = a.size
+        Phi, dPhi, r, stencil = cache
+        sr = s * r
+        c = sr @ Phi
+        gc = np.einsum("j,jik->ik", sr, dPhi)
+        g_a = lam * sigma - c
+        stat = (
+            max(float(np.abs(g_a).max()), float(np.abs(gc).max(initial=0.0)) * ell)
+            / scale
+        )
+        if stat <= gtol:
+            break
+        G = np.hstack([Phi, (dPhi * a[None, :, None]).reshape(-1, k * d)])
+        G *= w[:, None]
+        H = G.T @ G
+        diag = np.diag(H).copy()
+        diag = np.maximum(diag, 1e-12 * diag.max(initial=0.0) + 1e-300)
+        # residual blocks; unknowns ordered [a (k), T (k, d) row-major]
+        ia = np.arange(k)
+        iT = k + ia[:, None] * d + np.arange(d)[None, :]
+        if stencil is not None:
+            Hc = _fd_hessian(sr, gc, *stencil)
+            H[ia[:, None], iT] -= gc
+            H[iT, ia[:, None]] -= gc
+            H[iT[:, :, None], iT[:, None, :]] -= a[:, None, None] * Hc
+        grad = np.concatenate([g_a, (-a[:, None] * gc).ravel()])
+        accepted = False
+        # the model was good: try Newton's step itself first, then go back
+        # to the damping that worked
+        mu_next = mu
+        if rho > 0.75:
+            mu = 0.0
+        for _ in range(40):
+            try:
+                L = np.linalg.cholesky(H + mu * np.diag(diag))
+            except np.linalg.LinAlgError:
+                mu, nu = _more_damping(mu, nu, mu_next)
+                continue
+            dz = -np.linalg.solve(L.T, np.linalg.solve(L, grad))
+            move = np.sqrt(np.square(dz[k:].reshape(k, d)).sum(axis=1)).max()
+            if move > 0.5 * ell:
+                dz *= 0.5 * ell / move
+            predicted = -float(grad @ dz + 0.5 * dz @ (H @ dz))
+            if 0 <= predicted <= 1e-15 * abs(J) and stat <= 1e-6:
+                break  # converged: no decrease left above rounding
+            a_new = a + dz[:k]
+            if fixed_signs:
+                a_new[sigma * a_new <= 0] = 0.0
+            T_new = unit.project(T + dz[k:].reshape(k, d))
+            nz = (a_new != 0) | (not fixed_signs)
+            # where the last model was good, the gradients (and stencil) at
+            # once; else values only, the gradients once the step is accepted
+            J_new, cache_new = _objective(
+                unit, Xp, y, s, lam, T_new[nz], a_new[nz], h if rho > 0.75 else "values"
+            )
+            if J_new < J:
+                accepted = True
+                break
+            if stat <= 1e-6:
+                break  # in Newton's basin: a step that fails is rounding
+            mu, nu = _more_damping(mu, nu, mu_next)
+        if not accepted:
+            break
+        n_iter += 1
+        decrease = J - J_new
+        rho = decrease / predicted if predicted > 0 else 0.0
+        mu *= max(1 / 3, 1 - (2 * rho - 1) ** 3)
+        nu = 2.0
+        if mu < 1e-12:
+            mu = 0.0
+        T, a, sigma = T_new[nz], a_new[nz], sigma[nz]
+        index = index[nz] if radius <= 0 else index
+        merged = _merge(unit, T, a, radius) if radius > 0 else (T, a)
+        if merged[1].size < a.size:
+            T, a = merged
+            sigma = np.sign(a)
+            cache_new = None
+        if (
+            cache_new is not None
+            and cache_new[1] is not None
+            and (h is None or cache_new[3] is not None)
+        ):
+            J, cache = J_new, cache_new
+        else:
+            J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
+        if max_move is not None and radius <= 0:
+            D = unit.differences(T, start[np.searchsorted(keep_rows, index)])
+            D = D[np.arange(a.size), np.arange(a.size)]
+            if np.any(np.einsum("ik,ik->i", D, D) > max_move**2):
+                moved_away = True
+                break
+        if callback is not None:
+            callback(J)
+        if _DEBUG:
+            print(
+                f"    newton {n_iter}: J={J:.12g} dec={decrease:.2e} "
+                f"stat={stat:.2e} mu={mu:.1e} k={a.size} move={move:.2e}"
+            )
+        if decrease <= 1e-15 * abs(J) and stat <= 1e-6:
+            break
+    info = {
+        "n_iter": n_iter,
+        "objective": J,
+        "stationarity": stat,
+        "moved_away": moved_away,
+    }
+    if radius <= 0:
+        info["index"] = index
+    return T, a, info
+
+
+def _more_damping(mu, nu, mu_next):
+    """The damping after a rejected step: back to ``mu_next`` (the damping
+    before an undamped try) if above, else ``mu nu`` (at least ``1e-6``)
+    with ``nu`` doubled (at most 16)."""
+    if mu < mu_next:
+        return mu_next, nu
+    return max(mu * nu, 1e-6), min(2 * nu, 16.0)
+
+
+def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50, max_move=None):
+    """The least-squares refit ``min_{a, T} (1/2) sum_j s_j (y_j - sum_i a_i
+    phi(t_i)(x_j))^2`` from ``(T, a)`` by :func:`slide` with ``lam = 0``
+    (no merging; amplitudes kept non-negative with ``positive``, a spike
+    whose amplitude reaches zero dropped). Returns ``(T, a, index)``,
+    ``index`` the rows of the input spikes that are left, or None if a
+    spike moved farther than ``max_move``. The Hessian is the Gauss-Newton
+    term (the residual of a refit is small)."""
+    T, a, info = slide(
+        unit,
+        Xp,
+        y,
+        s,
+        0.0,
+        T,
+        a,
+        merge_radius=0.0,
+        fixed_signs=positive,
+        max_move=max_move,
+        residual_hessian=False,
+        max_iter=max_iter,
+    )
+    if info["moved_away"]:
+        return None
+    return T, a, info["index"]
+
+
+def _amplitudes_on_support(Phi, y, s, lam, a, fixed_signs=True):
+    """``argmin_a J(a, T)`` at fixed positions with the signs of ``a``
+    fixed (``sigma_i a_i >= 0``): Newton's step on the free amplitudes (the
+    exact minimiser of the quadratic), cut where an amplitude reaches zero,
+    that amplitude fixed at zero, repeated (an active-set method that only
+    drops spikes). ``fixed_signs=False``: the unconstrained minimiser."""
+    a = a.copy()
+    sigma = np.sign(a)
+    free = a != 0
+    w = np.sqrt(s)
+    A = Phi * w[:, None]
+    Q = A.T @ A
+    b = A.T @ (w * y) - lam * sigma
+    ridge = 1e-12 * max(float(np.trace(Q)) / max(Q.shape[0], 1), 1e-300)
+    if not fixed_signs:
+        return np.linalg.solve(Q + ridge * np.eye(a.size), b)
+    for _ in range(a.size):
+        idx = np.flatnonzero(free)
+        if idx.size == 0:
+            break
+        Qf = Q[np.ix_(idx, idx)] + ridge * np.eye(idx.size)
+        target = np.linalg.solve(Qf, b[idx])
+        step = target - a[idx]
+        # largest fraction of the step keeping every sign
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(sigma[idx] * step < 0, -a[idx] / step, np.inf)
+        j = int(np.argmin(ratio))
+        if ratio[j] >= 1:
+            a[idx] = target
+            break
+        a[idx] += ratio[j] * step
+        a[idx[j]] = 0.0
+        free[idx[j]] = False
+    return a
+
+
+def _clusters(unit, T, a, prune_tol, merge_radius):
+    """The spikes of the particles ``(T, a)``: particles below ``prune_tol /
+    10`` of the heaviest dropped, those of one sign closer than
+    ``merge_radius`` (None: half the length scale) merged by :func:`_merge`,
+    merged spikes below ``prune_tol`` of the heaviest dropped (the rule of
+    :func:`~sklearn_meanfield._blasso.extract_spikes`)."""
+    radius = 0.5 * unit.length_scale if merge_radius is None else merge_radius
+    heaviest = np.abs(a).max(initial=0.0)
+    keep = np.abs(a) > 0.1 * prune_tol * heaviest
+    T, a = _merge(unit, T[keep], a[keep], radius)
+    keep = np.abs(a) >= prune_tol * np.abs(a).max(initial=0.0)
+    return T[keep], a[keep]
+
+
+def _merge(unit, T, a, radius):
+    """Spikes of one sign closer than ``radius`` (single linkage) merged:
+    amplitudes summed, positions averaged by mass (the heaviest spike's
+    periodic image)."""
+    k = a.size
+    if k < 2:
+        return T, a
+    D = unit.differences(T, T)
+    dist = np.sqrt(np.einsum("ijk,ijk->ij", D, D))
+    close = (dist < radius) & (np.sign(a)[:, None] == np.sign(a)[None, :])
+    np.fill_diagonal(close, False)
+    if not close.any():
+        return T, a
+    # connected components by propagating the smallest label
+    labels = np.arange(k)
+    while True:
+        new = np.where(close, labels[None, :], k).min(axis=1)
+        new = np.minimum(new, labels)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    labels = np.unique(labels, return_inverse=True)[1]
+    n = labels.max() + 1
+    mass = np.abs(a)
+    rep = np.full(n, -1)
+    for i in np.argsort(-mass, kind="stable"):
+        if rep[labels[i]] < 0:
+            rep[labels[i]] = i
+    offsets = D[np.arange(k), rep[labels]]  # t_i - t_rep(i)
+    total = np.bincount(labels, weights=mass)
+    shift = (
+        np.column_stack(
+            [
+                np.bincount(labels, weights=mass * offsets[:, e])
+                for e in range(T.shape[1])
+            ]
+        )
+        / total[:, None]
+    )
+    return unit.project(T[rep] + shift), np.bincount(labels, weights=a)
+
+
+# ------------------------------------------------------------ the solver
+@dataclass
+class SlideResult:
+    """What :func:`flow_and_slide` returns (normalised units).
+
+    ``positions``/``amplitudes``: the particles (same shape as given), the
+    polished spikes in the slots of particles of their sign, the other
+    slots at zero amplitude; ``loss_curve``: ``J`` after each flow step and
+    each accepted sliding step; ``n_flow``: flow steps; ``certified``:
+    whether the duality gap reached ``tol J``.
+    """
+
+    positions: np.ndarray
+    amplitudes: np.ndarray
+    gap: float
+    eta_max: float
+    loss_curve: list = field(default_factory=list)
+    n_flow: int = 0
+    n_slide: int = 0
+    n_inserted: int = 0
+    certified: bool = False
+    records: list = field(default_factory=list)
+    objective: float = np.nan
+
+
+def flow_and_slide(
+    unit,
+    Xp,
+    y,
+    s,
+    lam,
+    positions,
+    amplitudes,
+    *,
+    grid,
+    max_iter,
+    tol,
+    weight_step,
+    position_step,
+    merge_radius,
+    record_every=None,
+    max_insertions=None,
+    verbose=False,
+):
+    """Conic flow until the masses have gathered, then sliding, certificate,
+    insertion at the largest violation until the duality gap is at most
+    ``tol J`` (see the module docstring).
+
+    Parameters
+    ----------
+    unit, Xp, y, s, lam
+        The problem (normalised units).
+    positions : ndarray of shape (m, n_dims)
+    amplitudes : ndarray of shape (m,)
+        The initial particles (non-zero amplitudes: their signs are fixed).
+    grid : CertificateGrid
+    max_iter : int
+        Most flow steps plus sliding steps.
+    tol : float
+    weight_step, position_step : float
+        The flow's largest mass step and position step (units of
+        ``length_scale**2`` times the mass step's).
+    merge_radius : float
+        Particles of one sign closer than this form one spike.
+    record_every : int or None
+        Record ``(step, positions, amplitudes)`` every so many flow steps.
+    max_insertions : int or None
+        Most insertions per attempt (None: the number of measurements).
+
+    Returns
+    -------
+    SlideResult
+    """
+    T = np.array(positions, dtype=float)
+    a = np.array(amplitudes, dtype=float)
+    sigma = np.sign(a)
+    d = T.shape[1]
+    n_rows = Xp.shape[0]
+    ell2 = unit.length_scale**2
+    ratio = position_step / weight_step
+    result = SlideResult(T, a, np.inf, np.inf)
+    curve = result.loss_curve
+    if max_insertions is None:
+        max_insertions = n_rows
+    active = np.flatnonzero(a != 0)
+    # values only (the gradients are needed for the particles that keep
+    # their mass after the first mass step), once per distinct position
+    Phi, dPhi = _SharedColumns.of(unit, Xp, T[active]), None
+    r = y - Phi @ a[active]
+    J = 0.5 * float((s * r) @ r) + lam * float(np.abs(a[active]).sum())
+    h = weight_step
+    next_try = MIN_FLOW_STEPS  # flow steps before the next attempt at sliding
+    wait = 1
+    spikes = None
+    if record_every:
+        result.records.append((0, T.copy(), a.copy()))
+
+    def budget():
+        return max_iter - len(curve)
+
+    while budget() > 0:
+        # ---------------------------------------------- one step of the flow
+        sr = s * r
+        c = sr @ Phi
+        aa, sg = a[active], sigma[active]
+        rate = 4.0 * (sg * c - lam)
+
+        def J_mass(step, aa=aa, rate=rate, Phi=Phi):
+            with np.errstate(over="ignore"):
+                an = aa * np.exp(np.minimum(step * rate, 700.0))
+            rn = y - Phi @ an
+            return 0.5 * float((s * rn) @ rn) + lam * float(np.abs(an).sum()), an
+
+        if result.n_flow == 0:
+            # the first step from small masses: the step at which the most
+            # growing particle alone would fit its correlation (the masses
+            # grow as exp(h rate))
+            i = int(np.argmax(rate))
+            column = Phi.column(i) if isinstance(Phi, _SharedColumns) else Phi[:, i]
+            norm2 = float(s @ np.square(column))
+            if rate[i] > 0 and norm2 > 0 and aa[i] != 0:
+                growth = abs(c[i]) / (abs(aa[i]) * norm2)
+                if growth > 1:
+                    h = min(
+                        max(h, np.log(growth) / rate[i]),
+                        MAX_MASS_STEP_RATIO * weight_step,
+                    )
+        h, J_h, a_h = _mass_line_search(J_mass, J, h, MAX_MASS_STEP_RATIO * weight_step)
+        if not J_h < J:
+            break  # stationary for the masses: nothing left to do
+        # drop the particles that have lost their mass
+        alive = np.abs(a_h) >= DROP_RELATIVE_MASS * np.abs(a_h).max()
+        if not alive.all():
+            a[active[~alive]] = 0.0
+            active, a_h, sg = active[alive], a_h[alive], sg[alive]
+            Phi = (
+                Phi.subset(alive) if isinstance(Phi, _SharedColumns) else Phi[:, alive]
+            )
+            dPhi = None if dPhi is None else dPhi[:, alive]
+            r_h = y - Phi @ a_h
+            J_h = 0.5 * float((s * r_h) @ r_h) + lam * float(np.abs(a_h).sum())
+        if dPhi is None:
+            Phi, dPhi = unit.forward(Xp, T[active])
+        gc = np.einsum("j,jik->ik", sr, dPhi)
+        # positions: the flow's step, at most half a length scale
+        move = (ratio * min(h, weight_step) * ell2) * (sg[:, None] * gc)
+        norm = np.sqrt(np.einsum("ik,ik->i", move, move)).max(initial=0.0)
+        if norm > 0.5 * unit.length_scale:
+            move *= 0.5 * unit.length_scale / norm
+        T_act = T[active]
+        accepted = False
+        for _ in range(4):
+            T_new = unit.project(T_act + move)
+            Phi_n, dPhi_n = unit.forward(Xp, T_new)
+            r_n = y - Phi_n @ a_h
+            J_n = 0.5 * float((s * r_n) @ r_n) + lam * float(np.abs(a_h).sum())
+            if J_n <= J_h:
+                accepted = True
+                break
+            move *= 0.5
+        if accepted:
+            T[active], Phi, dPhi, r, J = T_new, Phi_n, dPhi_n, r_n, J_n
+        else:
+            # masses only (their step was accepted on the current Phi)
+            r, J = y - Phi @ a_h, J_h
+        a[active] = a_h
+        curve.append(J)
+        result.n_flow += 1
+        if record_every and result.n_flow % record_every == 0:
+            result.records.append((result.n_flow, T.copy(), a.copy()))
+        if verbose:
+            print(f"Flow step {result.n_flow}, J = {J:.6g}, {active.size} particles")
+        if _DEBUG:
+            rel = np.abs(a[active]) / np.abs(a[active]).max()
+            print(
+                f"  h={h:.3g} rel mass quantiles: "
+                + " ".join(
+                    f"{(rel > q).sum()}"
+                    for q in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
+                )
+            )
+        # --------------------------------------------- gathered? then slide
+        next_try -= 1
+        if next_try > 0:
+            continue
+        P, A = _clusters(unit, T[active], a[active], EXTRACT_PRUNE, merge_radius)
+        k = A.shape[0]
+        if k == 0 or k * (d + 1) > n_rows:
+            next_try = 1
+            continue
+        spikes = _slide_and_certify(
+            unit,
+            Xp,
+            y,
+            s,
+            lam,
+            P,
+            A,
+            grid,
+            tol,
+            max_insertions,
+            T.shape[0],
+            budget,
+            curve,
+            result,
+            verbose,
+        )
+        if spikes is not None:
+            break
+        wait *= WAIT_GROWTH
+        next_try = wait
+    if spikes is None:
+        # the flow stopped (budget or stationary) before a certified polish
+        keep = a != 0
+        gap, eta_max, J = _gap(unit, Xp, y, s, lam, T[keep], a[keep], grid)
+        result.positions, result.amplitudes = T, a
+        result.gap, result.eta_max, result.objective = gap, eta_max, J
+        return result
+    Ts, As, gap, eta_max, J = spikes
+    result.positions, result.amplitudes = _into_slots(T, sigma, Ts, As)
+    result.gap, result.eta_max, result.objective = gap, eta_max, J
+    result.certified = True
+    if record_every:
+        result.records.append((len(curve), result.positions, result.amplitudes))
+    return result
+
+
+def _mass_line_search(J_mass, J, h, h_max, n_refine=3):
+    """A mass step ``h`` that decreases ``J_mass(h)`` below ``J``: from the
+    last step, doubled while ``J`` decreases (up to ``h_max``) or halved
+    until it decreases, then refined by golden-section search on ``log h``
+    within the bracket. Returns ``(h, J_mass(h), amplitudes)``."""
+    J_h, a_h = J_mass(h)
+    if not J_h < J:
+        while not J_h < J and h > 1e-12 * h_max:
+            h *= 0.5
+            J_h, a_h = J_mass(h)
+        return h, J_h, a_h
+    lo, hi = h / 2, None
+    while h < h_max:
+        J_2, a_2 = J_mass(2 * h)
+        if not J_2 < J_h:
+            hi = 2 * h
+            break
+        lo, h, J_h, a_h = h, 2 * h, J_2, a_2
+    if hi is None:
+        return h, J_h, a_h
+    # golden-section search on log h in [lo, hi], h inside
+    g = (np.sqrt(5) - 1) / 2
+    x_lo, x_hi, x = np.log(lo), np.log(hi), np.log(h)
+    for _ in range(n_refine):
+        # probe the larger side
+        if x_hi - x > x - x_lo:
+            x_new = x + (1 - g) * (x_hi - x)
+        else:
+            x_new = x - (1 - g) * (x - x_lo)
+        J_new, a_new = J_mass(np.exp(x_new))
+        if J_new < J_h:
+            if x_new > x:
+                x_lo = x
+            else:
+                x_hi = x
+            x, J_h, a_h = x_new, J_new, a_new
+        elif x_new > x:
+            x_hi = x_new
+        else:
+            x_lo = x_new
+    return float(np.exp(x)), J_h, a_h
+
+
+class _SharedColumns:
+    """``Phi[:, i] = U[:, col[i]]``: the columns of particles at the same
+    position (the initial particles of both signs) computed once. Supports
+    ``Phi @ a``, ``v @ Phi``, :meth:`column` and :meth:`subset`; a plain
+    array when the positions are distinct (:meth:`of`)."""
+
+    __array_ufunc__ = None  # ndarray @ self defers to __rmatmul__
+
+    def __init__(self, U, col):
+        self.U, self.col = U, col
+
+    @classmethod
+    def of(cls, unit, Xp, T):
+        """The values at ``T`` (rows), shared between equal rows."""
+        U, first, col = np.unique(T, axis=0, return_index=True, return_inverse=True)
+        if U.shape[0] == T.shape[0]:
+            return _values(unit, Xp, T)
+        return cls(_values(unit, Xp, T[first]), col.ravel())
+
+    def __matmul__(self, a):
+        return self.U @ np.bincount(self.col, weights=a, minlength=self.U.shape[1])
+
+    def __rmatmul__(self, v):
+        return (v @ self.U)[self.col]
+
+    def column(self, i):
+        return self.U[:, self.col[i]]
+
+    def subset(self, keep):
+        return _SharedColumns(self.U, self.col[keep])
+
+
+def _values(unit, Xp, T):
+    """``Phi[j, i] = phi(t_i)(x_j)`` alone, by the operator's optional
+    ``matrix(X, T)`` when it has one (real operators), else the first
+    output of ``matrix_and_gradient``."""
+    matrix = getattr(unit.operator, "matrix", None)
+    if callable(matrix) and not unit.complex_valued:
+        return np.asarray(matrix(Xp, T), dtype=float)
+    return unit.pairwise(Xp, T)[0]
+
+
+def _gap(unit, Xp, y, s, lam, T, a, grid):
+    """``(gap, max|eta|, J)`` of the measure ``(T, a)``."""
+    J, cache = _objective(unit, Xp, y, s, lam, T, a)
+    r = y if cache is None else cache[2]
+    sr = s * r
+    extra = T if T.shape[0] else None
+    cmax, _, _ = certificate_search(unit, Xp, sr, grid, extra)
+    eta_max = cmax / lam
+    M = max(1.0, eta_max)
+    dual = float(sr @ y) / M - 0.5 * float(sr @ r) / M**2
+    return J - dual, eta_max, J
+
+
+def _slide_and_certify(
+    unit,
+    Xp,
+    y,
+    s,
+    lam,
+    P,
+    A,
+    grid,
+    tol,
+    max_insertions,
+    max_spikes,
+    budget,
+    curve,
+    result,
+    verbose,
+):
+    """Slide the spikes ``(P, A)``; while the duality gap exceeds ``tol J``,
+    insert spikes at the largest violations of the certificate (at most
+    ``max_spikes`` spikes in all) and slide again. Returns ``(T, a, gap,
+    max|eta|, J)``, or None when this does not end certified within the
+    budget."""
+    T, a = P, A
+    n_inserted = 0
+    while True:
+        if budget() <= 0:
+            return None
+        T, a, info = slide(
+            unit, Xp, y, s, lam, T, a, max_iter=budget(), callback=curve.append
+        )
+        result.n_slide += info["n_iter"]
+        J = info["objective"]
+        _, cache = _objective(unit, Xp, y, s, lam, T, a)
+        r = y if cache is None else cache[2]
+        sr = s * r
+        cmax, t_star, c_star, peaks = certificate_search(
+            unit, Xp, sr, grid, floor=0.5 * lam, exclude=T, return_peaks=True
+        )
+        eta_max = cmax / lam
+        M = max(1.0, eta_max)
+        gap = J - (float(sr @ y) / M - 0.5 * float(sr @ r) / M**2)
+        if verbose:
+            print(
+                f"Sliding: {a.size} spikes, J = {J:.6g}, max|eta| = {eta_max:.9f}, "
+                f"duality gap = {gap:.3g} ({info['n_iter']} Newton steps)"
+            )
+        if gap <= tol * J or eta_max <= 1 + NO_VIOLATION:
+            # certified, or nothing to insert: the gap is at its floor
+            return T, a, gap, eta_max, J
+        if n_inserted >= max_insertions or t_star is None:
+            return None
+        new_T = _violations(unit, T, a, lam, cmax, t_star, c_star, *peaks)
+        if new_T is None or a.size >= max_spikes:
+            # the largest violation is at a spike of its sign (the sliding
+            # did not converge, inserting would duplicate it), or there are
+            # as many spikes as particles
+            return None
+        new_T = new_T[: max_spikes - a.size]
+        # amplitudes minimising J along each new spike alone
+        Phi_new = _values(unit, Xp, new_T)
+        c_new = sr @ Phi_new
+        norm2 = s @ np.square(Phi_new)
+        amp = np.sign(c_new) * (np.abs(c_new) - lam) / np.maximum(norm2, 1e-300)
+        T = np.vstack([T, new_T])
+        a = np.append(a, amp)
+        result.n_inserted += new_T.shape[0]
+        n_inserted += new_T.shape[0]
+    return None
+
+
+def _violations(unit, T, a, lam, cmax, t_star, c_star, peaks_T, peaks_c):
+    """Where to insert spikes: the largest violation ``t_star`` and every
+    refined peak of ``|c|`` at least half as far above ``lam`` as it, at
+    least a length scale from each other, none within half a length scale
+    of a spike of its sign (None if ``t_star`` is: a spike that has not
+    converged)."""
+    ell = unit.length_scale
+    cand_T = np.vstack([t_star[None], peaks_T])
+    cand_c = np.concatenate([[c_star], peaks_c])
+    keep = np.abs(cand_c) - lam >= 0.5 * (cmax - lam)
+    cand_T, cand_c = cand_T[keep], cand_c[keep]
+    order = np.argsort(-np.abs(cand_c), kind="stable")
+    chosen = []
+    for i in order:
+        t, sign = cand_T[i], np.sign(cand_c[i])
+        if T.shape[0]:
+            D = unit.differences(t[None], T)[0]
+            near = np.einsum("ik,ik->i", D, D) < (0.5 * ell) ** 2
+            if np.any(near & (np.sign(a) == sign)):
+                if i == 0:
+                    return None
+                continue
+        if chosen:
+            D = unit.differences(t[None], np.array(chosen))[0]
+            if np.any(np.einsum("ik,ik->i", D, D) < ell**2):
+                continue
+        chosen.append(t)
+    return np.array(chosen)
+
+
+def _into_slots(T, sigma, Ts, As):
+    """The spikes ``(Ts, As)`` in the slots of particles of their sign (the
+    nearest free slot), every other slot at zero amplitude."""
+    positions = T.copy()
+    amplitudes = np.zeros(T.shape[0])
+    free = np.ones(T.shape[0], dtype=bool)
+    order = np.argsort(-np.abs(As), kind="stable")
+    for i in order:
+        candidates = np.flatnonzero(free & (sigma == np.sign(As[i])))
+        if candidates.size == 0:
+            candidates = np.flatnonzero(free)
+        D = positions[candidates] - Ts[i]
+        j = candidates[int(np.argmin(np.einsum("ik,ik->i", D, D)))]
+        positions[j], amplitudes[j] = Ts[i], As[i]
+        free[j] = False
+    return positions, amplitudes
+
+
+@dataclass
+class SlidingRun:
+    """:func:`sliding_run`'s result in the form of the flow's
+    (:class:`~sklearn_meanfield._flow.FlowResult`): mean-field weights
+    ``w_i = m a_i``; ``n_iter`` flow steps plus sliding steps, one ``J`` per
+    step in ``loss_curve``."""
+
+    particles: Particles
+    n_iter: int
+    loss_curve: list
+    trajectory: dict | None
+    gap: float
+    eta_max: float
+    certified: bool
+    n_flow: int
+    n_slide: int
+    n_inserted: int
+
+
+def sliding_run(
+    unit,
+    Xp,
+    y,
+    s,
+    lam,
+    particles,
+    grid,
+    *,
+    max_iter,
+    tol,
+    weight_step,
+    position_step,
+    merge_radius,
+    record_every=None,
+    verbose=False,
+):
+    """:func:`flow_and_slide` on mean-field particles (``a_i = w_i / m``)."""
+    m = particles.n_particles
+    out = flow_and_slide(
+        unit,
+        Xp,
+        y,
+        s,
+        lam,
+        particles.positions,
+        particles.weights[:, 0] / m,
+        grid=grid,
+        max_iter=max_iter,
+        tol=tol,
+        weight_step=weight_step,
+        position_step=position_step,
+        merge_radius=merge_radius,
+        record_every=record_every,
+        verbose=verbose,
+    )
+    if not out.certified:
+        reason = (
+            f"reached max_iter={max_iter} iterations"
+            if len(out.loss_curve) >= max_iter
+            else "stopped (no step of the flow decreases J)"
+        )
+        warnings.warn(
+            f"The particle flow and sliding {reason} before the duality gap "
+            f"reached tol * J (gap / J = {out.gap / max(out.objective, 1e-300):.3g}, "
+            f"max|eta| = {out.eta_max:.4g}): the spikes may not be the BLASSO "
+            "solution. Use more particles (n_particles) or iterations.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    trajectory = None
+    if record_every:
+        trajectory = _thin_records(out.records)
+        trajectory["weights"] = trajectory["weights"] * m
+    return SlidingRun(
+        particles=Particles((out.amplitudes * m)[:, None], out.positions),
+        n_iter=len(out.loss_curve),
+        loss_curve=list(out.loss_curve),
+        trajectory=trajectory,
+        gap=out.gap,
+        eta_max=out.eta_max,
+        certified=out.certified,
+        n_flow=out.n_flow,
+        n_slide=out.n_slide,
+        n_inserted=out.n_inserted,
+    )
+
+
+def _thin_records(records, limit=200):
+    """The records as the flow's trajectory dict (``iterations``,
+    ``positions``, ``weights`` (n_records, m, 1)), every other one dropped
+    until at most ``limit`` remain (the last one kept)."""
+    while len(records) > limit:
+        records = [*records[:-1:2], records[-1]]
+    return {
+        "iterations": np.array([r[0] for r in records], dtype=int),
+        "positions": np.stack([r[1] for r in records]),
+        "weights": np.stack([r[2] for r in records])[:, :, None],
+    }

@@ -1,0 +1,171 @@
+"""Forward operators for SparseSpikeDeconvolver (issue 15): the protocol, the
+built-in kernels as operators, checks of a user's operator, and spikes
+recovered through an operator that is not a convolution."""
+
+import numpy as np
+import pytest
+
+from sklearn_meanfield import (
+    DirichletKernel,
+    ForwardOperator,
+    GaussianKernel,
+    SparseSpikeDeconvolver,
+)
+from sklearn_meanfield._operators import estimate_length_scale, make_spike_unit
+from sklearn_meanfield.metrics import spike_recovery_scores
+
+
+class DecayOperator:
+    """Decays seen by sensors of different gains: measurement ``j`` at time
+    ``x_j`` with gain ``g_j`` (``X = [x, g]``) sees
+
+        y_j = g_j sum_i a_i exp(-x_j r_i),
+
+    a Laplace-type operator ``exp(-x r)`` in the decay rates ``r_i``, with a
+    position-dependent gain. Positions are the log-rates ``u_i = log r_i``
+    (the resolution of ``exp(-x r)`` is about ``2 r``: uniform in ``u``)."""
+
+    def __init__(self, lower=-5.0, upper=5.0):
+        self.lower, self.upper = lower, upper
+
+    def matrix_and_gradient(self, X, U):
+        XR = X[:, :1] @ np.exp(U).T
+        A = X[:, 1:2] * np.exp(-XR)
+        # d/du exp(-x e^u) = -x e^u exp(-x e^u)
+        return A, (-XR * A)[:, :, None]
+
+    def domain(self, X):
+        return [self.lower], [self.upper]
+
+
+def _decay_data(rates, amplitudes, n=200, seed=0):
+    rng = np.random.RandomState(seed)
+    X = np.column_stack([np.linspace(0, 20, n), rng.uniform(0.5, 1.5, n)])
+    U = np.log(np.asarray(rates, dtype=float))[:, None]
+    A, _ = DecayOperator().matrix_and_gradient(X, U)
+    return X, A @ np.asarray(amplitudes, dtype=float), U
+
+
+# ------------------------------------------------------------- the protocol
+@pytest.mark.parametrize("kernel", [DirichletKernel(4), GaussianKernel(0.1)])
+@pytest.mark.parametrize("n_dims", [1, 2])
+def test_builtin_kernels_are_forward_operators(kernel, n_dims):
+    # A[j, i] = K(x_j - t_i) and dA[j, i] = d/dt_i K(x_j - t_i) = -grad K
+    rng = np.random.RandomState(n_dims)
+    X = rng.uniform(size=(30, n_dims))
+    T = rng.uniform(size=(7, n_dims))
+    assert isinstance(kernel, ForwardOperator)
+    A, dA = kernel.matrix_and_gradient(kernel.prepare(X), T)
+    D = X[:, None, :] - T[None, :, :]
+    np.testing.assert_allclose(A, kernel.value(D), atol=1e-13)
+    h = 1e-6
+    for k in range(n_dims):
+        e = np.zeros(n_dims)
+        e[k] = h
+        fd = (kernel.value(D - e) - kernel.value(D + e)) / (2 * h)
+        np.testing.assert_allclose(dA[:, :, k], fd, atol=1e-7)
+    domain = kernel.domain(X)
+    assert domain.periodic == bool(getattr(kernel, "periodic", False))
+    assert domain.n_dims == n_dims
+
+
+def test_length_scale_estimate():
+    # The curvature of the normalised correlation of the columns: sqrt(2)
+    # sigma for a densely sampled Gaussian (the width of its
+    # autocorrelation), 2 for decays exp(-x e^u) in the log-rate u.
+    sigma = 0.02
+
+    class Gaussian:
+        def matrix_and_gradient(self, X, T):
+            D = X - T.T
+            A = np.exp(-(D**2) / (2 * sigma**2))
+            return A, (D / sigma**2 * A)[:, :, None]
+
+    X = np.linspace(0, 1, 2001)[:, None]
+    s = np.full(2001, 1 / 2001)
+    unit = make_spike_unit(Gaussian(), X, s)
+    assert unit.length_scale == pytest.approx(np.sqrt(2) * sigma, rel=1e-3)
+    assert estimate_length_scale(unit, X, s) == unit.length_scale
+    X, _, _ = _decay_data([1.0], [1.0], n=2000)
+    unit = make_spike_unit(DecayOperator(), X, np.full(2000, 1 / 2000))
+    assert unit.length_scale == pytest.approx(2.0, rel=0.02)
+    assert not unit.periodic and unit.domain.bounded
+
+
+# --------------------------------------------- recovery through an operator
+@pytest.mark.parametrize(
+    "rates, amplitudes, positive",
+    [
+        ([0.05, 0.5, 5.0], [1.0, 0.7, 1.2], True),
+        ([0.1, 1.0, 10.0], [1.0, -0.8, 1.2], False),
+    ],
+)
+def test_decays_recovered_through_a_user_operator(rates, amplitudes, positive):
+    # A decade between rates is about one resolution length (the
+    # correlation of exp(-x r) and exp(-x 10 r) is 2 sqrt(10) / 11 = 0.57).
+    X, y, U = _decay_data(rates, amplitudes)
+    est = SparseSpikeDeconvolver(DecayOperator(), alpha=1e-5, positive=positive)
+    est.fit(X, y)
+    sc = spike_recovery_scores(U, amplitudes, est.positions_, est.weights_)
+    assert est.n_spikes_ == 3 and sc["n_spurious"] == 0
+    assert sc["max_position_error"] <= 1e-6
+    assert sc["max_amplitude_error"] <= 1e-6
+    assert est.positions_.shape == (3, 1) and est.n_features_in_ == 2
+    assert np.all((est.positions_ >= -5) & (est.positions_ <= 5))
+    np.testing.assert_allclose(est.predict(X), y, atol=1e-7)
+    # the certificate at positions (1-D) from the 2-feature measurements
+    eta = est.certificate(np.linspace(-5, 5, 11)[:, None], X, y)
+    assert eta.shape == (11,) and np.all(np.isfinite(eta))
+    with pytest.raises(ValueError, match="dimensions"):
+        est.certificate(X, X, y)
+
+
+# --------------------------------------------------- a user's bad operator
+class _Broken(DecayOperator):
+    def __init__(self, fault):
+        super().__init__()
+        self.fault = fault
+
+    def matrix_and_gradient(self, X, U):
+        A, dA = super().matrix_and_gradient(X, U)
+        if self.fault == "shape":
+            return A[:, :-1], dA
+        if self.fault == "nan":
+            A = A.copy()
+            A[0, 0] = np.nan
+        if self.fault == "complex":
+            A = A + 1e-3j
+        return A, dA
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "fault, match",
+    [
+        ("shape", r"_Broken\.matrix_and_gradient\(X, T\) returned a matrix of shape"),
+        ("nan", r"_Broken\.matrix_and_gradient\(X, T\) returned a matrix with NaN"),
+        ("complex", r"_Broken\.matrix_and_gradient\(X, T\) returned a complex"),
+    ],
+)
+def test_user_operator_outputs_are_checked(fault, match):
+    X, y, _ = _decay_data([0.1, 1.0], [1.0, 1.0])
+    est = SparseSpikeDeconvolver(DecayOperator(), alpha=1e-3, max_iter=20)
+    est.fit(X, y)
+    before = {k: v for k, v in vars(est).items() if k.endswith("_")}
+    est.set_params(kernel=_Broken(fault))
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+    after = {k: v for k, v in vars(est).items() if k.endswith("_")}
+    assert after.keys() == before.keys()
+    for k in before:
+        assert after[k] is before[k]
+
+
+def test_operator_domain_must_be_a_box_or_torus():
+    class NoDomain(DecayOperator):
+        def domain(self, X):
+            return "everywhere"
+
+    X, y, _ = _decay_data([1.0], [1.0])
+    with pytest.raises(TypeError, match=r"NoDomain\.domain\(X\) must return"):
+        SparseSpikeDeconvolver(NoDomain()).fit(X, y)
