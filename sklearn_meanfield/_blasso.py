@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import least_squares, nnls
+from sklearn import get_config
 
 from ._flow import ParticleFlow, TrainingData
 from ._losses import SquaredLoss, TVPenalty
@@ -134,9 +135,7 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
     Xp, y, s = unit.prepare(X), unit.stack(y), unit.stack_weights(s)
     # Work in units where y has unit root mean square: the BLASSO solution
     # for (y / c, alpha / c) is mu / c.
-    c = float(np.sqrt(s @ np.square(y)))
-    if not c > 0:
-        c = 1.0
+    c = _weighted_rms(y, s)
     yn = y / c
     lam = alpha / c
 
@@ -183,8 +182,9 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
         history.update(gap=gap, eta_max=eta_max, n_iter=n_iter)
         if verbose:
             print(
-                f"Iteration {n_iter}, J = {value * c**2:.6g}, duality gap = "
-                f"{gap * c**2:.3g}, max|eta| = {eta_max:.6f}"
+                f"Iteration {n_iter}, J = {_times_square(value, c):.6g}, "
+                f"duality gap = {_times_square(gap, c):.3g}, "
+                f"max|eta| = {eta_max:.6f}"
             )
         return gap <= target
 
@@ -269,8 +269,8 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
         particle_amplitudes=particle_amplitudes,
         alpha_max=lam_max * c,
         certificate_max=float(eta_max),
-        dual_gap=gap * c**2,
-        loss_curve=[v * c**2 for v in run.loss_curve],
+        dual_gap=_times_square(gap, c),
+        loss_curve=[_times_square(v, c) for v in run.loss_curve],
         n_iter=run.n_iter,
         trajectory=trajectory,
     )
@@ -288,7 +288,7 @@ def _zero_solution(objective, Xp, y, s, lam, c, lam_max, particles):
         particle_amplitudes=zero.weights[:, 0].copy(),
         alpha_max=lam_max * c,
         certificate_max=float(eta_max),
-        dual_gap=gap * c**2,
+        dual_gap=_times_square(gap, c),
         loss_curve=[],
         n_iter=0,
     )
@@ -315,11 +315,50 @@ def _warm_particles(initial, old_positions, old_amplitudes, c, init_mass):
     return Particles(weights, positions)
 
 
+def _weighted_rms(y, s):
+    """``sqrt(sum_j s_j y_j^2)`` without overflow or underflow (1 for a zero
+    ``y``): the scale that makes the BLASSO unit-free."""
+    top = float(np.max(np.abs(y), initial=0.0))
+    if not np.isfinite(top):
+        raise ValueError("y contains values too large for float64.")
+    if top == 0:
+        return 1.0
+    c = top * float(np.sqrt(s @ np.square(y / top)))
+    return c if c > 0 else top
+
+
+def _times_square(value, c):
+    """``value * c^2`` (an objective in the units of ``y^2``), ``inf`` when
+    it is not representable in float64."""
+    with np.errstate(over="ignore", under="ignore"):
+        return float(value * c * c)
+
+
 def certificate_and_gradient(unit, Xp, sr, T):
     """``eta(t)`` up to the factor ``1/alpha`` and its gradient in ``t``,
-    ``sr = s * residual`` (rows of ``unit.prepare``)."""
-    A, dA = unit.pairwise(Xp, T)
-    return sr @ A, np.einsum("j,jik->ik", sr, dA)
+    ``sr = s * residual`` (rows of ``unit.prepare``).
+
+    The (n_samples, n_points, n_dims) kernel gradients are computed over
+    chunks of the points ``T`` that fit in a quarter of scikit-learn's
+    ``working_memory`` (the rest is left to the fit's own arrays), so memory
+    does not grow as ``n_samples * n_points``.
+    """
+    n, d = Xp.shape[0], T.shape[1]
+    # A and dA: n (1 + d) floats per point, and as much again for the
+    # temporaries of their computation
+    per_point = 2 * 8 * n * (1 + d)
+    budget = get_config()["working_memory"] * 2**20 / 4
+    rows = max(1, int(budget // per_point))
+    if rows >= T.shape[0]:
+        A, dA = unit.pairwise(Xp, T)
+        return sr @ A, np.einsum("j,jik->ik", sr, dA)
+    values, grads = np.empty(T.shape[0]), np.empty(T.shape)
+    for begin in range(0, T.shape[0], rows):
+        chunk = slice(begin, begin + rows)
+        A, dA = unit.pairwise(Xp, T[chunk])
+        values[chunk] = sr @ A
+        grads[chunk] = np.einsum("j,jik->ik", sr, dA)
+    return values, grads
 
 
 def certificate_max(unit, Xp, sr, lam, candidates):
@@ -350,7 +389,7 @@ def duality_gap(objective, Xp, y, s, lam, particles, candidates):
     primal = 0.5 * float(sr @ residual) + objective.penalty.value(particles)
     # Dual point p_j = s_j r_j / (lam M), feasible: max|Phi* p| <= 1.
     M = max(1.0, eta_max)
-    dual = float(sr @ y) / M - 0.5 * float(sr @ residual) / M**2
+    dual = float(sr @ y) / M - 0.5 * float(sr @ residual) / M / M
     return primal - dual, eta_max
 
 

@@ -99,7 +99,9 @@ class Torus:
         return _wrap_difference(A[:, None, :] - B[None, :, :])
 
     def points_per_axis(self, spacing):
-        return np.full(self.n_dims, max(1, int(np.ceil(1.0 / spacing))))
+        # (capped: the callers compare the grid's size with their budgets
+        # in floats, and an uncapped count may not fit an int)
+        return np.full(self.n_dims, int(np.clip(np.ceil(1.0 / spacing), 1, 2**31)))
 
     def grid(self, per_axis):
         """``q`` points ``(i + 1/2) / q`` per axis."""
@@ -160,7 +162,8 @@ class Box:
         q = np.ceil((self.upper - self.lower) / spacing)
         if not self.bounded:
             q += 1
-        return np.maximum(q, 1).astype(int)
+        # capped, as the torus's: a count that may not fit an int
+        return np.clip(np.nan_to_num(q, posinf=2**31), 1, 2**31).astype(np.int64)
 
     def grid(self, per_axis):
         """``q`` points per axis: the centres of ``q`` equal cells of a
