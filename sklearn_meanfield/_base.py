@@ -525,6 +525,8 @@ class BaseMeanFieldNetwork(BaseEstimator):
             on_epoch=on_epoch,
         )
         objective.release()
+        if not incremental and validation is None and result.loss_curve:
+            self._check_beats_constant(objective, Ys, s, result.loss_curve[-1])
         # everything that can fail runs before the first attribute is set:
         # a fit that raises (or is interrupted) leaves the estimator as it was
         certificate = self._certificate(
@@ -597,6 +599,26 @@ class BaseMeanFieldNetwork(BaseEstimator):
         if X_val is None or y_val is None:
             raise ValueError("X_val and y_val must be given together.")
         return X_val, y_val, sample_weight_val
+
+    def _check_beats_constant(self, objective, Y, s, J_final):
+        """Warn when the fit ends with a larger objective than the constant
+        model (no neuron, the best intercept): its particles are worse than
+        none, whatever the reason (a diverged start, too few iterations)."""
+        loss = objective.loss
+        b = loss.init_intercept(Y, s) if self.fit_intercept else np.zeros(Y.shape[1])
+        F = np.broadcast_to(b, Y.shape).astype(Y.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            J_constant, _ = loss.value_and_gradient(Y, F.copy(), s)
+        if np.isfinite(J_constant) and not J_final <= J_constant * (1 + 1e-9):
+            warnings.warn(
+                f"The fit ends with a larger objective than the constant model "
+                f"(J = {J_final:.6g} against {J_constant:.6g} without any "
+                "neuron): the particles are worse than none. Give it more "
+                "iterations (max_iter), or check the inputs' scales "
+                "(position_metric) and learning_rate_init.",
+                ConvergenceWarning,
+                stacklevel=5,
+            )
 
     #: certificate above which a fit warns that it is not a global minimiser:
     #: "well above 1". Default fits end between 1.0 and 1.8 on real data and

@@ -796,10 +796,13 @@ def flow_and_slide(
         rate = 4.0 * (sg * c - lam)
 
         def J_mass(step, aa=aa, rate=rate, Phi=Phi):
-            with np.errstate(over="ignore"):
+            # a step too long overflows: J is then inf and the line search
+            # shortens it
+            with np.errstate(over="ignore", invalid="ignore"):
                 an = aa * np.exp(np.minimum(step * rate, 700.0))
-            rn = y - Phi @ an
-            return 0.5 * float((s * rn) @ rn) + lam * float(np.abs(an).sum()), an
+                rn = y - Phi @ an
+                value = 0.5 * float((s * rn) @ rn) + lam * float(np.abs(an).sum())
+            return (value if np.isfinite(value) else np.inf), an
 
         if result.n_flow == 0:
             # the first step from small masses: the step at which the most
@@ -1009,7 +1012,7 @@ def _gap(unit, Xp, y, s, lam, T, a, grid):
     cmax, _, _ = certificate_search(unit, Xp, sr, grid, extra)
     eta_max = cmax / lam
     M = max(1.0, eta_max)
-    dual = float(sr @ y) / M - 0.5 * float(sr @ r) / M**2
+    dual = float(sr @ y) / M - 0.5 * float(sr @ r) / M / M
     return J - dual, eta_max, J
 
 
@@ -1053,7 +1056,7 @@ def _slide_and_certify(
         )
         eta_max = cmax / lam
         M = max(1.0, eta_max)
-        gap = J - (float(sr @ y) / M - 0.5 * float(sr @ r) / M**2)
+        gap = J - (float(sr @ y) / M - 0.5 * float(sr @ r) / M / M)
         if verbose:
             print(
                 f"Sliding: {a.size} spikes, J = {J:.6g}, max|eta| = {eta_max:.9f}, "

@@ -118,3 +118,19 @@ def test_spikes_weight_step_too_large_is_right_or_names_the_cause():
     assert right or any("weight_step" in m and "too large" in m for m in messages)
     # the overflow of rejected steps is handled, not reported
     assert not any("invalid value" in m or "overflow" in m for m in messages)
+
+
+def test_a_fit_worse_than_the_constant_model_warns():
+    # the paper's raw Euclidean flow on inputs of 1e20: one L-BFGS step from
+    # pre-activations of 1e20 leaves J at 1e37, the constant model's is 1
+    X = np.array([[1.76405235e20], [-3.1e19]])
+    y = np.array([1.0, -1.0])
+    with pytest.warns(ConvergenceWarning, match="worse than none"):
+        MeanFieldRegressor(
+            n_particles=2,
+            alpha=0.0,
+            fit_intercept=False,
+            max_iter=1,
+            position_metric="euclidean",
+            random_state=0,
+        ).fit(X, y)
