@@ -206,7 +206,7 @@ class DirichletKernel(ConvolutionKernel):
     def matrix(self, X, T):
         """``K(x_j - t_i)`` (n, m) alone: the product over the axes of
         ``k(u) = sin(N pi u) / (N sin(pi u))``, the sines of the differences
-        by angle addition (see :meth:`_pairwise_profile`); where
+        by angle addition (see ``_pairwise_profile``); where
         ``|sin(pi u)| < 1e-2`` (where the quotient would lose more than
         ``1e-14``) from the cosine sum."""
         X = np.asarray(X, dtype=float)

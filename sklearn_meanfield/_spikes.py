@@ -61,7 +61,7 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     max|eta|))``.
 
     With ``polish=True`` (the default) the flow finds the support and
-    Newton's method finishes (:mod:`sklearn_meanfield._sliding`): the mass
+    Newton's method finishes (``sklearn_meanfield._sliding``): the mass
     step of each flow step is chosen by a line search on ``J`` at fixed
     positions (the masses first grow from ``init_mass`` to the scale of the
     data in one step), the position step is ``position_step / weight_step``
