@@ -527,6 +527,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
         objective.release()
         if not incremental and validation is None and result.loss_curve:
             self._check_beats_constant(objective, Ys, s, result.loss_curve[-1])
+        self._check_finite_outputs(objective, Xp, targets, result.particles)
         # everything that can fail runs before the first attribute is set:
         # a fit that raises (or is interrupted) leaves the estimator as it was
         certificate = self._certificate(
@@ -618,6 +619,20 @@ class BaseMeanFieldNetwork(BaseEstimator):
                 "(position_metric) and learning_rate_init.",
                 ConvergenceWarning,
                 stacklevel=5,
+            )
+
+    def _check_finite_outputs(self, objective, Xp, targets, particles):
+        """Raise a ValueError when the fitted model's outputs on the training
+        inputs overflow in the units of ``y`` (a fit whose predictions would
+        be infinite, e.g. from inputs so large that one step sends the
+        outputs billions of standard deviations away)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            F = targets.inverse_transform(objective.predict(Xp, particles))
+        if not np.all(np.isfinite(F)):
+            raise ValueError(
+                "The fitted model's outputs on the training data overflow in "
+                "the units of y: the fit diverged (see the ConvergenceWarning). "
+                "Rescale X and y, or use position_metric='standardize'."
             )
 
     #: certificate above which a fit warns that it is not a global minimiser:

@@ -14,7 +14,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._base import normalized_sample_weight
+from ._base import atomic_fit, normalized_sample_weight
 from ._blasso import certificate_and_gradient, solve_blasso
 from ._kernels import DirichletKernel, GaussianKernel
 from ._operators import FourierOperator, make_spike_unit
@@ -355,6 +355,7 @@ default="dirichlet"
 
     # --------------------------------------------------------------- fitting
     @_fit_context(prefer_skip_nested_validation=True)
+    @atomic_fit
     def fit(self, X, y, sample_weight=None):
         """Recover the spikes from samples ``y`` at locations ``X``.
 

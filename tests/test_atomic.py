@@ -124,3 +124,21 @@ def test_failed_cv_refit_keeps_the_cv_model(data, monkeypatch):
     with pytest.raises(ValueError, match="simulated"):
         _quiet_fit(cv, X, y)
     assert _fitted_state(cv) == state
+
+
+def test_deconvolver_failed_fits_are_atomic():
+    from sklearn_meanfield import SparseSpikeDeconvolver
+    from sklearn_meanfield.datasets import make_spikes
+
+    X, y = make_spikes(3, 101, random_state=0)[:2]
+    est = SparseSpikeDeconvolver(random_state=0)
+    with pytest.raises(ValueError):
+        est.fit(X, y, sample_weight=np.zeros(len(y)))
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+    est.fit(X, y)
+    state, pred = _fitted_state(est), est.predict(X)
+    with pytest.raises(ValueError):
+        est.fit(np.column_stack([X, X]), y, sample_weight=np.zeros(len(y)))
+    assert _fitted_state(est) == state
+    np.testing.assert_array_equal(est.predict(X), pred)

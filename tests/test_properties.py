@@ -508,13 +508,6 @@ def test_deconvolver_gaussian_grid_of_a_huge_domain():
         assert np.all(np.isfinite(est.predict(X)))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "issue 14: a fit far worse than a constant now warns (ConvergenceWarning "
-        "'worse than none'), but its predictions still overflow to -inf"
-    ),
-)
 def test_euclidean_metric_on_huge_inputs():
     # position_metric="euclidean" runs the flow on X as given: with one
     # sample at 1.8e20 the loss after one L-BFGS iteration is 9e36 (the
@@ -522,7 +515,8 @@ def test_euclidean_metric_on_huge_inputs():
     # standard deviations of y off, and with y's spread at 1e300 predict
     # returns -inf (a RuntimeWarning from the inverse transform). 50
     # iterations still end at 3e21. Only a ConvergenceWarning (max_iter) is
-    # given.
+    # given. Now: a ConvergenceWarning (worse than the constant model), and
+    # a ValueError as its outputs overflow.
     X = np.array([[1.76405235e20]])
     y = np.array([[1.14112001e300, 1.76405235]])
     est = MeanFieldRegressor(
@@ -533,8 +527,10 @@ def test_euclidean_metric_on_huge_inputs():
         position_metric="euclidean",
         random_state=0,
     )
-    if _fit(est, X, y, None) is None:
-        _assert_finite_outputs(est, X)
+    error = _fit(est, X, y, None)
+    assert isinstance(error, ValueError) and "overflow" in str(error)
+    with pytest.raises(NotFittedError):
+        est.predict(X)
 
 
 def test_deconvolver_sample_weights_summing_to_inf():
