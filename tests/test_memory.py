@@ -185,3 +185,35 @@ def test_available_memory_honours_the_address_space_limit():
     )
     assert out.returncode == 0, out.stderr
     assert 1.3 < float(out.stdout) <= 1.5
+
+
+def test_spikes_fit_at_twenty_thousand_samples_under_one_gib(tmp_path):
+    # the case: alpha_max evaluated the kernel and its gradient on
+    # n x (n + candidates) pairs (1.5 GiB at n=5,000, MemoryError at
+    # 20,000); the certificate gradients now run over chunks of candidates
+    import subprocess
+    import sys
+
+    script = tmp_path / "spikes_memory.py"
+    script.write_text(
+        "import resource, warnings\n"
+        "from sklearn_meanfield import SparseSpikeDeconvolver\n"
+        "from sklearn_meanfield.datasets import make_spikes\n"
+        "X, y = make_spikes(5, 20000, random_state=0, noise=1e-3,"
+        " sampling='random')[:2]\n"
+        "with warnings.catch_warnings():\n"
+        "    warnings.simplefilter('ignore')\n"
+        "    d = SparseSpikeDeconvolver(random_state=0).fit(X, y)\n"
+        "print(d.n_spikes_, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+        env={**__import__("os").environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
+    n_spikes, peak_kib = map(int, out.stdout.split())
+    assert n_spikes == 5
+    assert peak_kib * 1024 < 1024 * MIB
