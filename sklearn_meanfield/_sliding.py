@@ -77,6 +77,10 @@ START_FLOOR = 0.7
 EXTRACT_PRUNE = 1e-3
 #: max|eta| - 1 below which a polished measure has no violation to insert
 NO_VIOLATION = 1e-9
+#: spikes of one sign closer than this (in length scales) are merged while
+#: sliding after an insertion (half a length scale before; the estimator's
+#: merge_radius applies to the spikes it returns)
+SLIDE_MERGE = 0.1
 #: flow steps before the first attempt at sliding
 MIN_FLOW_STEPS = 3
 #: growth of the wait between two attempts at sliding (flow steps)
@@ -87,6 +91,11 @@ DROP_RELATIVE_MASS = 1e-4
 MAX_MASS_STEP_RATIO = 2.0**12
 #: most points of a certificate grid evaluated by a tensor contraction
 MAX_SEPARABLE_GRID_POINTS = 2**19
+#: most points of a certificate grid evaluated by the operator
+MAX_GENERIC_GRID_POINTS = 2**16
+#: most entries of the precomputed row-wise Kronecker product of a grid's
+#: factors (beyond it, the contraction forms it for every vector)
+MAX_KHATRI_RAO = 2**22
 #: most entries of a block of operator values when the grid is evaluated
 #: point by point
 _BLOCK = 2**21
@@ -101,10 +110,14 @@ class CertificateGrid:
     a method ``grid_factors(X, axes)`` returning per-axis factors ``F_k``
     (n_samples, q_k), real or complex, with ``phi(t)(x_j) = prod_k F_k[j,
     i_k]`` at the grid point ``t = (axes[0][i_0], ...)``: the values on the
-    whole grid are then contractions of the factors (``n q_1 ... q_d``
-    multiply-adds, no operator evaluation) and the grid may have up to
-    ``MAX_SEPARABLE_GRID_POINTS`` points. Otherwise the unit's
-    ``certificate_points()``, evaluated by the operator in blocks.
+    whole grid are then ``(v F_1)^T (F_2 * ... * F_d)`` with ``*`` the
+    row-wise Kronecker product (kept between evaluations up to
+    ``MAX_KHATRI_RAO`` entries): ``n q_1 ... q_d`` multiply-adds in one
+    matrix product, no operator evaluation; the grid may have up to
+    ``MAX_SEPARABLE_GRID_POINTS`` points. Otherwise the same grid evaluated
+    by the operator in blocks if it has at most ``MAX_GENERIC_GRID_POINTS``
+    points, else the unit's ``certificate_points()`` (a coarse grid and
+    random points: the certificate is then a heuristic).
 
     Parameters
     ----------
@@ -129,12 +142,23 @@ class CertificateGrid:
                 X = Xp[: Xp.shape[0] // 2, :-1] if unit.complex_valued else Xp
                 self.factors = [np.asarray(F) for F in factors(X, axes)]
                 self.shape = tuple(len(a) for a in axes)
+                # the row-wise Kronecker product of the factors of axes
+                # 1..d-1, formed at the first evaluation and kept (it does
+                # not depend on v): the values are (v F_0)^T KR, one matrix
+                # product
+                self.kr = None
                 mesh = np.meshgrid(*axes, indexing="ij")
                 self.points = unit.project(np.column_stack([g.ravel() for g in mesh]))
         if self.factors is None:
-            self.points = unit.certificate_points()
-            # (a grid when it is small enough)
-            self.shape = _grid_shape(unit)
+            domain = unit.domain.widened(2 * unit.length_scale)
+            q = domain.points_per_axis(spacing * unit.length_scale)
+            if np.prod(q.astype(float)) <= MAX_GENERIC_GRID_POINTS:
+                self.points = unit.project(domain.grid(q))
+                self.shape = tuple(int(v) for v in q)
+            else:
+                self.points = unit.certificate_points()
+                # (a grid when it is small enough)
+                self.shape = _grid_shape(unit)
 
     def values(self, v):
         """``c`` at every grid point for the row vector ``v`` (n_rows,)."""
@@ -143,14 +167,25 @@ class CertificateGrid:
             n = self.Xp.shape[0]
             step = max(1, _BLOCK // (n * (self.unit.n_dims + 1)))
             for i in range(0, out.shape[0], step):
-                A, _ = self.unit.pairwise(self.Xp, self.points[i : i + step])
-                out[i : i + step] = v @ A
+                out[i : i + step] = v @ _values(
+                    self.unit, self.Xp, self.points[i : i + step]
+                )
             return out
         if self.unit.complex_valued:
             # rows [Re E; Im E]: sum_j v_j A_j = Re sum_j (v_re - i v_im) E
             n = v.shape[0] // 2
             v = v[:n] - 1j * v[n:]
-        M = _contract(v, self.factors)
+        if len(self.factors) == 1:
+            M = v @ self.factors[0]
+        else:
+            kr = self.kr
+            if kr is None:
+                kr = self.factors[1]
+                for F in self.factors[2:]:
+                    kr = (kr[:, :, None] * F[:, None, :]).reshape(kr.shape[0], -1)
+                if kr.size <= MAX_KHATRI_RAO:
+                    self.kr = kr
+            M = (v[:, None] * self.factors[0]).T @ kr
         return np.ascontiguousarray(M.real).ravel()
 
     def starts(self, values, n_starts):
@@ -186,17 +221,6 @@ def _grid_shape(unit):
     return None
 
 
-def _contract(v, F):
-    """``sum_j v_j F_1[j, i_1] ... F_d[j, i_d]`` as an array (q_1, ..., q_d):
-    outer products over the first ``d - 1`` axes, then one matrix product."""
-    if len(F) == 1:
-        return v @ F[0]
-    M = v[:, None] * F[0]
-    for Fk in F[1:-1]:
-        M = (M[:, :, None] * Fk[:, None, :]).reshape(M.shape[0], -1)
-    return (M.T @ F[-1]).reshape([f.shape[1] for f in F])
-
-
 def certificate_search(
     unit,
     Xp,
@@ -207,6 +231,7 @@ def certificate_search(
     exclude=None,
     n_starts=16,
     n_iter=10,
+    step_tol=1e-4,
     return_peaks=False,
 ):
     """``(max_t |c(t)|, t*, c(t*))`` for ``c(t) = sum_j v_j phi(t)(x_j)``.
@@ -215,13 +240,16 @@ def certificate_search(
     Newton's method on ``|c|`` from the grid's ``n_starts`` largest local
     maxima above ``floor`` and ``START_FLOOR`` times the largest value, but
     not within half a length scale of a point of ``exclude`` where ``c`` has
-    the same sign (spikes of a polished measure: local maxima of ``|c|``),
+    the same sign and a larger modulus (spikes of a polished measure: local
+    maxima of ``|c|``),
     vectorised over the starts: Hessian by central
     differences of the exact gradient; where ``-sign(c) Hess c`` is not
     positive definite, a gradient step ``l^2 grad / |c|``; steps capped at
-    half a length scale; a start stops once its step is below ``1e-7``
-    length scales. With ``return_peaks``, also ``(T, c)``: where the starts
-    ended and ``c`` there.
+    half a length scale; a start stops once its step is below ``step_tol``
+    length scales (the value is then within about ``step_tol^2`` of the
+    local maximum, relative: Newton's method converges quadratically). With
+    ``return_peaks``, also ``(T, c)``: where the starts ended and ``c``
+    there.
     """
     values = grid.values(v)
     absval = np.abs(values)
@@ -248,7 +276,9 @@ def certificate_search(
         D = unit.differences(T, exclude)
         near = np.einsum("ijk,ijk->ij", D, D) < (0.5 * unit.length_scale) ** 2
         same = np.sign(values[idx])[:, None] == np.sign(exclude_values)[None, :]
-        T = T[~(near & same).any(axis=1)]
+        # (unless the grid is above the spike there: a violation next to it)
+        below = absval[idx][:, None] <= np.abs(exclude_values)[None, :]
+        T = T[~(near & same & below).any(axis=1)]
     ell = unit.length_scale
     h = FD_STEP * ell
     peaks_c = np.zeros(T.shape[0])
@@ -277,7 +307,7 @@ def certificate_search(
             step[ok] = np.linalg.solve(Hs[ok], gs[ok][..., None])[..., 0]
         norm = np.sqrt(np.einsum("ik,ik->i", step, step))
         step *= np.minimum(1.0, 0.5 * ell / np.maximum(norm, 1e-300))[:, None]
-        still = norm > 1e-7 * ell
+        still = norm > step_tol * ell
         moving = moving[still]
         T[moving] = unit.project(Tm[still] + step[still])
     if best_t is None and values.size:
@@ -1041,7 +1071,18 @@ def _slide_and_certify(
         if budget() <= 0:
             return None
         T, a, info = slide(
-            unit, Xp, y, s, lam, T, a, max_iter=budget(), callback=curve.append
+            unit,
+            Xp,
+            y,
+            s,
+            lam,
+            T,
+            a,
+            # (the first sliding merges at the usual radius; after an
+            # insertion, spikes may be closer)
+            merge_radius=SLIDE_MERGE * unit.length_scale if n_inserted else None,
+            max_iter=budget(),
+            callback=curve.append,
         )
         result.n_slide += info["n_iter"]
         J = info["objective"]
@@ -1086,10 +1127,11 @@ def _slide_and_certify(
 def _violations(unit, T, a, lam, cmax, t_star, c_star, peaks_T, peaks_c):
     """Where to insert spikes: the largest violation ``t_star`` and every
     refined peak of ``|c|`` at least half as far above ``lam`` as it, at
-    least a length scale from each other, none within half a length scale
-    of a spike of its sign (None if ``t_star`` is: a spike that has not
-    converged)."""
+    least a length scale from each other, none within ``SLIDE_MERGE``
+    length scales of a spike of its sign (None if ``t_star`` is: a spike
+    that has not converged)."""
     ell = unit.length_scale
+    radius = SLIDE_MERGE * ell
     cand_T = np.vstack([t_star[None], peaks_T])
     cand_c = np.concatenate([[c_star], peaks_c])
     keep = np.abs(cand_c) - lam >= 0.5 * (cmax - lam)
@@ -1100,7 +1142,7 @@ def _violations(unit, T, a, lam, cmax, t_star, c_star, peaks_T, peaks_c):
         t, sign = cand_T[i], np.sign(cand_c[i])
         if T.shape[0]:
             D = unit.differences(t[None], T)[0]
-            near = np.einsum("ik,ik->i", D, D) < (0.5 * ell) ** 2
+            near = np.einsum("ik,ik->i", D, D) < radius**2
             if np.any(near & (np.sign(a) == sign)):
                 if i == 0:
                     return None
