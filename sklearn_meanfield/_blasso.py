@@ -166,7 +166,9 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
             unit, Xp, s * yn, 1.0, np.vstack([candidates, unit.input_points(Xp)])
         )
     if lam >= lam_max:
-        return _zero_solution(objective, Xp, yn, s, lam, c, lam_max, particles)
+        return _zero_solution(
+            objective, Xp, yn, s, lam, c, lam_max, particles, known=polish
+        )
     target = tol * 0.5 * float(s @ np.square(yn))
     history = {}
 
@@ -276,11 +278,15 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
     )
 
 
-def _zero_solution(objective, Xp, y, s, lam, c, lam_max, particles):
+def _zero_solution(objective, Xp, y, s, lam, c, lam_max, particles, known=False):
     """The zero measure, optimal when ``alpha >= alpha_max`` (normalised
-    units in, units of ``y`` out)."""
+    units in, units of ``y`` out); with ``known``, ``max|eta| =
+    lam_max / lam`` (at most 1: the duality gap is 0)."""
     zero = Particles(np.zeros_like(particles.weights), particles.positions)
-    gap, eta_max = duality_gap(objective, Xp, y, s, lam, zero, zero.positions)
+    if known:
+        gap, eta_max = 0.0, lam_max / lam
+    else:
+        gap, eta_max = duality_gap(objective, Xp, y, s, lam, zero, zero.positions)
     return BlassoResult(
         positions=zero.positions[:0].copy(),
         amplitudes=np.zeros(0),

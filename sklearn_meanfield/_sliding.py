@@ -426,9 +426,11 @@ def slide(
     max_move : float or None
         Without merging: stop (``info["moved_away"]`` True) as soon as a
         spike is farther than this from where it started.
-    residual_hessian : bool, default=True
+    residual_hessian : bool or "auto", default=True
         False: the Gauss-Newton term alone (no finite differences; for a
-        least-squares refit, whose residual is small).
+        least-squares refit, whose residual is small); ``"auto"``: the
+        Gauss-Newton term until an iteration reduces the stationarity by
+        less than 4, the full Hessian then.
     max_iter : int
     gtol : float
     callback : callable or None
@@ -466,8 +468,10 @@ def slide(
         nz = (a != 0) | (not fixed_signs)
         T, a, sigma = T[nz], a[nz], sigma[nz]
         index = index[nz] if radius <= 0 else index
-    if not residual_hessian:
+    h_full = h
+    if residual_hessian is not True:  # "auto" or False: Gauss-Newton first
         h = None
+    stat_prev = np.inf
     J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
     # the scale of the amplitudes' gradient: lam, or the correlation of the
     # data with the spikes for a least-squares refit
@@ -491,6 +495,13 @@ def slide(
         )
         if stat <= gtol:
             break
+        if residual_hessian == "auto" and h is None and stat > 0.25 * stat_prev:
+            # Gauss-Newton converges slowly (a large residual): the full
+            # Hessian from here on
+            h = h_full
+            J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
+            continue
+        stat_prev = stat
         G = np.hstack([Phi, (dPhi * a[None, :, None]).reshape(-1, k * d)])
         G *= w[:, None]
         H = G.T @ G
@@ -606,7 +617,8 @@ def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50, max_move=None):
     whose amplitude reaches zero dropped). Returns ``(T, a, index)``,
     ``index`` the rows of the input spikes that are left, or None if a
     spike moved farther than ``max_move``. The Hessian is the Gauss-Newton
-    term (the residual of a refit is small)."""
+    term while it converges fast (the residual of a refit is usually
+    small), the full one then."""
     T, a, info = slide(
         unit,
         Xp,
@@ -618,7 +630,7 @@ def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50, max_move=None):
         merge_radius=0.0,
         fixed_signs=positive,
         max_move=max_move,
-        residual_hessian=False,
+        residual_hessian="auto",
         max_iter=max_iter,
     )
     if info["moved_away"]:
