@@ -18,14 +18,19 @@ through a unit; ``sr`` always denotes the vector ``s * r``.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import least_squares, nnls
 
 from ._flow import ParticleFlow, TrainingData
 from ._losses import SquaredLoss, TVPenalty
 from ._objective import MeanFieldObjective, Particles
 from ._rules import ConicStep
-from ._sliding import CertificateGrid, certificate_search, refit, sliding_run
+from ._sliding import (
+    CertificateGrid,
+    certificate_search,
+    connected_labels,
+    refit,
+    sliding_run,
+)
 
 __all__ = [
     "BlassoResult",
@@ -157,9 +162,9 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
     # solution iff alpha >= alpha_max (its certificate is then <= 1).
     if polish:
         grid = CertificateGrid(unit, Xp)
-        # (no spike to resolve from: a grid of spacing l and Newton's method
-        # from its largest local maxima)
-        coarse = CertificateGrid(unit, Xp, spacing=1.0)
+        # (no spike to resolve from: where the grid is costly, one of
+        # spacing l and Newton's method from its largest local maxima)
+        coarse = grid if grid.cheap else CertificateGrid(unit, Xp, spacing=1.0)
         lam_max = certificate_search(unit, Xp, s * yn, coarse, n_starts=4)[0]
     else:
         lam_max = certificate_max(
@@ -377,9 +382,8 @@ def extract_spikes(unit, positions, amplitudes, prune_tol, merge_radius):
         D = unit.differences(positions, positions)
         dist = np.sqrt(np.einsum("ijk,ijk->ij", D, D))
         dist[np.sign(amplitudes)[:, None] != np.sign(amplitudes)[None, :]] = np.inf
-        iu = np.triu_indices(n, 1)
-        condensed = np.minimum(dist[iu], 1e300)
-        labels = fcluster(linkage(condensed, "single"), radius, "distance") - 1
+        # single linkage at `radius`: connected components of `dist <= radius`
+        labels = connected_labels(dist <= radius)
     else:
         labels = np.zeros(n, dtype=int)
     # Representative of each cluster: its heaviest member (first in order).

@@ -61,6 +61,7 @@ __all__ = [
     "CertificateGrid",
     "SlideResult",
     "certificate_search",
+    "connected_labels",
     "flow_and_slide",
     "slide",
     "sliding_run",
@@ -81,6 +82,9 @@ NO_VIOLATION = 1e-9
 #: sliding after an insertion (half a length scale before; the estimator's
 #: merge_radius applies to the spikes it returns)
 SLIDE_MERGE = 0.1
+#: peaks at least this fraction as far above 1 as the largest violation are
+#: inserted with it
+INSERT_FRACTION = 0.5
 #: flow steps before the first attempt at sliding
 MIN_FLOW_STEPS = 3
 #: growth of the wait between two attempts at sliding (flow steps)
@@ -91,6 +95,8 @@ DROP_RELATIVE_MASS = 1e-4
 MAX_MASS_STEP_RATIO = 2.0**12
 #: most points of a certificate grid evaluated by a tensor contraction
 MAX_SEPARABLE_GRID_POINTS = 2**19
+#: samples times points of a grid evaluation considered cheap
+CHEAP_GRID_WORK = 2**20
 #: most points of a certificate grid evaluated by the operator
 MAX_GENERIC_GRID_POINTS = 2**16
 #: most entries of the precomputed row-wise Kronecker product of a grid's
@@ -159,6 +165,14 @@ class CertificateGrid:
                 self.points = unit.certificate_points()
                 # (a grid when it is small enough)
                 self.shape = _grid_shape(unit)
+
+    @property
+    def cheap(self):
+        """Whether an evaluation costs less than about a million
+        multiply-adds (of a contraction; an eighth of that in operator
+        values)."""
+        work = self.Xp.shape[0] * self.points.shape[0]
+        return work <= CHEAP_GRID_WORK / (1 if self.factors is not None else 8)
 
     def values(self, v):
         """``c`` at every grid point for the row vector ``v`` (n_rows,)."""
@@ -688,6 +702,22 @@ def _clusters(unit, T, a, prune_tol, merge_radius):
     return T[keep], a[keep]
 
 
+def connected_labels(adjacent):
+    """Labels ``0, 1, ...`` of the connected components of the graph of the
+    symmetric boolean matrix ``adjacent`` (n, n), by propagating the
+    smallest label along the edges: with a threshold on distances, the
+    clusters of single linkage."""
+    n = adjacent.shape[0]
+    labels = np.arange(n)
+    while True:
+        new = np.where(adjacent, labels[None, :], n).min(axis=1, initial=n)
+        new = np.minimum(new, labels)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    return np.unique(labels, return_inverse=True)[1].ravel()
+
+
 def _merge(unit, T, a, radius):
     """Spikes of one sign closer than ``radius`` (single linkage) merged:
     amplitudes summed, positions averaged by mass (the heaviest spike's
@@ -701,15 +731,7 @@ def _merge(unit, T, a, radius):
     np.fill_diagonal(close, False)
     if not close.any():
         return T, a
-    # connected components by propagating the smallest label
-    labels = np.arange(k)
-    while True:
-        new = np.where(close, labels[None, :], k).min(axis=1)
-        new = np.minimum(new, labels)
-        if np.array_equal(new, labels):
-            break
-        labels = new
-    labels = np.unique(labels, return_inverse=True)[1]
+    labels = connected_labels(close)
     n = labels.max() + 1
     mass = np.abs(a)
     rep = np.full(n, -1)
@@ -1146,7 +1168,7 @@ def _violations(unit, T, a, lam, cmax, t_star, c_star, peaks_T, peaks_c):
     radius = SLIDE_MERGE * ell
     cand_T = np.vstack([t_star[None], peaks_T])
     cand_c = np.concatenate([[c_star], peaks_c])
-    keep = np.abs(cand_c) - lam >= 0.5 * (cmax - lam)
+    keep = np.abs(cand_c) - lam >= INSERT_FRACTION * (cmax - lam)
     cand_T, cand_c = cand_T[keep], cand_c[keep]
     order = np.argsort(-np.abs(cand_c), kind="stable")
     chosen = []
