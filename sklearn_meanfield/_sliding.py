@@ -10,42 +10,55 @@ square), on the real rows of a unit (``unit.prepare``), with amplitudes
     J(a, T) = (1/2) sum_j s_j r_j^2 + lam sum_i |a_i|,    r = y - Phi(T) a,
     c(t) = sum_j s_j r_j phi(t)(x_j) = lam eta(t).
 
-**Flow.** The conic (Wasserstein-Fisher-Rao) step of
-:class:`~sklearn_meanfield._rules.ConicStep` on the particles, with signs
+**Flow** (:func:`flow_and_slide`). The conic (Wasserstein-Fisher-Rao) step
+of :class:`~sklearn_meanfield._rules.ConicStep` on the particles, with signs
 ``sigma_i`` fixed::
 
-    a_i <- a_i exp(4 h (sigma_i c(t_i) - lam)),
+    a_i <- a_i exp(h rate_i),   rate_i = 4 (sigma_i c(t_i) - lam),
     t_i <- t_i + h_t l^2 sigma_i grad c(t_i),
 
 with the mass step ``h`` chosen by a line search on ``J`` at fixed
-positions (products with the current ``Phi`` only: no new operator
-evaluation), which crosses the initial growth of the masses, where ``J``
-barely moves, in one step; the position step ``h_t = ratio min(h,
-h_max)`` (``ratio = position_step / weight_step``) is halved until ``J``
-does not increase. Particles whose mass falls below ``1e-8`` of the
-heaviest are dropped (their amplitude set to zero: the multiplicative
-flow could not revive them within the steps that follow).
+positions (doubling or halving from the last step, then golden-section
+refinement in ``log h``; products with the current ``Phi`` only, no
+operator evaluation). The first step starts at ``log(|c_i| / (|a_i| sum_j
+s_j phi_ij^2)) / rate_i`` for the fastest growing particle, where it alone
+would fit its correlation: the growth of the masses from their small
+initial values, during which ``J`` barely moves, takes one step. The
+position step ``h_t = ratio min(h, h_max)`` (``ratio = position_step /
+weight_step``, ``h_max = weight_step``), each move at most half a length
+scale, is halved until ``J`` does not increase (the masses' step alone is
+kept otherwise). Particles lighter than ``DROP_RELATIVE_MASS`` of the
+heaviest leave the flow (amplitude zero: the multiplicative flow would
+need many steps to revive them; a spike they would have found is inserted
+from the certificate instead). The first evaluation is of values only, once
+per distinct position (the particles of both signs share the covering
+grid).
 
-**Sliding** (:func:`slide`). Once the masses have gathered into clusters,
-each cluster becomes one spike and ``J(a, T)`` is minimised jointly over the
-amplitudes and positions with the signs fixed (the "sliding" step of
-Sliding Frank-Wolfe, Denoyelle et al. 2019) by damped Newton. With the signs
-fixed ``J`` is smooth: its gradient is
+**Sliding** (:func:`slide`). After ``MIN_FLOW_STEPS`` steps the particles are
+clustered (same sign, within the merge radius) into spikes, and ``J(a, T)``
+is minimised jointly over amplitudes and positions with the signs fixed
+(the "sliding" step of Sliding Frank-Wolfe, Denoyelle et al. 2019) by damped
+Newton, the amplitudes first (an active-set solve of the quadratic at fixed
+positions). With the signs fixed ``J`` is smooth: its gradient is
 
     dJ/da_i = lam sigma_i - c(t_i),      dJ/dt_i = -a_i grad c(t_i),
 
 and its Hessian the Gauss-Newton term ``G^T S G`` (``G = [Phi, dPhi a]``,
 which needs only the operator's first derivatives) plus a block per spike
 from the residual, ``-grad c(t_i)`` between ``a_i`` and ``t_i`` and ``-a_i
-Hess c(t_i)`` on ``t_i``, ``Hess c`` by central differences of the exact
-``grad c``.
+Hess c(t_i)`` on ``t_i``, ``Hess c`` by forward differences of the exact
+``grad c`` (one operator call with the spikes).
 
-**Certificate.** ``max_t |eta(t)|`` on a grid of spacing ``l / 2`` (by a
-tensor contraction of per-axis factors for separable operators, see
-:class:`CertificateGrid`), refined by Newton's method from the grid's
-largest local maxima. The polished spikes are a solution when the duality
-gap is at most ``tol`` times ``J``; otherwise a spike is inserted at the
-largest violation and the spikes are polished again.
+**Certificate** (:class:`CertificateGrid`, :func:`certificate_search`).
+``max_t |eta(t)|`` on a grid of spacing ``l / 2`` (a tensor contraction of
+per-axis factors for separable operators), refined by Newton's method from
+the grid's largest local maxima. The polished spikes are a solution when
+the duality gap is at most ``tol J``; otherwise spikes are inserted at the
+largest violations and slid again; if that does not end certified (the
+number of particles reached, a violation at a spike that did not
+converge), the flow resumes from its particles and the sliding is tried
+again after twice as many steps. The least-squares refit of the estimator
+(:func:`refit`) is the same Newton's method with ``lam = 0``.
 """
 
 import warnings
@@ -67,7 +80,6 @@ __all__ = [
     "sliding_run",
 ]
 
-_DEBUG = False
 #: step of the finite differences of gradients, in length scales
 FD_STEP = 1e-6
 #: grid local maxima below this fraction of the largest grid value are not
@@ -597,11 +609,6 @@ def slide(
                 break
         if callback is not None:
             callback(J)
-        if _DEBUG:
-            print(
-                f"    newton {n_iter}: J={J:.12g} dec={decrease:.2e} "
-                f"stat={stat:.2e} mu={mu:.1e} k={a.size} move={move:.2e}"
-            )
         if decrease <= 1e-15 * abs(J) and stat <= 1e-6:
             break
     info = {
@@ -924,15 +931,6 @@ def flow_and_slide(
             result.records.append((result.n_flow, T.copy(), a.copy()))
         if verbose:
             print(f"Flow step {result.n_flow}, J = {J:.6g}, {active.size} particles")
-        if _DEBUG:
-            rel = np.abs(a[active]) / np.abs(a[active]).max()
-            print(
-                f"  h={h:.3g} rel mass quantiles: "
-                + " ".join(
-                    f"{(rel > q).sum()}"
-                    for q in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
-                )
-            )
         # --------------------------------------------- gathered? then slide
         next_try -= 1
         if next_try > 0:
