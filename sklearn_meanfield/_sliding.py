@@ -151,6 +151,10 @@ class CertificateGrid:
         self.Xp = Xp
         self.shape = None
         self.factors = None
+        # with factors: the row-wise Kronecker product of those of axes
+        # 1..d-1, formed at the first evaluation and kept (it does not depend
+        # on v): the values are then (v F_0)^T KR, one matrix product
+        self.kr = None
         factors = getattr(unit.operator, "grid_factors", None)
         if callable(factors):
             domain = unit.domain.widened(2 * unit.length_scale)
@@ -160,11 +164,6 @@ class CertificateGrid:
                 X = Xp[: Xp.shape[0] // 2, :-1] if unit.complex_valued else Xp
                 self.factors = [np.asarray(F) for F in factors(X, axes)]
                 self.shape = tuple(len(a) for a in axes)
-                # the row-wise Kronecker product of the factors of axes
-                # 1..d-1, formed at the first evaluation and kept (it does
-                # not depend on v): the values are (v F_0)^T KR, one matrix
-                # product
-                self.kr = None
                 mesh = np.meshgrid(*axes, indexing="ij")
                 self.points = unit.project(np.column_stack([g.ravel() for g in mesh]))
         if self.factors is None:
@@ -267,8 +266,7 @@ def certificate_search(
     maxima above ``floor`` and ``START_FLOOR`` times the largest value, but
     not within half a length scale of a point of ``exclude`` where ``c`` has
     the same sign and a larger modulus (spikes of a polished measure: local
-    maxima of ``|c|``),
-    vectorised over the starts: Hessian by central
+    maxima of ``|c|``), vectorised over the starts: Hessian by forward
     differences of the exact gradient; where ``-sign(c) Hess c`` is not
     positive definite, a gradient step ``l^2 grad / |c|``; steps capped at
     half a length scale; a start stops once its step is below ``step_tol``
@@ -802,6 +800,7 @@ def flow_and_slide(
     record_every=None,
     max_insertions=None,
     verbose=False,
+    units=1.0,
 ):
     """Conic flow until the masses have gathered, then sliding, certificate,
     insertion at the largest violation until the duality gap is at most
@@ -827,6 +826,10 @@ def flow_and_slide(
         Record ``(step, positions, amplitudes)`` every so many flow steps.
     max_insertions : int or None
         Most insertions per attempt (None: the number of measurements).
+    verbose : bool
+        Print ``J`` after each flow step and each sliding.
+    units : float, default=1.0
+        ``J`` is printed times ``units`` (``c^2`` for the units of ``y^2``).
 
     Returns
     -------
@@ -930,7 +933,10 @@ def flow_and_slide(
         if record_every and result.n_flow % record_every == 0:
             result.records.append((result.n_flow, T.copy(), a.copy()))
         if verbose:
-            print(f"Flow step {result.n_flow}, J = {J:.6g}, {active.size} particles")
+            print(
+                f"Flow step {result.n_flow}, J = {J * units:.6g}, "
+                f"{active.size} particles"
+            )
         # --------------------------------------------- gathered? then slide
         next_try -= 1
         if next_try > 0:
@@ -956,6 +962,7 @@ def flow_and_slide(
             curve,
             result,
             verbose,
+            units,
         )
         if spikes is not None:
             break
@@ -1091,6 +1098,7 @@ def _slide_and_certify(
     curve,
     result,
     verbose,
+    units=1.0,
 ):
     """Slide the spikes ``(P, A)``; while the duality gap exceeds ``tol J``,
     insert spikes at the largest violations of the certificate (at most
@@ -1129,8 +1137,9 @@ def _slide_and_certify(
         gap = J - (float(sr @ y) / M - 0.5 * float(sr @ r) / M**2)
         if verbose:
             print(
-                f"Sliding: {a.size} spikes, J = {J:.6g}, max|eta| = {eta_max:.9f}, "
-                f"duality gap = {gap:.3g} ({info['n_iter']} Newton steps)"
+                f"Sliding: {a.size} spikes, J = {J * units:.6g}, max|eta| = "
+                f"{eta_max:.9f}, duality gap = {gap * units:.3g} "
+                f"({info['n_iter']} Newton steps)"
             )
         if gap <= tol * J or eta_max <= 1 + NO_VIOLATION:
             # certified, or nothing to insert: the gap is at its floor
@@ -1240,6 +1249,7 @@ def sliding_run(
     merge_radius,
     record_every=None,
     verbose=False,
+    units=1.0,
 ):
     """:func:`flow_and_slide` on mean-field particles (``a_i = w_i / m``)."""
     m = particles.n_particles
@@ -1259,6 +1269,7 @@ def sliding_run(
         merge_radius=merge_radius,
         record_every=record_every,
         verbose=verbose,
+        units=units,
     )
     if not out.certified:
         reason = (
