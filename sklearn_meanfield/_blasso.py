@@ -18,7 +18,6 @@ through a unit; ``sr`` always denotes the vector ``s * r``.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import least_squares, nnls
 from sklearn import get_config
 
@@ -26,7 +25,13 @@ from ._flow import ParticleFlow, TrainingData
 from ._losses import SquaredLoss, TVPenalty
 from ._objective import MeanFieldObjective, Particles
 from ._rules import ConicStep
-from ._sliding import CertificateGrid, certificate_search, refit, sliding_run
+from ._sliding import (
+    CertificateGrid,
+    certificate_search,
+    connected_labels,
+    refit,
+    sliding_run,
+)
 
 __all__ = [
     "BlassoResult",
@@ -156,16 +161,18 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
     # solution iff alpha >= alpha_max (its certificate is then <= 1).
     if polish:
         grid = CertificateGrid(unit, Xp)
-        # (no spike to resolve from: a grid of spacing l and Newton's method
-        # from its largest local maxima)
-        coarse = CertificateGrid(unit, Xp, spacing=1.0)
+        # (no spike to resolve from: where the grid is costly, one of
+        # spacing l and Newton's method from its largest local maxima)
+        coarse = grid if grid.cheap else CertificateGrid(unit, Xp, spacing=1.0)
         lam_max = certificate_search(unit, Xp, s * yn, coarse, n_starts=4)[0]
     else:
         lam_max = certificate_max(
             unit, Xp, s * yn, 1.0, np.vstack([candidates, unit.input_points(Xp)])
         )
     if lam >= lam_max:
-        return _zero_solution(objective, Xp, yn, s, lam, c, lam_max, particles)
+        return _zero_solution(
+            objective, Xp, yn, s, lam, c, lam_max, particles, known=polish
+        )
     target = tol * 0.5 * float(s @ np.square(yn))
     history = {}
 
@@ -214,6 +221,7 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
             merge_radius=merge_radius,
             record_every=record_every,
             verbose=verbose,
+            units=c**2,
         )
         history.update(gap=run.gap, eta_max=run.eta_max, n_iter=run.n_iter)
     else:
@@ -276,11 +284,15 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
     )
 
 
-def _zero_solution(objective, Xp, y, s, lam, c, lam_max, particles):
+def _zero_solution(objective, Xp, y, s, lam, c, lam_max, particles, known=False):
     """The zero measure, optimal when ``alpha >= alpha_max`` (normalised
-    units in, units of ``y`` out)."""
+    units in, units of ``y`` out); with ``known``, ``max|eta| =
+    lam_max / lam`` (at most 1: the duality gap is 0)."""
     zero = Particles(np.zeros_like(particles.weights), particles.positions)
-    gap, eta_max = duality_gap(objective, Xp, y, s, lam, zero, zero.positions)
+    if known:
+        gap, eta_max = 0.0, lam_max / lam
+    else:
+        gap, eta_max = duality_gap(objective, Xp, y, s, lam, zero, zero.positions)
     return BlassoResult(
         positions=zero.positions[:0].copy(),
         amplitudes=np.zeros(0),
@@ -410,9 +422,8 @@ def extract_spikes(unit, positions, amplitudes, prune_tol, merge_radius):
         D = unit.differences(positions, positions)
         dist = np.sqrt(np.einsum("ijk,ijk->ij", D, D))
         dist[np.sign(amplitudes)[:, None] != np.sign(amplitudes)[None, :]] = np.inf
-        iu = np.triu_indices(n, 1)
-        condensed = np.minimum(dist[iu], 1e300)
-        labels = fcluster(linkage(condensed, "single"), radius, "distance") - 1
+        # single linkage at `radius`: connected components of `dist <= radius`
+        labels = connected_labels(dist <= radius)
     else:
         labels = np.zeros(n, dtype=int)
     # Representative of each cluster: its heaviest member (first in order).

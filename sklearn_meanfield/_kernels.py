@@ -84,6 +84,20 @@ class ConvolutionKernel(ForwardOperator):
     def value_and_gradient(self, D):
         return self.value(D), self.gradient(D)
 
+    def matrix(self, X, T):
+        """``K(x_j - t_i)`` (n, m) alone, from ``value`` at the differences
+        (wrapped modulo 1 when ``periodic``)."""
+        D = X[:, None, :] - T[None, :, :]
+        if self.periodic:
+            D = _wrap_difference(D)
+        K = np.asarray(self.value(D), dtype=float)
+        if K.shape != D.shape[:-1]:
+            raise ValueError(
+                f"The kernel returned values of shape {K.shape} for differences "
+                f"of shape {D.shape}; expected {D.shape[:-1]}."
+            )
+        return K
+
     def matrix_and_gradient(self, X, T):
         pairwise = getattr(self, "pairwise_value_and_gradient", None)
         if callable(pairwise):

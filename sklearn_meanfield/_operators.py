@@ -35,6 +35,16 @@ holds the defaults, the built-in operators derive from it):
 ``stacked_matrix_and_gradient(X, imag, T) -> (A, dA)`` (optional, complex)
     The real part of the rows where ``imag`` (n_samples,) is False and the
     imaginary part where it is True, when cheaper than the complex matrix.
+``matrix(X, T) -> A`` (optional, real operators)
+    ``A`` alone, when cheaper than with its gradient (the default solver's
+    line searches and certificate grids need values only).
+``grid_factors(X, axes) -> [F_1, ..., F_d]`` (optional)
+    For a separable operator, ``phi(t)(x_j) = prod_k F_k[j, i_k]`` at the
+    points ``t = (axes[0][i_1], ..., axes[d-1][i_d])`` of the tensor grid of
+    the 1-D arrays ``axes``, ``F_k`` of shape (n_samples, len(axes[k])),
+    real or complex (then ``A`` is that product, its real and imaginary
+    parts the stacked rows): the certificate on a fine grid becomes a
+    tensor contraction (:class:`~sklearn_meanfield._sliding.CertificateGrid`).
 
 Operators that are not built in have their outputs checked at every call
 (shapes, finite values, real unless ``complex_valued``); errors name the

@@ -10,42 +10,55 @@ square), on the real rows of a unit (``unit.prepare``), with amplitudes
     J(a, T) = (1/2) sum_j s_j r_j^2 + lam sum_i |a_i|,    r = y - Phi(T) a,
     c(t) = sum_j s_j r_j phi(t)(x_j) = lam eta(t).
 
-**Flow.** The conic (Wasserstein-Fisher-Rao) step of
-:class:`~sklearn_meanfield._rules.ConicStep` on the particles, with signs
+**Flow** (:func:`flow_and_slide`). The conic (Wasserstein-Fisher-Rao) step
+of :class:`~sklearn_meanfield._rules.ConicStep` on the particles, with signs
 ``sigma_i`` fixed::
 
-    a_i <- a_i exp(4 h (sigma_i c(t_i) - lam)),
+    a_i <- a_i exp(h rate_i),   rate_i = 4 (sigma_i c(t_i) - lam),
     t_i <- t_i + h_t l^2 sigma_i grad c(t_i),
 
 with the mass step ``h`` chosen by a line search on ``J`` at fixed
-positions (products with the current ``Phi`` only: no new operator
-evaluation), which crosses the initial growth of the masses, where ``J``
-barely moves, in one step; the position step ``h_t = ratio min(h,
-h_max)`` (``ratio = position_step / weight_step``) is halved until ``J``
-does not increase. Particles whose mass falls below ``1e-8`` of the
-heaviest are dropped (their amplitude set to zero: the multiplicative
-flow could not revive them within the steps that follow).
+positions (doubling or halving from the last step, then golden-section
+refinement in ``log h``; products with the current ``Phi`` only, no
+operator evaluation). The first step starts at ``log(|c_i| / (|a_i| sum_j
+s_j phi_ij^2)) / rate_i`` for the fastest growing particle, where it alone
+would fit its correlation: the growth of the masses from their small
+initial values, during which ``J`` barely moves, takes one step. The
+position step ``h_t = ratio min(h, h_max)`` (``ratio = position_step /
+weight_step``, ``h_max = weight_step``), each move at most half a length
+scale, is halved until ``J`` does not increase (the masses' step alone is
+kept otherwise). Particles lighter than ``DROP_RELATIVE_MASS`` of the
+heaviest leave the flow (amplitude zero: the multiplicative flow would
+need many steps to revive them; a spike they would have found is inserted
+from the certificate instead). The first evaluation is of values only, once
+per distinct position (the particles of both signs share the covering
+grid).
 
-**Sliding** (:func:`slide`). Once the masses have gathered into clusters,
-each cluster becomes one spike and ``J(a, T)`` is minimised jointly over the
-amplitudes and positions with the signs fixed (the "sliding" step of
-Sliding Frank-Wolfe, Denoyelle et al. 2019) by damped Newton. With the signs
-fixed ``J`` is smooth: its gradient is
+**Sliding** (:func:`slide`). After ``MIN_FLOW_STEPS`` steps the particles are
+clustered (same sign, within the merge radius) into spikes, and ``J(a, T)``
+is minimised jointly over amplitudes and positions with the signs fixed
+(the "sliding" step of Sliding Frank-Wolfe, Denoyelle et al. 2019) by damped
+Newton, the amplitudes first (an active-set solve of the quadratic at fixed
+positions). With the signs fixed ``J`` is smooth: its gradient is
 
     dJ/da_i = lam sigma_i - c(t_i),      dJ/dt_i = -a_i grad c(t_i),
 
 and its Hessian the Gauss-Newton term ``G^T S G`` (``G = [Phi, dPhi a]``,
 which needs only the operator's first derivatives) plus a block per spike
 from the residual, ``-grad c(t_i)`` between ``a_i`` and ``t_i`` and ``-a_i
-Hess c(t_i)`` on ``t_i``, ``Hess c`` by central differences of the exact
-``grad c``.
+Hess c(t_i)`` on ``t_i``, ``Hess c`` by forward differences of the exact
+``grad c`` (one operator call with the spikes).
 
-**Certificate.** ``max_t |eta(t)|`` on a grid of spacing ``l / 2`` (by a
-tensor contraction of per-axis factors for separable operators, see
-:class:`CertificateGrid`), refined by Newton's method from the grid's
-largest local maxima. The polished spikes are a solution when the duality
-gap is at most ``tol`` times ``J``; otherwise a spike is inserted at the
-largest violation and the spikes are polished again.
+**Certificate** (:class:`CertificateGrid`, :func:`certificate_search`).
+``max_t |eta(t)|`` on a grid of spacing ``l / 2`` (a tensor contraction of
+per-axis factors for separable operators), refined by Newton's method from
+the grid's largest local maxima. The polished spikes are a solution when
+the duality gap is at most ``tol J``; otherwise spikes are inserted at the
+largest violations and slid again; if that does not end certified (the
+number of particles reached, a violation at a spike that did not
+converge), the flow resumes from its particles and the sliding is tried
+again after twice as many steps. The least-squares refit of the estimator
+(:func:`refit`) is the same Newton's method with ``lam = 0``.
 """
 
 import warnings
@@ -61,12 +74,12 @@ __all__ = [
     "CertificateGrid",
     "SlideResult",
     "certificate_search",
+    "connected_labels",
     "flow_and_slide",
     "slide",
     "sliding_run",
 ]
 
-_DEBUG = False
 #: step of the finite differences of gradients, in length scales
 FD_STEP = 1e-6
 #: grid local maxima below this fraction of the largest grid value are not
@@ -77,6 +90,13 @@ START_FLOOR = 0.7
 EXTRACT_PRUNE = 1e-3
 #: max|eta| - 1 below which a polished measure has no violation to insert
 NO_VIOLATION = 1e-9
+#: spikes of one sign closer than this (in length scales) are merged while
+#: sliding after an insertion (half a length scale before; the estimator's
+#: merge_radius applies to the spikes it returns)
+SLIDE_MERGE = 0.1
+#: peaks at least this fraction as far above 1 as the largest violation are
+#: inserted with it
+INSERT_FRACTION = 0.5
 #: flow steps before the first attempt at sliding
 MIN_FLOW_STEPS = 3
 #: growth of the wait between two attempts at sliding (flow steps)
@@ -87,6 +107,13 @@ DROP_RELATIVE_MASS = 1e-4
 MAX_MASS_STEP_RATIO = 2.0**12
 #: most points of a certificate grid evaluated by a tensor contraction
 MAX_SEPARABLE_GRID_POINTS = 2**19
+#: samples times points of a grid evaluation considered cheap
+CHEAP_GRID_WORK = 2**20
+#: most points of a certificate grid evaluated by the operator
+MAX_GENERIC_GRID_POINTS = 2**16
+#: most entries of the precomputed row-wise Kronecker product of a grid's
+#: factors (beyond it, the contraction forms it for every vector)
+MAX_KHATRI_RAO = 2**22
 #: most entries of a block of operator values when the grid is evaluated
 #: point by point
 _BLOCK = 2**21
@@ -101,10 +128,14 @@ class CertificateGrid:
     a method ``grid_factors(X, axes)`` returning per-axis factors ``F_k``
     (n_samples, q_k), real or complex, with ``phi(t)(x_j) = prod_k F_k[j,
     i_k]`` at the grid point ``t = (axes[0][i_0], ...)``: the values on the
-    whole grid are then contractions of the factors (``n q_1 ... q_d``
-    multiply-adds, no operator evaluation) and the grid may have up to
-    ``MAX_SEPARABLE_GRID_POINTS`` points. Otherwise the unit's
-    ``certificate_points()``, evaluated by the operator in blocks.
+    whole grid are then ``(v F_1)^T (F_2 * ... * F_d)`` with ``*`` the
+    row-wise Kronecker product (kept between evaluations up to
+    ``MAX_KHATRI_RAO`` entries): ``n q_1 ... q_d`` multiply-adds in one
+    matrix product, no operator evaluation; the grid may have up to
+    ``MAX_SEPARABLE_GRID_POINTS`` points. Otherwise the same grid evaluated
+    by the operator in blocks if it has at most ``MAX_GENERIC_GRID_POINTS``
+    points, else the unit's ``certificate_points()`` (a coarse grid and
+    random points: the certificate is then a heuristic).
 
     Parameters
     ----------
@@ -120,6 +151,10 @@ class CertificateGrid:
         self.Xp = Xp
         self.shape = None
         self.factors = None
+        # with factors: the row-wise Kronecker product of those of axes
+        # 1..d-1, formed at the first evaluation and kept (it does not depend
+        # on v): the values are then (v F_0)^T KR, one matrix product
+        self.kr = None
         factors = getattr(unit.operator, "grid_factors", None)
         if callable(factors):
             domain = unit.domain.widened(2 * unit.length_scale)
@@ -132,9 +167,23 @@ class CertificateGrid:
                 mesh = np.meshgrid(*axes, indexing="ij")
                 self.points = unit.project(np.column_stack([g.ravel() for g in mesh]))
         if self.factors is None:
-            self.points = unit.certificate_points()
-            # (a grid when it is small enough)
-            self.shape = _grid_shape(unit)
+            domain = unit.domain.widened(2 * unit.length_scale)
+            q = domain.points_per_axis(spacing * unit.length_scale)
+            if np.prod(q.astype(float)) <= MAX_GENERIC_GRID_POINTS:
+                self.points = unit.project(domain.grid(q))
+                self.shape = tuple(int(v) for v in q)
+            else:
+                self.points = unit.certificate_points()
+                # (a grid when it is small enough)
+                self.shape = _grid_shape(unit)
+
+    @property
+    def cheap(self):
+        """Whether an evaluation costs less than about a million
+        multiply-adds (of a contraction; an eighth of that in operator
+        values)."""
+        work = self.Xp.shape[0] * self.points.shape[0]
+        return work <= CHEAP_GRID_WORK / (1 if self.factors is not None else 8)
 
     def values(self, v):
         """``c`` at every grid point for the row vector ``v`` (n_rows,)."""
@@ -143,14 +192,25 @@ class CertificateGrid:
             n = self.Xp.shape[0]
             step = max(1, _BLOCK // (n * (self.unit.n_dims + 1)))
             for i in range(0, out.shape[0], step):
-                A, _ = self.unit.pairwise(self.Xp, self.points[i : i + step])
-                out[i : i + step] = v @ A
+                out[i : i + step] = v @ _values(
+                    self.unit, self.Xp, self.points[i : i + step]
+                )
             return out
         if self.unit.complex_valued:
             # rows [Re E; Im E]: sum_j v_j A_j = Re sum_j (v_re - i v_im) E
             n = v.shape[0] // 2
             v = v[:n] - 1j * v[n:]
-        M = _contract(v, self.factors)
+        if len(self.factors) == 1:
+            M = v @ self.factors[0]
+        else:
+            kr = self.kr
+            if kr is None:
+                kr = self.factors[1]
+                for F in self.factors[2:]:
+                    kr = (kr[:, :, None] * F[:, None, :]).reshape(kr.shape[0], -1)
+                if kr.size <= MAX_KHATRI_RAO:
+                    self.kr = kr
+            M = (v[:, None] * self.factors[0]).T @ kr
         return np.ascontiguousarray(M.real).ravel()
 
     def starts(self, values, n_starts):
@@ -186,17 +246,6 @@ def _grid_shape(unit):
     return None
 
 
-def _contract(v, F):
-    """``sum_j v_j F_1[j, i_1] ... F_d[j, i_d]`` as an array (q_1, ..., q_d):
-    outer products over the first ``d - 1`` axes, then one matrix product."""
-    if len(F) == 1:
-        return v @ F[0]
-    M = v[:, None] * F[0]
-    for Fk in F[1:-1]:
-        M = (M[:, :, None] * Fk[:, None, :]).reshape(M.shape[0], -1)
-    return (M.T @ F[-1]).reshape([f.shape[1] for f in F])
-
-
 def certificate_search(
     unit,
     Xp,
@@ -207,6 +256,7 @@ def certificate_search(
     exclude=None,
     n_starts=16,
     n_iter=10,
+    step_tol=1e-4,
     return_peaks=False,
 ):
     """``(max_t |c(t)|, t*, c(t*))`` for ``c(t) = sum_j v_j phi(t)(x_j)``.
@@ -215,13 +265,15 @@ def certificate_search(
     Newton's method on ``|c|`` from the grid's ``n_starts`` largest local
     maxima above ``floor`` and ``START_FLOOR`` times the largest value, but
     not within half a length scale of a point of ``exclude`` where ``c`` has
-    the same sign (spikes of a polished measure: local maxima of ``|c|``),
-    vectorised over the starts: Hessian by central
+    the same sign and a larger modulus (spikes of a polished measure: local
+    maxima of ``|c|``), vectorised over the starts: Hessian by forward
     differences of the exact gradient; where ``-sign(c) Hess c`` is not
     positive definite, a gradient step ``l^2 grad / |c|``; steps capped at
-    half a length scale; a start stops once its step is below ``1e-7``
-    length scales. With ``return_peaks``, also ``(T, c)``: where the starts
-    ended and ``c`` there.
+    half a length scale; a start stops once its step is below ``step_tol``
+    length scales (the value is then within about ``step_tol^2`` of the
+    local maximum, relative: Newton's method converges quadratically). With
+    ``return_peaks``, also ``(T, c)``: where the starts ended and ``c``
+    there.
     """
     values = grid.values(v)
     absval = np.abs(values)
@@ -248,7 +300,9 @@ def certificate_search(
         D = unit.differences(T, exclude)
         near = np.einsum("ijk,ijk->ij", D, D) < (0.5 * unit.length_scale) ** 2
         same = np.sign(values[idx])[:, None] == np.sign(exclude_values)[None, :]
-        T = T[~(near & same).any(axis=1)]
+        # (unless the grid is above the spike there: a violation next to it)
+        below = absval[idx][:, None] <= np.abs(exclude_values)[None, :]
+        T = T[~(near & same & below).any(axis=1)]
     ell = unit.length_scale
     h = FD_STEP * ell
     peaks_c = np.zeros(T.shape[0])
@@ -277,7 +331,7 @@ def certificate_search(
             step[ok] = np.linalg.solve(Hs[ok], gs[ok][..., None])[..., 0]
         norm = np.sqrt(np.einsum("ik,ik->i", step, step))
         step *= np.minimum(1.0, 0.5 * ell / np.maximum(norm, 1e-300))[:, None]
-        still = norm > 1e-7 * ell
+        still = norm > step_tol * ell
         moving = moving[still]
         T[moving] = unit.project(Tm[still] + step[still])
     if best_t is None and values.size:
@@ -396,9 +450,11 @@ def slide(
     max_move : float or None
         Without merging: stop (``info["moved_away"]`` True) as soon as a
         spike is farther than this from where it started.
-    residual_hessian : bool, default=True
+    residual_hessian : bool or "auto", default=True
         False: the Gauss-Newton term alone (no finite differences; for a
-        least-squares refit, whose residual is small).
+        least-squares refit, whose residual is small); ``"auto"``: the
+        Gauss-Newton term until an iteration reduces the stationarity by
+        less than 4, the full Hessian then.
     max_iter : int
     gtol : float
     callback : callable or None
@@ -436,8 +492,10 @@ def slide(
         nz = (a != 0) | (not fixed_signs)
         T, a, sigma = T[nz], a[nz], sigma[nz]
         index = index[nz] if radius <= 0 else index
-    if not residual_hessian:
+    h_full = h
+    if residual_hessian is not True:  # "auto" or False: Gauss-Newton first
         h = None
+    stat_prev = np.inf
     J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
     # the scale of the amplitudes' gradient: lam, or the correlation of the
     # data with the spikes for a least-squares refit
@@ -461,6 +519,13 @@ def slide(
         )
         if stat <= gtol:
             break
+        if residual_hessian == "auto" and h is None and stat > 0.25 * stat_prev:
+            # Gauss-Newton converges slowly (a large residual): the full
+            # Hessian from here on
+            h = h_full
+            J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
+            continue
+        stat_prev = stat
         G = np.hstack([Phi, (dPhi * a[None, :, None]).reshape(-1, k * d)])
         G *= w[:, None]
         H = G.T @ G
@@ -542,11 +607,6 @@ def slide(
                 break
         if callback is not None:
             callback(J)
-        if _DEBUG:
-            print(
-                f"    newton {n_iter}: J={J:.12g} dec={decrease:.2e} "
-                f"stat={stat:.2e} mu={mu:.1e} k={a.size} move={move:.2e}"
-            )
         if decrease <= 1e-15 * abs(J) and stat <= 1e-6:
             break
     info = {
@@ -576,7 +636,8 @@ def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50, max_move=None):
     whose amplitude reaches zero dropped). Returns ``(T, a, index)``,
     ``index`` the rows of the input spikes that are left, or None if a
     spike moved farther than ``max_move``. The Hessian is the Gauss-Newton
-    term (the residual of a refit is small)."""
+    term while it converges fast (the residual of a refit is usually
+    small), the full one then."""
     T, a, info = slide(
         unit,
         Xp,
@@ -588,7 +649,7 @@ def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50, max_move=None):
         merge_radius=0.0,
         fixed_signs=positive,
         max_move=max_move,
-        residual_hessian=False,
+        residual_hessian="auto",
         max_iter=max_iter,
     )
     if info["moved_away"]:
@@ -646,6 +707,22 @@ def _clusters(unit, T, a, prune_tol, merge_radius):
     return T[keep], a[keep]
 
 
+def connected_labels(adjacent):
+    """Labels ``0, 1, ...`` of the connected components of the graph of the
+    symmetric boolean matrix ``adjacent`` (n, n), by propagating the
+    smallest label along the edges: with a threshold on distances, the
+    clusters of single linkage."""
+    n = adjacent.shape[0]
+    labels = np.arange(n)
+    while True:
+        new = np.where(adjacent, labels[None, :], n).min(axis=1, initial=n)
+        new = np.minimum(new, labels)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    return np.unique(labels, return_inverse=True)[1].ravel()
+
+
 def _merge(unit, T, a, radius):
     """Spikes of one sign closer than ``radius`` (single linkage) merged:
     amplitudes summed, positions averaged by mass (the heaviest spike's
@@ -659,15 +736,7 @@ def _merge(unit, T, a, radius):
     np.fill_diagonal(close, False)
     if not close.any():
         return T, a
-    # connected components by propagating the smallest label
-    labels = np.arange(k)
-    while True:
-        new = np.where(close, labels[None, :], k).min(axis=1)
-        new = np.minimum(new, labels)
-        if np.array_equal(new, labels):
-            break
-        labels = new
-    labels = np.unique(labels, return_inverse=True)[1]
+    labels = connected_labels(close)
     n = labels.max() + 1
     mass = np.abs(a)
     rep = np.full(n, -1)
@@ -731,6 +800,7 @@ def flow_and_slide(
     record_every=None,
     max_insertions=None,
     verbose=False,
+    units=1.0,
 ):
     """Conic flow until the masses have gathered, then sliding, certificate,
     insertion at the largest violation until the duality gap is at most
@@ -756,6 +826,10 @@ def flow_and_slide(
         Record ``(step, positions, amplitudes)`` every so many flow steps.
     max_insertions : int or None
         Most insertions per attempt (None: the number of measurements).
+    verbose : bool
+        Print ``J`` after each flow step and each sliding.
+    units : float, default=1.0
+        ``J`` is printed times ``units`` (``c^2`` for the units of ``y^2``).
 
     Returns
     -------
@@ -862,15 +936,9 @@ def flow_and_slide(
         if record_every and result.n_flow % record_every == 0:
             result.records.append((result.n_flow, T.copy(), a.copy()))
         if verbose:
-            print(f"Flow step {result.n_flow}, J = {J:.6g}, {active.size} particles")
-        if _DEBUG:
-            rel = np.abs(a[active]) / np.abs(a[active]).max()
             print(
-                f"  h={h:.3g} rel mass quantiles: "
-                + " ".join(
-                    f"{(rel > q).sum()}"
-                    for q in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7)
-                )
+                f"Flow step {result.n_flow}, J = {J * units:.6g}, "
+                f"{active.size} particles"
             )
         # --------------------------------------------- gathered? then slide
         next_try -= 1
@@ -897,6 +965,7 @@ def flow_and_slide(
             curve,
             result,
             verbose,
+            units,
         )
         if spikes is not None:
             break
@@ -1032,6 +1101,7 @@ def _slide_and_certify(
     curve,
     result,
     verbose,
+    units=1.0,
 ):
     """Slide the spikes ``(P, A)``; while the duality gap exceeds ``tol J``,
     insert spikes at the largest violations of the certificate (at most
@@ -1044,7 +1114,18 @@ def _slide_and_certify(
         if budget() <= 0:
             return None
         T, a, info = slide(
-            unit, Xp, y, s, lam, T, a, max_iter=budget(), callback=curve.append
+            unit,
+            Xp,
+            y,
+            s,
+            lam,
+            T,
+            a,
+            # (the first sliding merges at the usual radius; after an
+            # insertion, spikes may be closer)
+            merge_radius=SLIDE_MERGE * unit.length_scale if n_inserted else None,
+            max_iter=budget(),
+            callback=curve.append,
         )
         result.n_slide += info["n_iter"]
         J = info["objective"]
@@ -1059,8 +1140,9 @@ def _slide_and_certify(
         gap = J - (float(sr @ y) / M - 0.5 * float(sr @ r) / M / M)
         if verbose:
             print(
-                f"Sliding: {a.size} spikes, J = {J:.6g}, max|eta| = {eta_max:.9f}, "
-                f"duality gap = {gap:.3g} ({info['n_iter']} Newton steps)"
+                f"Sliding: {a.size} spikes, J = {J * units:.6g}, max|eta| = "
+                f"{eta_max:.9f}, duality gap = {gap * units:.3g} "
+                f"({info['n_iter']} Newton steps)"
             )
         if gap <= tol * J or eta_max <= 1 + NO_VIOLATION:
             # certified, or nothing to insert: the gap is at its floor
@@ -1089,13 +1171,14 @@ def _slide_and_certify(
 def _violations(unit, T, a, lam, cmax, t_star, c_star, peaks_T, peaks_c):
     """Where to insert spikes: the largest violation ``t_star`` and every
     refined peak of ``|c|`` at least half as far above ``lam`` as it, at
-    least a length scale from each other, none within half a length scale
-    of a spike of its sign (None if ``t_star`` is: a spike that has not
-    converged)."""
+    least a length scale from each other, none within ``SLIDE_MERGE``
+    length scales of a spike of its sign (None if ``t_star`` is: a spike
+    that has not converged)."""
     ell = unit.length_scale
+    radius = SLIDE_MERGE * ell
     cand_T = np.vstack([t_star[None], peaks_T])
     cand_c = np.concatenate([[c_star], peaks_c])
-    keep = np.abs(cand_c) - lam >= 0.5 * (cmax - lam)
+    keep = np.abs(cand_c) - lam >= INSERT_FRACTION * (cmax - lam)
     cand_T, cand_c = cand_T[keep], cand_c[keep]
     order = np.argsort(-np.abs(cand_c), kind="stable")
     chosen = []
@@ -1103,7 +1186,7 @@ def _violations(unit, T, a, lam, cmax, t_star, c_star, peaks_T, peaks_c):
         t, sign = cand_T[i], np.sign(cand_c[i])
         if T.shape[0]:
             D = unit.differences(t[None], T)[0]
-            near = np.einsum("ik,ik->i", D, D) < (0.5 * ell) ** 2
+            near = np.einsum("ik,ik->i", D, D) < radius**2
             if np.any(near & (np.sign(a) == sign)):
                 if i == 0:
                     return None
@@ -1169,6 +1252,7 @@ def sliding_run(
     merge_radius,
     record_every=None,
     verbose=False,
+    units=1.0,
 ):
     """:func:`flow_and_slide` on mean-field particles (``a_i = w_i / m``)."""
     m = particles.n_particles
@@ -1188,6 +1272,7 @@ def sliding_run(
         merge_radius=merge_radius,
         record_every=record_every,
         verbose=verbose,
+        units=units,
     )
     if not out.certified:
         reason = (

@@ -178,8 +178,9 @@ def test_certificate_search_finds_the_maximum():
     t0 = fine[np.argmax(values), 0]
     local = (t0 + np.linspace(-5e-5, 5e-5, 100_001))[:, None] % 1
     brute = max(values.max(), np.abs(v @ unit.pairwise(Xp, local)[0]).max())
-    assert brute <= best * (1 + 1e-12)
-    assert best == pytest.approx(brute, rel=1e-12)
+    # (Newton's method stops within 1e-4 length scales of the maximum: the
+    # value within 1e-8 of it)
+    assert brute * (1 - 1e-8) <= best <= brute * (1 + 1e-12)
     assert abs(c) == best
     assert abs(v @ unit.pairwise(Xp, t[None])[0][:, 0]) == pytest.approx(
         best, rel=1e-14
