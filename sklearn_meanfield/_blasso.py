@@ -221,7 +221,7 @@ position_step, check_every, prune_tol, merge_radius, record_every, verbose
             merge_radius=merge_radius,
             record_every=record_every,
             verbose=verbose,
-            units=c**2,
+            units=_times_square(1.0, c),
         )
         history.update(gap=run.gap, eta_max=run.eta_max, n_iter=run.n_iter)
     else:

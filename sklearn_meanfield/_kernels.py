@@ -426,15 +426,38 @@ def check_kernel(kernel):
     return kernel
 
 
+def _real_finite(a, kernel, what):
+    """``a`` as floats, or a ValueError naming ``kernel`` when its values are
+    complex, not numbers, or not finite (NaN or infinite)."""
+    a = np.asarray(a)
+    name = type(kernel).__name__
+    if np.iscomplexobj(a):
+        raise ValueError(
+            f"The kernel {name} returned complex {what}; a kernel of "
+            "differences must be real (use an operator with complex_valued = "
+            "True for complex measurements)."
+        )
+    if not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
+        raise ValueError(f"The kernel {name} returned non-numeric {what}.")
+    a = a.astype(float, copy=False)
+    if not np.isfinite(a).all():
+        raise ValueError(
+            f"The kernel {name} returned NaN or infinite {what}; check the "
+            "kernel at the differences of the data's scale."
+        )
+    return a
+
+
 def kernel_value_and_gradient(kernel, D):
-    """``K(D)`` and ``grad K(D)`` through the kernel contract."""
+    """``K(D)`` and ``grad K(D)`` through the kernel contract, checked
+    (shapes, real and finite values)."""
     both = getattr(kernel, "value_and_gradient", None)
     if callable(both):
         K, dK = both(D)
     else:
         K, dK = kernel.value(D), kernel.gradient(D)
-    K = np.asarray(K, dtype=float)
-    dK = np.asarray(dK, dtype=float)
+    K = _real_finite(K, kernel, "values")
+    dK = _real_finite(dK, kernel, "gradients")
     if K.shape != D.shape[:-1] or dK.shape != D.shape:
         raise ValueError(
             f"The kernel returned values of shape {K.shape} and gradients of "
@@ -485,17 +508,18 @@ class KernelAdapter(ConvolutionKernel):
         return repr(self.kernel)
 
     def value(self, D):
-        return self.kernel.value(D)
+        return _real_finite(self.kernel.value(D), self.kernel, "values")
 
     def gradient(self, D):
-        return self.kernel.gradient(D)
+        return _real_finite(self.kernel.gradient(D), self.kernel, "gradients")
 
     def value_and_gradient(self, D):
         return kernel_value_and_gradient(self.kernel, D)
 
     def _pairwise(self, X, T):
         K, dK = self.kernel.pairwise_value_and_gradient(X, T)
-        return np.asarray(K, dtype=float), np.array(dK, dtype=float)
+        K = _real_finite(K, self.kernel, "values")
+        return K, np.array(_real_finite(dK, self.kernel, "gradients"))
 
     def length_scale(self, X):
         """The kernel's ``length_scale``, or ``1 / sqrt(-K''(0))`` estimated

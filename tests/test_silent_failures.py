@@ -134,3 +134,81 @@ def test_a_fit_worse_than_the_constant_model_warns():
             position_metric="euclidean",
             random_state=0,
         ).fit(X, y)
+
+
+class _GaussianLike:
+    """A user's kernel of differences (value and gradient), with outputs
+    spoiled by ``spoil``."""
+
+    length_scale = 0.05
+    periodic = False
+
+    def __init__(self, spoil):
+        self.spoil = spoil
+
+    def value(self, D):
+        return self.spoil(np.exp(-0.5 * np.sum(D * D, axis=-1) / 0.05**2))
+
+    def gradient(self, D):
+        K = np.exp(-0.5 * np.sum(D * D, axis=-1) / 0.05**2)
+        return -D / 0.05**2 * K[..., None]
+
+
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda K: K * np.nan, "NaN or infinite values"),
+        (lambda K: np.where(K > 0.5, np.inf, K), "NaN or infinite values"),
+        (lambda K: K + 1j, "complex values"),
+        (lambda K: K.ravel()[:3], "shape"),
+    ],
+)
+def test_user_kernel_outputs_are_checked_and_named(spoil, message):
+    from sklearn_meanfield import SparseSpikeDeconvolver
+    from sklearn_meanfield.datasets import make_spikes
+
+    X, y = make_spikes(3, 101, random_state=0)[:2]
+    est = SparseSpikeDeconvolver(kernel=_GaussianLike(spoil))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=message):
+            est.fit(X, y)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-300])
+def test_spikes_fit_is_invariant_to_extreme_scales_of_y(scale):
+    from sklearn_meanfield import SparseSpikeDeconvolver
+    from sklearn_meanfield.datasets import make_spikes
+
+    X, y = make_spikes(3, 101, random_state=0, noise=1e-3)[:2]
+    ref = SparseSpikeDeconvolver(random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        est = SparseSpikeDeconvolver(alpha=1e-3 * scale, random_state=0)
+        est.fit(X, y * scale)
+    assert est.n_spikes_ == ref.n_spikes_ == 3
+    np.testing.assert_allclose(est.positions_, ref.positions_, atol=1e-9)
+    np.testing.assert_allclose(est.weights_ / scale, ref.weights_, rtol=1e-9)
+    assert est.alpha_max_ / scale == pytest.approx(ref.alpha_max_, rel=1e-12)
+    np.testing.assert_allclose(est.predict(X) / scale, ref.predict(X), rtol=1e-9)
+
+
+def test_spikes_interrupt_before_the_flow_leaves_the_fit(monkeypatch):
+    import sklearn_meanfield._spikes as spikes
+    from sklearn_meanfield import SparseSpikeDeconvolver
+    from sklearn_meanfield.datasets import make_spikes
+
+    X, y = make_spikes(3, 101, random_state=0)[:2]
+    est = SparseSpikeDeconvolver(random_state=0).fit(X, y)
+    before = (est.positions_.copy(), est.weights_.copy(), est.n_features_in_)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    # (the certificate of alpha_max runs first in the solve)
+    monkeypatch.setattr(spikes, "solve_blasso", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(np.column_stack([X, X]), y)
+    np.testing.assert_array_equal(est.positions_, before[0])
+    np.testing.assert_array_equal(est.weights_, before[1])
+    assert est.n_features_in_ == before[2]
