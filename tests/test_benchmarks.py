@@ -85,7 +85,7 @@ def test_sections_and_numbers(tiny_run):
     for row in spikes["rows"]:
         values = dict(zip(columns, row, strict=True))
         if values["method"] == "Sliding Frank-Wolfe":
-            assert values["max|eta| - 1"] <= 1e-6
+            assert values["max abs(eta) - 1"] <= 1e-6
             assert values["J excess over SFW's (relative)"] == 0
             assert values["missed"] == values["spurious"] == 0
         else:
