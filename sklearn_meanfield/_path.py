@@ -68,8 +68,9 @@ def regularization_path(
     With ``warm_start=True`` every fit starts from the particles of the fit
     at the previous (larger) ``alpha``, keeping its unit-free coordinates;
     particles whose mass fell to zero under the larger penalty are first
-    restarted at random directions with zero output weight (the covering
-    condition of the initialisation, which continuation would lose). With
+    restarted in pairs at random directions with output weights
+    ``+init_scale`` and ``-init_scale``, which cancel (the covering condition
+    of the initialisation, which continuation would lose). With
     ``warm_start=False`` every ``alpha`` is fitted from scratch. A
     :class:`SparseSpikeDeconvolver` restarts its dead particles itself (on
     its initial grid, see its ``warm_start``).
