@@ -15,7 +15,7 @@ from sklearn.utils.validation import (
 )
 
 from ._base import normalized_sample_weight
-from ._blasso import certificate_and_gradient, solve_blasso
+from ._blasso import certificate_values, solve_blasso
 from ._kernels import DirichletKernel, GaussianKernel, IntegratedGaussianKernel
 from ._operators import FourierOperator, make_spike_unit
 
@@ -512,10 +512,8 @@ forward operator or kernel object, default="dirichlet"
             # the background re-optimised: the residual has zero mean
             residual -= s @ residual
         sr = s * residual
-        return (
-            certificate_and_gradient(unit, Xp, sr, unit.project(T))[0]
-            / self._penalty_alpha()
-        )
+        # (values only, over blocks of points: memory stays bounded)
+        return certificate_values(unit, Xp, sr, unit.project(T)) / self._penalty_alpha()
 
     def _check_positions(self, T):
         """Positions of the fitted domain as a float64 array (n, n_dims)."""
