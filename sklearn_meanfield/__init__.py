@@ -9,7 +9,7 @@ from ._base import TrainingRecord
 from ._classifier import MeanFieldClassifier
 from ._cv import MeanFieldClassifierCV, MeanFieldRegressorCV, SparseSpikeDeconvolverCV
 from ._flow import DivergenceError
-from ._kernels import DirichletKernel, GaussianKernel
+from ._kernels import DirichletKernel, GaussianKernel, IntegratedGaussianKernel
 from ._operators import Box, ForwardOperator, FourierOperator, Torus
 from ._path import alpha_grid, regularization_path
 from ._regressor import MeanFieldRegressor
@@ -22,6 +22,7 @@ __all__ = [
     "ForwardOperator",
     "FourierOperator",
     "GaussianKernel",
+    "IntegratedGaussianKernel",
     "MeanFieldClassifier",
     "MeanFieldClassifierCV",
     "MeanFieldRegressor",

@@ -412,8 +412,8 @@ class SparseSpikeDeconvolverCV(_PathCV, SparseSpikeDeconvolver):
 
     Parameters
     ----------
-    kernel : {"dirichlet", "gaussian"} or kernel object, default="dirichlet"
-        The point-spread function, as in :class:`SparseSpikeDeconvolver`.
+    kernel : str, forward operator or kernel object, default="dirichlet"
+        The measurement model, as in :class:`SparseSpikeDeconvolver`.
     alphas : array-like or None, default=None
         The grid of ``alpha`` (None: ``n_alphas`` values from ``alpha_max``
         down to ``eps * alpha_max``; from 1 if ``y`` is zero).
@@ -488,8 +488,11 @@ class SparseSpikeDeconvolverCV(_PathCV, SparseSpikeDeconvolver):
         n_jobs=None,
         cutoff=10,
         bandwidth=0.05,
+        pixel_size=None,
         n_particles=None,
         positive=False,
+        fit_intercept=False,
+        birth_death="auto",
         max_iter=2000,
         tol=1e-6,
         weight_step=10.0,
@@ -514,8 +517,11 @@ class SparseSpikeDeconvolverCV(_PathCV, SparseSpikeDeconvolver):
         self.n_jobs = n_jobs
         self.cutoff = cutoff
         self.bandwidth = bandwidth
+        self.pixel_size = pixel_size
         self.n_particles = n_particles
         self.positive = positive
+        self.fit_intercept = fit_intercept
+        self.birth_death = birth_death
         self.max_iter = max_iter
         self.tol = tol
         self.weight_step = weight_step

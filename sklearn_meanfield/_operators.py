@@ -416,12 +416,32 @@ class SpikeUnit:
 
     homogeneous = False
 
-    def __init__(self, operator, length_scale, domain):
+    def __init__(self, operator, length_scale, domain, scale=1.0):
         self.operator = operator
         self.length_scale = float(length_scale)
         self.domain = domain
         self.periodic = domain.periodic
         self.complex_valued = bool(getattr(operator, "complex_valued", False))
+        self.scale = float(scale)
+
+    def rescaled(self, scale):
+        """The same unit with ``phi`` multiplied by ``scale``."""
+        return SpikeUnit(self.operator, self.length_scale, self.domain, scale)
+
+    def probe_points(self):
+        """Where the operator is probed (length scale, column norm): a grid
+        of 5 points per axis of the domain up to 3 dimensions, beyond that
+        125 points of a coarse grid and at random (fixed seed)."""
+        d = self.n_dims
+        if d <= 3:
+            return self.project(self.domain.grid([5] * d))
+        return self.project(grid_and_random(self.domain, 125, np.random.RandomState(0)))
+
+    def column_norm(self, Xp, s):
+        """The largest weighted norm ``(sum_j s_j phi(t)(x_j)^2)^(1/2)`` of a
+        column over the probe points."""
+        A, _ = self.pairwise(Xp, self.probe_points())
+        return float(np.sqrt(np.max(s @ np.square(A))))
 
     @property
     def n_dims(self):
@@ -466,19 +486,39 @@ class SpikeUnit:
 
     def pairwise(self, Xp, positions):
         """``phi(t_i)(x_j)`` (n, m) and its gradient in ``t_i`` (n, m,
-        n_dims), real (rows of real or imaginary parts)."""
+        n_dims), real (rows of real or imaginary parts), times ``scale``."""
         if not self.complex_valued:
-            return self.operator.matrix_and_gradient(Xp, positions)
-        imag = Xp[:, -1] > 0
-        X = Xp[:, :-1]
-        stacked = getattr(self.operator, "stacked_matrix_and_gradient", None)
-        if callable(stacked):
-            return stacked(X, imag, positions)
-        A, dA = self.operator.matrix_and_gradient(X, positions)
-        return (
-            np.where(imag[:, None], A.imag, A.real),
-            np.where(imag[:, None, None], dA.imag, dA.real),
-        )
+            A, dA = self.operator.matrix_and_gradient(Xp, positions)
+        else:
+            imag = Xp[:, -1] > 0
+            X = Xp[:, :-1]
+            stacked = getattr(self.operator, "stacked_matrix_and_gradient", None)
+            if callable(stacked):
+                A, dA = stacked(X, imag, positions)
+            else:
+                A, dA = self.operator.matrix_and_gradient(X, positions)
+                A = np.where(imag[:, None], A.imag, A.real)
+                dA = np.where(imag[:, None, None], dA.imag, dA.real)
+        if self.scale != 1.0:
+            A *= self.scale
+            dA *= self.scale
+        return A, dA
+
+    def values(self, Xp, positions):
+        """``phi(t_i)(x_j)`` alone (n, m), times ``scale``: by the
+        operator's optional ``matrix(X, T)`` when it has one (real
+        operators), else the first output of :meth:`pairwise`."""
+        matrix = getattr(self.operator, "matrix", None)
+        if callable(matrix) and not self.complex_valued:
+            A = np.asarray(matrix(Xp, positions), dtype=float)
+            return A * self.scale if self.scale != 1.0 else A
+        return self.pairwise(Xp, positions)[0]
+
+    def centred(self, s):
+        """The unit of ``phi(t)(x_j) - sum_k s_k phi(t)(x_k)`` (``s`` sums
+        to 1): the BLASSO with an unpenalised background ``b`` is, with
+        ``b`` eliminated, the BLASSO of the centred ``y`` and this unit."""
+        return CentredSpikeUnit(self, s)
 
     def backward(self, Xp, positions, cache, C):
         """``grad[i] = sum_j C[j, i] d phi(t_i)(x_j) / d t_i``."""
@@ -515,6 +555,16 @@ class SpikeUnit:
             n = MAX_AUTO_PARTICLES
         return self.project(grid_and_random(self.domain, n, random_state))
 
+    def covers(self, n_particles):
+        """Whether :meth:`covering_grid` gives at least one particle per
+        length scale along each axis (the covering condition of the
+        initialisation)."""
+        q = self.domain.points_per_axis(self.length_scale)
+        needed = np.prod(q.astype(float))
+        if n_particles is None:
+            return needed <= MAX_AUTO_PARTICLES
+        return n_particles >= needed
+
     def certificate_points(self):
         """The points where ``|eta|`` is first evaluated: a grid of spacing
         ``length_scale / 2`` (2 length scales beyond an unbounded box) if
@@ -539,6 +589,29 @@ class SpikeUnit:
         return self.project(Xp.copy())
 
 
+class CentredSpikeUnit(SpikeUnit):
+    """A :class:`SpikeUnit` whose columns have their weighted mean removed,
+    ``phi_c(t)(x_j) = phi(t)(x_j) - sum_k s_k phi(t)(x_k)``, gradients
+    likewise (see :meth:`SpikeUnit.centred`). Certificates of a residual
+    that sums to zero against ``s`` are the same for both units, so the
+    operator's grid factors still serve."""
+
+    def __init__(self, unit, s):
+        super().__init__(unit.operator, unit.length_scale, unit.domain, unit.scale)
+        self.s = np.asarray(s, dtype=float)
+
+    def rescaled(self, scale):
+        return CentredSpikeUnit(SpikeUnit.rescaled(self, scale), self.s)
+
+    def pairwise(self, Xp, positions):
+        A, dA = super().pairwise(Xp, positions)
+        return A - self.s @ A, dA - np.einsum("j,jik->ik", self.s, dA)
+
+    def values(self, Xp, positions):
+        A = super().values(Xp, positions)
+        return A - self.s @ A
+
+
 #: most particles (per sign) an automatic covering grid may have
 MAX_AUTO_PARTICLES = 256
 #: most points where |eta| is first evaluated
@@ -556,21 +629,19 @@ def estimate_length_scale(unit, Xp, s):
         M = (da^T da) / |a|^2 - (da^T a)(a^T da) / |a|^4;
 
     the length scale at ``t`` is ``1 / sqrt(largest eigenvalue of M)``, and
-    the estimate the smallest over a grid of 5 points per axis of the domain
-    (2 beyond 3 dimensions), leaving out the points where ``|a|^2`` is below
-    ``1e-6`` of its largest (barely measured): the finest resolution is the
-    safe choice for the grids. An operator whose resolution varies
-    a lot over the domain is best parametrised so that it does not (e.g.
-    log-rates for decays ``exp(-x t)``, whose resolution is about ``2 t``).
-    For a kernel ``K(x - t)`` sampled densely this
-    is the width of the autocorrelation of ``K`` (``sqrt(2) sigma`` for a
-    Gaussian of standard deviation ``sigma``; ``sqrt(3) / (2 pi sqrt(fc (fc
-    + 1)))`` for the Dirichlet kernel and Fourier coefficients
-    ``|k|_inf <= fc``).
+    the estimate the smallest over the probe points (a grid of 5 points per
+    axis up to 3 dimensions, see :meth:`SpikeUnit.probe_points`), leaving
+    out the points where ``|a|^2`` is below ``1e-6`` of its largest (barely
+    measured): the finest resolution is the safe choice for the grids. An
+    operator whose resolution varies a lot over the domain is best
+    parametrised so that it does not (e.g. log-rates for decays ``exp(-x
+    t)``, whose resolution is about ``2 t``). For a kernel ``K(x - t)``
+    sampled densely this is the width of the autocorrelation of ``K``
+    (``sqrt(2) sigma`` for a Gaussian of standard deviation ``sigma``;
+    ``sqrt(3) / (2 pi sqrt(fc (fc + 1)))`` for the Dirichlet kernel and
+    Fourier coefficients ``|k|_inf <= fc``).
     """
-    d = unit.n_dims
-    per_axis = 5 if d <= 3 else 2
-    P = unit.project(unit.domain.grid([per_axis] * d))
+    P = unit.probe_points()
     A, dA = unit.pairwise(Xp, P)
     w = np.sqrt(s)
     a = A * w[:, None]

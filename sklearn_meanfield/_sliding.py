@@ -211,7 +211,8 @@ class CertificateGrid:
                 if kr.size <= MAX_KHATRI_RAO:
                     self.kr = kr
             M = (v[:, None] * self.factors[0]).T @ kr
-        return np.ascontiguousarray(M.real).ravel()
+        # (the factors are the operator's: times the unit's scale)
+        return np.ascontiguousarray(M.real).ravel() * getattr(self.unit, "scale", 1.0)
 
     def starts(self, values, n_starts):
         """Indices of the largest local maxima of ``|values|`` on the grid
@@ -1063,12 +1064,11 @@ class _SharedColumns:
 
 
 def _values(unit, Xp, T):
-    """``Phi[j, i] = phi(t_i)(x_j)`` alone, by the operator's optional
-    ``matrix(X, T)`` when it has one (real operators), else the first
-    output of ``matrix_and_gradient``."""
-    matrix = getattr(unit.operator, "matrix", None)
-    if callable(matrix) and not unit.complex_valued:
-        return np.asarray(matrix(Xp, T), dtype=float)
+    """``Phi[j, i] = phi(t_i)(x_j)`` alone (:meth:`SpikeUnit.values`; a
+    unit without it: the first output of ``pairwise``)."""
+    values = getattr(unit, "values", None)
+    if callable(values):
+        return values(Xp, T)
     return unit.pairwise(Xp, T)[0]
 
 

@@ -15,8 +15,8 @@ from sklearn.utils.validation import (
 )
 
 from ._base import atomic_fit, normalized_sample_weight
-from ._blasso import certificate_and_gradient, solve_blasso
-from ._kernels import DirichletKernel, GaussianKernel
+from ._blasso import certificate_values, solve_blasso
+from ._kernels import DirichletKernel, GaussianKernel, IntegratedGaussianKernel
 from ._operators import FourierOperator, make_spike_unit
 
 __all__ = ["SparseSpikeDeconvolver"]
@@ -25,40 +25,52 @@ __all__ = ["SparseSpikeDeconvolver"]
 class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     """Off-the-grid sparse spikes deconvolution (BLASSO) with particles.
 
-    Recovers a sparse measure ``mu = sum_i a_i delta_{t_i}`` from samples
-    ``y_j ~ sum_i a_i K(x_j - t_i)`` by minimising, over amplitudes *and*
-    positions (no grid),
+    Recovers a sparse measure ``mu = sum_i a_i delta_{t_i}`` from
+    measurements ``y_j ~ sum_i a_i phi(t_i)(x_j) + b`` by minimising, over
+    amplitudes *and* positions (no grid),
 
-        J(mu) = (1/2) sum_j s_j (y_j - sum_i a_i K(x_j - t_i))^2
-                + alpha * sum_i |a_i|,
+        J(mu, b) = (1/2) sum_j s_j |y_j - sum_i a_i phi(t_i)(x_j) - b|^2
+                   + alpha * sum_i |a_i|,
 
     ``s_j`` the sample weights normalised to sum to one (``s_j = 1/n`` by
-    default, which gives the ``1/(2n)`` of the BLASSO). ``mu`` is
-    discretised into particles and moved by conic particle gradient descent
-    (Wasserstein-Fisher-Rao flow, Chizat 2022): particle ``i`` carries a
-    fixed sign ``s_i``, a mass ``r_i^2`` and a position ``t_i``, its amplitude
-    is ``a_i = s_i r_i^2 / m`` (the mean-field weight ``w_i = s_i r_i^2``
-    divided by the number of particles ``m``), and with the first variation
-    ``g_i = s_i eta'(t_i) + alpha`` of ``J``::
+    default, which gives the ``1/(2n)`` of the BLASSO), ``b`` an unpenalised
+    constant background with ``fit_intercept=True`` (else ``b = 0``).
+    ``phi(t)(x)`` is what a spike at ``t`` contributes to measurement ``x``
+    (``kernel``): a point-spread function ``K(x - t)`` sampled at ``x``
+    (Dirichlet, Gaussian), integrated over pixels (``"integrated_gaussian"``),
+    Fourier coefficients (``"fourier"``, complex ``y``), or any forward
+    operator. ``mu`` is discretised into particles and moved by conic
+    particle gradient descent (Wasserstein-Fisher-Rao flow, Chizat 2022):
+    particle ``i`` carries a fixed sign ``s_i``, a mass ``r_i^2`` and a
+    position ``t_i``, its amplitude is ``a_i = s_i r_i^2 / m`` (the
+    mean-field weight ``w_i = s_i r_i^2`` divided by the number of particles
+    ``m``), and with the first variation ``g_i = s_i eta'(t_i) + alpha`` of
+    ``J``::
 
         r_i <- r_i exp(-2 weight_step g_i),
         t_i <- t_i - position_step * l^2 * s_i grad V(t_i),
+        b   <- b - sum_j s_j (f_j + b - y_j)     (at the full step)
 
-    ``V(t) = -sum_j s_j K(x_j - t) (y_j - prediction_j)`` and ``l`` the
-    kernel's length scale. The particles start on a uniform grid covering
+    ``V(t) = -sum_j s_j phi(t)(x_j) (y_j - prediction_j)`` and ``l`` the
+    operator's length scale. The particles start on a uniform grid covering
     the domain with small equal masses (one positive and, unless
     ``positive=True``, one negative particle per grid point). Internally
-    ``y`` and ``alpha`` are divided by the root mean square of ``y``, so the
-    step sizes do not depend on the units of ``y``.
+    ``y`` and ``alpha`` are divided by the root mean square of ``y``
+    (centred with ``fit_intercept``), and ``phi`` by its largest weighted
+    column norm ``(sum_j s_j phi(t)(x_j)^2)^(1/2)`` times ``sqrt(21)`` (the
+    amplitudes and ``alpha`` scaled to match, which leaves ``J`` and the
+    certificate unchanged), so that the step sizes do not depend on the
+    units of ``y`` nor on the scale of the operator.
 
     Optimality is read off the dual certificate
 
-        eta(t) = (1/alpha) sum_j s_j K(x_j - t) (y_j - prediction_j),
+        eta(t) = (1/alpha) sum_j s_j phi(t)(x_j) (y_j - prediction_j),
 
-    which satisfies ``max_t |eta(t)| <= 1`` at the optimum, with
-    ``eta(t_i) = sign(a_i)`` on the spikes, and the duality gap ``J(mu) -
-    D(p)`` with the feasible dual point ``p_j = s_j r_j / (alpha max(1,
-    max|eta|))``.
+    (``Re`` of it with ``conj(phi)`` for complex measurements; with the
+    residual's weighted mean removed with ``fit_intercept``), which
+    satisfies ``max_t |eta(t)| <= 1`` at the optimum, with ``eta(t_i) =
+    sign(a_i)`` on the spikes, and the duality gap ``J(mu) - D(p)`` with the
+    feasible dual point ``p_j = s_j r_j / (alpha max(1, max|eta|))``.
 
     With ``polish=True`` (the default) the flow finds the support and
     Newton's method finishes (``sklearn_meanfield._sliding``): the mass
@@ -92,14 +104,18 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     Then particles lighter than ``prune_tol`` times the heaviest are
     dropped, particles of the same sign closer than ``merge_radius`` are
     merged (amplitudes summed, positions averaged by mass) and, with
-    ``debias``, amplitudes (and positions) are refitted by least squares on
-    the support found, which removes the shrinkage bias of the penalty.
+    ``debias``, amplitudes (and positions, and the background) are refitted
+    by least squares on the support found, which removes the shrinkage bias
+    of the penalty. With ``fit_intercept`` the background, being
+    unpenalised, is eliminated: it is the weighted mean of the residual, and
+    the problem solved is the BLASSO of the centred ``y`` and the centred
+    operator ``phi(t)(x_j) - sum_k s_k phi(t)(x_k)``.
     Speed against Sliding Frank-Wolfe: ``benchmarks/RESULTS.md``, section 9.
 
     Parameters
     ----------
-    kernel : {"dirichlet", "gaussian"}, forward operator or kernel object, \
-default="dirichlet"
+    kernel : {"dirichlet", "gaussian", "fourier", "integrated_gaussian"}, \
+forward operator or kernel object, default="dirichlet"
         What a spike contributes to the measurements, ``phi(t)(x)``.
         ``"dirichlet"``: the Dirichlet kernel ``K(x - t)`` of cutoff
         ``cutoff`` on the torus ``[0, 1)^n_dims`` (product of 1-D kernels,
@@ -111,7 +127,14 @@ default="dirichlet"
         the rows of ``X`` are integer frequency vectors ``k`` and ``y`` is
         complex (see :meth:`fit`); the data term is ``(1/2) sum_k s_k |y_k -
         prediction_k|^2``, the amplitudes are real
-        (:class:`~sklearn_meanfield.FourierOperator`). A forward operator
+        (:class:`~sklearn_meanfield.FourierOperator`).
+        ``"integrated_gaussian"``: an image of point sources, pixel ``x``
+        (its centre, a row of ``X``) of side ``pixel_size`` collecting
+        ``prod_k [Phi((x_k - t_k + s/2) / sigma) - Phi((x_k - t_k - s/2) /
+        sigma)]`` of a source at ``t``, ``sigma = bandwidth`` (a Gaussian
+        PSF integrated over the pixel, so amplitudes are total intensities;
+        :class:`~sklearn_meanfield.IntegratedGaussianKernel`); positions in
+        the box the pixels cover. A forward operator
         (any measurement model; see
         :class:`~sklearn_meanfield.ForwardOperator`) has a method
         ``matrix_and_gradient(X, T)`` returning the (n_samples, m) matrix
@@ -128,12 +151,20 @@ default="dirichlet"
     cutoff : int, default=10
         The Fourier cutoff ``fc`` of the Dirichlet kernel.
     bandwidth : float, default=0.05
-        The ``sigma`` of the Gaussian kernel, in the units of ``X``.
+        The ``sigma`` of the Gaussian kernel, or of the PSF of
+        ``"integrated_gaussian"``, in the units of ``X``.
+    pixel_size : float or None, default=None
+        The side of a pixel for ``"integrated_gaussian"``, in the units of
+        ``X``. None: the smallest gap between distinct pixel coordinates
+        along an axis of ``X``.
     alpha : float, default=1e-3
         The weight of the total variation ``sum_i |a_i|``, in the units of
         ``y``. Spikes are detected where the correlation of the residual with
         the kernel exceeds ``alpha``; larger values give fewer spikes and more
-        shrinkage (see ``debias``).
+        shrinkage (see ``debias``). With noise of standard deviation
+        ``sigma_j`` on ``y_j``, ``alpha`` a few times ``sqrt(sum_j s_j^2
+        sigma_j^2 phi(t)(x_j)^2)`` (the noise's correlation with a spike)
+        keeps noise from making spikes.
     n_particles : int or None, default=None
         Number of initial grid positions (per sign). With None, one per
         ``length_scale`` along each axis of the domain (37 for the Dirichlet
@@ -142,6 +173,24 @@ default="dirichlet"
         (1/n_dims))`` points per axis, completed by uniform random positions.
     positive : bool, default=False
         Non-negative spikes only (only positive particles).
+    fit_intercept : bool, default=False
+        Fit an unpenalised constant background ``b`` (``intercept_``), e.g.
+        the background light of an image; real measurements only.
+    birth_death : "auto" or bool, default="auto"
+        Every 20 steps, move particles that lost their mass (or sit on a
+        heavier one) to the largest violations ``|eta| > 1.02`` of the
+        certificate that no particle carrying mass sits on (birth-death,
+        Rotskoff et al. 2019; the step is kept only if ``J`` decreases).
+        The conic flow multiplies masses, so without it a region whose
+        particles died early cannot get mass back: spikes are missed when
+        the initial particles do not cover the domain. ``"auto"``: on when
+        the initial grid is coarser than one particle per length scale along
+        each axis (a small ``n_particles``, or the 256-particle cap, as in
+        2-D and 3-D for fine resolutions), where it helps; a covering grid
+        keeps the plain flow. It does nothing once the certificate is
+        satisfied. A parameter of the flow alone (``polish=False``): with
+        ``polish`` spikes are inserted at the largest violations of the
+        certificate whenever it fails.
     max_iter : int, default=2000
         Maximum number of steps: of the flow and, with ``polish``, of
         Newton's method.
@@ -203,6 +252,8 @@ default="dirichlet"
         operator's domain.
     weights_ : ndarray of shape (n_spikes_,)
         Spike amplitudes ``a_i``, in the units of ``y``.
+    intercept_ : float
+        The background ``b`` (0.0 without ``fit_intercept``).
     n_spikes_ : int
         Number of spikes found.
     particle_positions_ : ndarray of shape (n_particles_total, n_dims)
@@ -221,9 +272,10 @@ default="dirichlet"
     dual_gap_ : float
         The duality gap at the raw particles, in the units of ``J``.
     alpha_max_ : float
-        ``max_t |sum_j s_j K(x_j - t) y_j|``: the zero measure is the
-        solution for every ``alpha >= alpha_max_`` (then the flow is not
-        run, ``n_iter_ = 0`` and no spike is returned).
+        ``max_t |sum_j s_j phi(t)(x_j) y_j|`` (``y`` centred with
+        ``fit_intercept``): the zero measure is the solution for every
+        ``alpha >= alpha_max_`` (then the flow is not run, ``n_iter_ = 0``
+        and no spike is returned).
     loss_curve_ : list of float
         ``J`` after each step (of the flow, then of Newton's method), in the
         units of ``y**2``.
@@ -257,15 +309,18 @@ default="dirichlet"
 
     _parameter_constraints: dict = {
         "kernel": [
-            StrOptions({"dirichlet", "gaussian", "fourier"}),
+            StrOptions({"dirichlet", "gaussian", "fourier", "integrated_gaussian"}),
             HasMethods(["value", "gradient"]),
             HasMethods(["matrix_and_gradient"]),
         ],
         "cutoff": [Interval(Integral, 1, None, closed="left")],
         "bandwidth": [Interval(Real, 0, None, closed="neither")],
+        "pixel_size": [Interval(Real, 0, None, closed="neither"), None],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "n_particles": [Interval(Integral, 1, None, closed="left"), None],
         "positive": ["boolean"],
+        "fit_intercept": ["boolean"],
+        "birth_death": ["boolean", StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "weight_step": [Interval(Real, 0, None, closed="neither")],
@@ -288,9 +343,12 @@ default="dirichlet"
         *,
         cutoff=10,
         bandwidth=0.05,
+        pixel_size=None,
         alpha=1e-3,
         n_particles=None,
         positive=False,
+        fit_intercept=False,
+        birth_death="auto",
         max_iter=2000,
         tol=1e-6,
         weight_step=10.0,
@@ -309,9 +367,12 @@ default="dirichlet"
         self.kernel = kernel
         self.cutoff = cutoff
         self.bandwidth = bandwidth
+        self.pixel_size = pixel_size
         self.alpha = alpha
         self.n_particles = n_particles
         self.positive = positive
+        self.fit_intercept = fit_intercept
+        self.birth_death = birth_death
         self.max_iter = max_iter
         self.tol = tol
         self.weight_step = weight_step
@@ -328,20 +389,31 @@ default="dirichlet"
         self.polish = polish
 
     # ------------------------------------------------------------------ parts
-    def _operator(self):
-        """The forward operator named by ``kernel``."""
+    def _operator(self, X):
+        """The forward operator named by ``kernel`` (``X``: the pixel
+        centres, for the pixel size of ``"integrated_gaussian"``)."""
         if self.kernel == "dirichlet":
             return DirichletKernel(self.cutoff)
         if self.kernel == "gaussian":
             return GaussianKernel(self.bandwidth)
         if self.kernel == "fourier":
             return FourierOperator()
+        if self.kernel == "integrated_gaussian":
+            pixel_size = self.pixel_size
+            if pixel_size is None:
+                pixel_size = _pixel_pitch(X)
+            return IntegratedGaussianKernel(self.bandwidth, pixel_size)
         return self.kernel
+
+    def _complex_valued(self):
+        if isinstance(self.kernel, str):
+            return self.kernel == "fourier"
+        return bool(getattr(self.kernel, "complex_valued", False))
 
     def _validate(self, X, y, reset):
         """``X`` (float64) and ``y``: real, or complex for a complex operator
         (given complex (n,) or as real and imaginary parts (n, 2))."""
-        if not getattr(self._operator(), "complex_valued", False):
+        if not self._complex_valued():
             return validate_data(
                 self, X, y, reset=reset, dtype=np.float64, y_numeric=True
             )
@@ -379,7 +451,12 @@ default="dirichlet"
         """
         X, y = self._validate(X, y, reset=True)
         s = normalized_sample_weight(sample_weight, X, np.float64)
-        unit = make_spike_unit(self._operator(), X, s)
+        if self.fit_intercept and self._complex_valued():
+            raise ValueError(
+                "fit_intercept=True adds a real constant background; it is not "
+                "available for complex measurements."
+            )
+        unit = make_spike_unit(self._operator(X), X, s)
         warm = None
         if self.warm_start and hasattr(self, "particle_positions_"):
             warm = (self.particle_positions_, self.particle_weights_)
@@ -390,6 +467,8 @@ default="dirichlet"
             s,
             self._penalty_alpha(),
             positive=self.positive,
+            fit_intercept=self.fit_intercept,
+            birth_death=self.birth_death,
             n_particles=self.n_particles,
             init_mass=self.init_mass,
             warm=warm,
@@ -419,6 +498,7 @@ default="dirichlet"
         self.certificate_max_ = result.certificate_max
         self.positions_ = result.positions
         self.weights_ = result.amplitudes
+        self.intercept_ = result.intercept
         self.n_spikes_ = int(result.amplitudes.shape[0])
         return self
 
@@ -440,10 +520,10 @@ default="dirichlet"
         X = validate_data(self, X, reset=False, dtype=np.float64)
         unit = self._unit
         Xp = unit.prepare(X)
-        if self.n_spikes_ == 0:
-            return unit.unstack(np.zeros(Xp.shape[0]))
-        Phi, _ = unit.forward(Xp, self.positions_)
-        return unit.unstack(Phi @ self.weights_)
+        f = np.full(Xp.shape[0], float(self.intercept_))
+        if self.n_spikes_ > 0:
+            f += unit.forward(Xp, self.positions_)[0] @ self.weights_
+        return unit.unstack(f)
 
     def certificate(self, X_eval, X, y, sample_weight=None):
         """The dual certificate ``eta(t)`` of the BLASSO solution at ``X_eval``.
@@ -473,11 +553,13 @@ default="dirichlet"
         s = normalized_sample_weight(sample_weight, X, np.float64)
         Xp, y, s = unit.prepare(X), unit.stack(y), unit.stack_weights(s)
         Phi, _ = unit.forward(Xp, self.particle_positions_)
-        sr = s * (y - Phi @ self.particle_weights_)
-        return (
-            certificate_and_gradient(unit, Xp, sr, unit.project(T))[0]
-            / self._penalty_alpha()
-        )
+        residual = y - Phi @ self.particle_weights_
+        if self.fit_intercept:
+            # the background re-optimised: the residual has zero mean
+            residual -= s @ residual
+        sr = s * residual
+        # (values only, over blocks of points: memory stays bounded)
+        return certificate_values(unit, Xp, sr, unit.project(T)) / self._penalty_alpha()
 
     def _check_positions(self, T):
         """Positions of the fitted domain as a float64 array (n, n_dims)."""
@@ -498,7 +580,7 @@ default="dirichlet"
         complex or as real and imaginary parts); otherwise
         :meth:`sklearn.base.RegressorMixin.score`.
         """
-        if not getattr(self._operator(), "complex_valued", False):
+        if not self._complex_valued():
             return super().score(X, y, sample_weight=sample_weight)
         y = _complex_target(y, _num_samples(X))
         s = normalized_sample_weight(sample_weight, y[:, None], np.float64)
@@ -546,3 +628,22 @@ def _complex_target(y, n_samples):
     if not np.all(np.isfinite(y)):
         raise ValueError("y contains NaN or infinity.")
     return y
+
+
+def _pixel_pitch(X):
+    """The pixel size of an image from its pixel centres: the smallest gap
+    between distinct coordinates along any axis."""
+    gaps = []
+    for column in np.asarray(X, dtype=float).T:
+        u = np.unique(column)
+        d = np.diff(u)
+        d = d[d > 1e-9 * max(float(np.ptp(u)), 1e-300)]
+        if d.size:
+            gaps.append(d.min())
+    if not gaps:
+        raise ValueError(
+            "kernel='integrated_gaussian' with pixel_size=None reads the pixel "
+            "size off the pixel centres X, which need two distinct coordinates "
+            "along some axis; give pixel_size."
+        )
+    return float(min(gaps))

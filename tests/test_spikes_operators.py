@@ -169,3 +169,32 @@ def test_operator_domain_must_be_a_box_or_torus():
     X, y, _ = _decay_data([1.0], [1.0])
     with pytest.raises(TypeError, match=r"NoDomain\.domain\(X\) must return"):
         SparseSpikeDeconvolver(NoDomain()).fit(X, y)
+
+
+def test_user_complex_operator_is_fitted_as_fourier():
+    # A user's complex operator (no fast real-row path) gives the fit of
+    # kernel="fourier": real and imaginary parts as rows, |r|^2 loss.
+    from sklearn_meanfield import Torus
+
+    class MyFourier:
+        complex_valued = True
+
+        def matrix_and_gradient(self, X, T):
+            E = np.exp(-2j * np.pi * X @ T.T)
+            return E, (-2j * np.pi) * X[:, None, :] * E[:, :, None]
+
+        def domain(self, X):
+            return Torus(X.shape[1])
+
+    rng = np.random.RandomState(0)
+    T = np.array([[0.1], [0.45], [0.8]])
+    a = np.array([1.0, -0.7, 1.2])
+    X = np.arange(-8, 9.0)[:, None]
+    y = np.exp(-2j * np.pi * X @ T.T) @ a
+    y += 0.01 * (rng.standard_normal(17) + 1j * rng.standard_normal(17))
+    mine = SparseSpikeDeconvolver(MyFourier(), alpha=1e-2).fit(X, y)
+    ref = SparseSpikeDeconvolver("fourier", alpha=1e-2).fit(X, y)
+    assert mine.n_spikes_ == ref.n_spikes_ == 3
+    np.testing.assert_allclose(mine.positions_, ref.positions_, atol=1e-10)
+    np.testing.assert_allclose(mine.predict(X), ref.predict(X), atol=1e-10)
+    assert np.iscomplexobj(mine.predict(X))

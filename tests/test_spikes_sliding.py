@@ -42,7 +42,7 @@ def _objective(unit, Xp, y, s, lam, T, a):
 
 def _J(est, X, y):
     """The BLASSO objective at the estimator's raw particles."""
-    kernel = est._operator()
+    kernel = est._operator(X)
     s = np.full(X.shape[0], 1 / X.shape[0])
     unit = make_spike_unit(kernel, X, s)
     Xp = unit.prepare(X)
