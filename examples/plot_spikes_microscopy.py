@@ -1,7 +1,7 @@
 """
-=====================================================
+========================================================
 Localising point sources in a simulated microscopy image
-=====================================================
+========================================================
 
 Single-molecule localisation microscopy (and astronomy) images point
 sources: each pixel counts the photons of the sources that fall on it,
