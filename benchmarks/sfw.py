@@ -1114,6 +1114,8 @@ def spike_cases(size="full"):
         return [
             dirichlet_case(6, 3, 41, 1e-3, min_separation=2.0),
             gaussian_case(2, 0.15, 2, 81, 1e-3, lasso_spacing=0.1),
+            fourier_case(6, 1, 3, 0.05, min_separation=2.0),
+            image_case(16, 2, 1.2, 1000.0, 10.0),
         ]
     return [
         dirichlet_case(20, 10, 101, 1e-3),
