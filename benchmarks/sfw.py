@@ -43,8 +43,11 @@ methods and attributes of :class:`KernelOperator` (``forward``, ``values``,
 ``n_dims``; complex data as stacked real and imaginary rows with
 ``rows_per_sample = 2``) and a :class:`SpikeCase` in :func:`spike_cases`
 (a builder like :func:`dirichlet_case`). Fourier measurements ``y_k = sum_i
-a_i exp(-2 i pi <k, t_i>)`` have ``Phi^* v`` a trigonometric polynomial
-whose coefficients are ``v`` itself: one FFT, as ``_adjoint_fft``.
+a_i exp(-2 i pi <k, t_i>)`` (:class:`FourierOperator`, :func:`fourier_case`)
+have ``Phi^* v`` a trigonometric polynomial whose coefficients are ``v``
+itself: one FFT. Positive amplitudes and an unpenalised background (images,
+:func:`image_case`) are options of :class:`Blasso`, which every method and
+the scoring share.
 """
 
 import copy
