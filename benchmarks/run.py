@@ -1252,7 +1252,8 @@ def spikes_vs_sfw(config):
     return {
         "title": (
             "9. Spikes against Sliding Frank-Wolfe and a grid Lasso (alpha = "
-            f"{cases[0].alpha:g}, medians over {len(c['seeds'])} seeds)"
+            f"{cases[0].alpha:g} for Dirichlet and Gaussian, by a noise rule for "
+            f"Fourier and images; medians over {len(c['seeds'])} seeds)"
         ),
         "columns": [
             "case",
@@ -1286,8 +1287,11 @@ def spikes_vs_sfw(config):
             )
         ],
         "notes": [
-            "All methods minimise J = (1/2n) sum_j (y_j - sum_i a_i K(x_j - t_i))^2 "
-            "+ alpha sum_i |a_i| and are scored by one function "
+            "All methods minimise J = (1/2n) sum_j |y_j - sum_i a_i phi_{t_i}(x_j) "
+            "- b|^2 + alpha sum_i |a_i| (phi_t(x) = K(x - t), or exp(-2 i pi <k, t>) "
+            "for Fourier coefficients k with complex y; b = 0, or for the images "
+            "an unpenalised background, eliminated, with a_i >= 0) and are scored "
+            "by one function "
             "(benchmarks/sfw.py: Blasso.objective, Blasso.duality_gap with "
             "max|eta| by a fine grid and Newton refinement). J, gap and "
             "max|eta| are those of the measure each method minimised over: "
@@ -1302,8 +1306,17 @@ def spikes_vs_sfw(config):
             "Grid points of SFW's certificate / of the Lasso: "
             + "; ".join(grids)
             + " (SFW: an FFT grid of at least 8 points per period of fc for "
-            "Dirichlet, spacing sigma/2 beyond the samples by 2 sigma for "
-            "Gaussian, then Newton from the local maxima).",
+            "Dirichlet and Fourier, spacing sigma/2 beyond the samples by 2 sigma "
+            "for Gaussian, spacing l/2 over the pixels' box for images, then "
+            "Newton from the local maxima).",
+            "alpha per case: "
+            + "; ".join(
+                f"{case.name.split(',')[0]}: {case.alpha:.3g}" for case in cases
+            )
+            + " (Fourier: 3 sqrt(2) noise sqrt(2 log n) / sqrt(n), n coefficients; "
+            "images: 4 sqrt(background) |phi| sqrt(2 log n) / n, n pixels: the "
+            "noise's correlation with one spike, above its maximum over the "
+            "domain; benchmarks/sfw.py fourier_case, image_case).",
             "The deconvolver's unrefitted spikes come from a second, untimed "
             f"fit with debias=None, whose raw particles equal the timed fit's "
             f"on {same_flow}/{n_problems} problems.",

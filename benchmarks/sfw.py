@@ -43,13 +43,19 @@ methods and attributes of :class:`KernelOperator` (``forward``, ``values``,
 ``n_dims``; complex data as stacked real and imaginary rows with
 ``rows_per_sample = 2``) and a :class:`SpikeCase` in :func:`spike_cases`
 (a builder like :func:`dirichlet_case`). Fourier measurements ``y_k = sum_i
-a_i exp(-2 i pi <k, t_i>)`` have ``Phi^* v`` a trigonometric polynomial
-whose coefficients are ``v`` itself: one FFT, as ``_adjoint_fft``.
+a_i exp(-2 i pi <k, t_i>)`` (:class:`FourierOperator`, :func:`fourier_case`)
+have ``Phi^* v`` a trigonometric polynomial whose coefficients are ``v``
+itself: one FFT. Positive amplitudes and an unpenalised background (images,
+:func:`image_case`) are options of :class:`Blasso`, which every method and
+the scoring share.
 """
 
+import copy
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import scipy.optimize
@@ -59,7 +65,12 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso
 
-from sklearn_meanfield import DirichletKernel, GaussianKernel, SparseSpikeDeconvolver
+from sklearn_meanfield import (
+    DirichletKernel,
+    GaussianKernel,
+    IntegratedGaussianKernel,
+    SparseSpikeDeconvolver,
+)
 from sklearn_meanfield.metrics import spike_recovery_scores
 
 #: most points of a certificate grid (FFT or kernel evaluations)
@@ -121,8 +132,16 @@ class KernelOperator:
             g = np.asarray(kernel.gradient(D))
             ls = 1.0 / np.sqrt(-(g[0, 0] - g[1, 0]) / (2 * h))
         self.length_scale = float(np.max(ls))
+        # a bounded domain (the kernel's ``domain(X)``, e.g. the box the
+        # pixels cover): positions are kept in it, as the deconvolver does
+        self.bounded = False
+        domain = getattr(kernel, "domain", None)
         if self.periodic:
             self.lower, self.upper = np.zeros(self.n_dims), np.ones(self.n_dims)
+        elif callable(domain) and getattr(domain(self.X), "bounded", False):
+            box = domain(self.X)
+            self.lower, self.upper = box.lower.copy(), box.upper.copy()
+            self.bounded = True
         else:
             margin = 2 * self.length_scale
             self.lower = self.X.min(axis=0) - margin
@@ -157,11 +176,14 @@ class KernelOperator:
         return np.asarray(self.kernel.value(self._differences(T)), dtype=float)
 
     def project(self, T):
-        """Positions wrapped into ``[0, 1)`` on the torus (a copy)."""
+        """Positions wrapped into ``[0, 1)`` on the torus, clipped to a
+        bounded domain (a copy)."""
         T = np.array(T, dtype=float)
         if self.periodic:
             T -= np.floor(T)
             T[T >= 1.0] = 0.0
+        elif self.bounded:
+            np.clip(T, self.lower, self.upper, out=T)
         return T
 
     # -- the adjoint on a grid
@@ -198,7 +220,9 @@ class KernelOperator:
             spacing *= 1.25
         mesh = np.meshgrid(*axes, indexing="ij")
         points = np.column_stack([g.ravel() for g in mesh])
-        if isinstance(self.kernel, GaussianKernel):
+        if callable(getattr(self.kernel, "grid_factors", None)):
+            values = _contract(v, self.kernel.grid_factors(self.X, axes)).ravel()
+        elif isinstance(self.kernel, GaussianKernel):
             values = self._adjoint_separable(v, axes)
         else:
             values = np.empty(points.shape[0])
@@ -251,41 +275,180 @@ class KernelOperator:
         return points, values, (G,) * d
 
 
+class FourierOperator(KernelOperator):
+    """Fourier coefficients ``phi_t(k_j) = exp(-2 i pi <k_j, t>)`` of spikes
+    on the torus ``[0, 1)^d`` for the integer frequency vectors ``X`` (the
+    deconvolver's ``kernel="fourier"``), as real rows: ``cos(2 pi <k_j,
+    t>)`` (real parts, rows ``0..n-1``) then ``-sin(2 pi <k_j, t>)``
+    (imaginary parts, rows ``n..2n-1``), ``rows_per_sample = 2``.
+
+    The length scale is ``1 / (2 pi sqrt(lambda_max))``, ``lambda_max`` the
+    largest eigenvalue of the covariance of the frequencies (the curvature
+    of the normalised correlation of two columns; ``sqrt(3) / (2 pi sqrt(fc
+    (fc + 1)))`` for ``|k| <= fc`` in 1-D).
+    """
+
+    rows_per_sample = 2
+
+    def __init__(self, X):
+        K = np.round(np.asarray(X, dtype=float))
+        self.K = K
+        self.X = K
+        self.periodic, self.bounded = True, False
+        n, self.n_dims = K.shape
+        self.n_samples = 2 * n
+        cov = np.atleast_2d(np.cov(K.T, bias=True))
+        top = float(np.linalg.eigvalsh(cov)[-1])
+        self.length_scale = 1.0 / (2 * np.pi * np.sqrt(top))
+        self.lower, self.upper = np.zeros(self.n_dims), np.ones(self.n_dims)
+
+    def _phases(self, T):
+        T = np.asarray(T, dtype=float).reshape(-1, self.n_dims)
+        return (2 * np.pi) * (self.K @ T.T)
+
+    def forward(self, T):
+        """``Phi`` (2n, k) and ``dPhi`` (2n, k, d): ``d cos(2 pi k t) / dt =
+        -2 pi k sin``, ``d(-sin(2 pi k t)) / dt = -2 pi k cos``."""
+        theta = self._phases(T)
+        C, S = np.cos(theta), np.sin(theta)
+        Phi = np.vstack([C, -S])
+        k2 = (-2 * np.pi) * np.vstack([self.K, self.K])  # (2n, d)
+        CS = np.vstack([S, C])
+        dPhi = CS[:, :, None] * k2[:, None, :]
+        return Phi, dPhi
+
+    def values(self, T):
+        theta = self._phases(T)
+        return np.vstack([np.cos(theta), -np.sin(theta)])
+
+    def adjoint_on_grid(self, v):
+        """``(Phi^* v)(t) = Re sum_j c_j exp(2 i pi <k_j, t>)``, ``c_j =
+        v_j + i v_{n+j}``, a trigonometric polynomial: on the grid ``t = m /
+        G`` it is ``G^d`` times the inverse FFT of the ``c_j`` placed at
+        ``k_j mod G`` (``G`` a power of two, at least 8 points per period
+        of the highest frequency, ``G^d <= 2^21``)."""
+        n, d = self.K.shape
+        c = v[:n] + 1j * v[n:]
+        top = int(np.abs(self.K).max(initial=0))
+        N = 2 * top + 1
+        G = _next_pow2(max(8 * N, 64))
+        while G**d > MAX_GRID_POINTS and G > 2 * N:
+            G //= 2
+        C = np.zeros((G,) * d, dtype=complex)
+        np.add.at(C, tuple((self.K.astype(np.int64) % G).T), c)
+        values = (np.fft.ifftn(C).real * float(G) ** d).ravel()
+        axis = np.arange(G) / G
+        mesh = np.meshgrid(*[axis] * d, indexing="ij")
+        points = np.column_stack([g.ravel() for g in mesh])
+        return points, values, (G,) * d
+
+
+class CentredOperator:
+    """``phi_t(x_j) - sum_k s_k phi_t(x_k)`` (``s`` summing to one) for an
+    operator: with an unpenalised background ``b``, the best ``b`` for any
+    measure is the weighted mean of its residual, and the BLASSO with ``b``
+    is the BLASSO of the centred ``y`` and this operator (as the
+    deconvolver's ``fit_intercept``). ``(Phi_c^* v)(t) = (Phi^* (v - s sum_j
+    v_j))(t)``."""
+
+    def __init__(self, operator, s):
+        self.base = operator
+        self.s = np.asarray(s, dtype=float)
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    def forward(self, T):
+        Phi, dPhi = self.base.forward(T)
+        return Phi - self.s @ Phi, dPhi - np.einsum("j,jik->ik", self.s, dPhi)
+
+    def values(self, T):
+        Phi = self.base.values(T)
+        return Phi - self.s @ Phi
+
+    def adjoint_on_grid(self, v):
+        return self.base.adjoint_on_grid(v - self.s * v.sum())
+
+
 # ------------------------------------------------------------------ problem
 class Blasso:
-    """``J(a, T) = (1/2) sum_j s_j (y_j - sum_i a_i phi_{t_i}(x_j))^2 + alpha
-    sum_i |a_i|``, its certificate and duality gap.
+    """``J(a, T) = (1/2) sum_j s_j (y_j - sum_i a_i phi_{t_i}(x_j) - b)^2 +
+    alpha sum_i |a_i|``, its certificate and duality gap (``b = 0``, or with
+    ``fit_intercept`` the best background for the measure, eliminated).
 
     Parameters
     ----------
     operator : KernelOperator or an object with its methods
     y : ndarray of shape (n_samples,)
+        Real; complex for an operator of ``rows_per_sample = 2`` (stacked
+        here as ``[Re y, Im y]``, the operator's row order).
     alpha : float
     sample_weight : ndarray of shape (n_samples,) or None
-        Normalised to ``s = sample_weight / sum(sample_weight)``, times the
-        operator's ``rows_per_sample`` (default 1): an operator of complex
-        measurements stacks real and imaginary parts as two rows of one
-        sample (``rows_per_sample = 2``, both rows with the sample's
-        weight), so that ``J`` is ``(1/2) sum_j s_j |r_j|^2`` with ``s``
-        summing to one over the samples.
+        Normalised to ``s = sample_weight / sum(sample_weight)`` over the
+        samples; an operator of complex measurements stacks real and
+        imaginary parts as two rows of one sample, both rows with the
+        sample's weight, so that ``J`` is ``(1/2) sum_j s_j |r_j|^2`` with
+        ``s`` summing to one over the samples (the deconvolver's
+        normalisation).
+    positive : bool, default=False
+        Amplitudes ``a_i >= 0``: the certificate's constraint is ``eta <=
+        1`` (not ``|eta| <= 1``), its largest value is ``max_t eta(t)``.
+    fit_intercept : bool, default=False
+        An unpenalised background ``b`` (real measurements): eliminated,
+        ``y`` and the operator centred by their weighted means
+        (:class:`CentredOperator`); ``b = sum_j s_j (y_j - (Phi a)_j)`` is
+        :meth:`background`.
     """
 
-    def __init__(self, operator, y, alpha, sample_weight=None):
-        self.operator = operator
-        self.y = np.asarray(y, dtype=float)
-        n = self.y.shape[0]
+    def __init__(
+        self,
+        operator,
+        y,
+        alpha,
+        sample_weight=None,
+        *,
+        positive=False,
+        fit_intercept=False,
+    ):
+        y = np.asarray(y)
+        n = y.shape[0]
         s = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
-        self.s = s / s.sum() * getattr(operator, "rows_per_sample", 1)
+        s = s / s.sum()
+        if np.iscomplexobj(y) or getattr(operator, "rows_per_sample", 1) == 2:
+            y = np.concatenate([np.real(y), np.imag(y)])
+            s = np.concatenate([s, s])
+        self.y = np.asarray(y, dtype=float)
+        self.s = s
         self.alpha = float(alpha)
+        self.positive = bool(positive)
+        self.fit_intercept = bool(fit_intercept)
+        self.y_offset = 0.0
+        self.operator = operator
+        if fit_intercept:
+            if getattr(operator, "rows_per_sample", 1) != 1:
+                raise ValueError("fit_intercept needs real measurements.")
+            self.y_offset = float(s @ self.y)
+            self.y = self.y - self.y_offset
+            self.operator = CentredOperator(operator, s)
 
     def scaled(self):
         """The same problem for ``y / c`` and ``alpha / c``, ``c`` the root
         mean square of ``y`` (its solution is ``mu / c``, its ``J`` is
         ``J / c^2``), and ``c``."""
         c = float(np.sqrt(self.s @ self.y**2)) or 1.0
-        scaled = Blasso(self.operator, self.y / c, self.alpha / c)
-        scaled.s = self.s
+        scaled = copy.copy(self)
+        scaled.y, scaled.alpha, scaled.y_offset = self.y / c, self.alpha / c, 0.0
         return scaled, c
+
+    def background(self, T, a):
+        """The best background ``b = sum_j s_j (y_j - (Phi a)_j)`` for the
+        measure (0 without ``fit_intercept``)."""
+        if not self.fit_intercept:
+            return 0.0
+        a = np.asarray(a, dtype=float).ravel()
+        if a.size == 0:
+            return self.y_offset
+        return self.y_offset - float(self.s @ (self.operator.base.values(T) @ a))
 
     def residual(self, T, a):
         a = np.asarray(a, dtype=float).ravel()
@@ -299,26 +462,31 @@ class Blasso:
         return 0.5 * float(self.s @ r**2) + self.alpha * float(np.abs(a).sum())
 
     def certificate_max(self, T, a, n_starts=16):
-        """``(max_t |eta(t)|, argmax, eta at the argmax)``: the grid of
-        ``operator.adjoint_on_grid``, then :func:`refine_maxima` from its
-        local maxima within 25% of the largest (at most ``n_starts``)."""
+        """``(max_t |eta(t)|, argmax, eta at the argmax)`` (``max_t eta(t)``
+        with ``positive``): the grid of ``operator.adjoint_on_grid``, then
+        :func:`refine_maxima` from its local maxima within 25% of the
+        largest (at most ``n_starts``)."""
         v = self.s * self.residual(T, a) / self.alpha
         points, values, shape = self.operator.adjoint_on_grid(v)
-        absval = np.abs(values).reshape(shape)
+        score = values if self.positive else np.abs(values)
+        grid = score.reshape(shape)
         mode = "wrap" if self.operator.periodic else "nearest"
-        local = (absval == maximum_filter(absval, size=3, mode=mode)).ravel()
-        absval = absval.ravel()
-        best = absval.max()
-        idx = np.flatnonzero(local & (absval >= 0.75 * best))
-        idx = idx[np.argsort(-absval[idx])][:n_starts]
+        local = (grid == maximum_filter(grid, size=3, mode=mode)).ravel()
+        best = score.max()
+        if best <= 0:  # positive: eta < 0 everywhere, no spike to add
+            i = int(np.argmax(score))
+            return float(best), points[i], float(values[i])
+        idx = np.flatnonzero(local & (score >= 0.75 * best))
+        idx = idx[np.argsort(-score[idx])][:n_starts]
         Tc, eta = refine_maxima(self.operator, v, points[idx])
-        i = int(np.argmax(np.abs(eta)))
-        return float(abs(eta[i])), Tc[i], float(eta[i])
+        i = int(np.argmax(eta if self.positive else np.abs(eta)))
+        return float(eta[i] if self.positive else abs(eta[i])), Tc[i], float(eta[i])
 
     def duality_gap(self, T, a):
         """``(J - D(p), max|eta|)`` with the dual point ``p_j = s_j r_j /
         max(1, max|eta|)`` (``D(p) = sum_j p_j y_j - (1/2) sum_j p_j^2 /
-        s_j``), in the units of ``J``."""
+        s_j``), in the units of ``J`` (``max eta`` with ``positive``: the
+        dual constraint is then ``Phi^* p <= alpha``)."""
         r = self.residual(T, a)
         sr = self.s * r
         eta_max = self.certificate_max(T, a)[0]
@@ -406,6 +574,7 @@ class SFWResult:
     eta_max: float
     objective: float
     history: list = field(default_factory=list)
+    intercept: float = 0.0
 
 
 #: L-BFGS-B tolerances of the Lasso and sliding steps (on J / alpha)
@@ -433,8 +602,12 @@ def lasso_on_support(problem, T, a0=None):
         return value, np.concatenate([g / lam + 1, 1 - g / lam])
 
     z0 = np.concatenate([np.maximum(a0, 0), np.maximum(-a0, 0)])
+    # positive: the negative parts stay at 0
+    bounds = [(0, None)] * k + [(0, 0) if problem.positive else (0, None)] * k
+    if problem.positive:
+        z0[k:] = 0.0
     res = scipy.optimize.minimize(
-        fun, z0, jac=True, method="L-BFGS-B", bounds=[(0, None)] * 2 * k, options=_LBFGS
+        fun, z0, jac=True, method="L-BFGS-B", bounds=bounds, options=_LBFGS
     )
     return res.x[:k] - res.x[k:]
 
@@ -464,7 +637,11 @@ def slide(problem, T, a):
         return value, np.concatenate([ga, gt.ravel()])
 
     bounds = [(0, None) if sg > 0 else (None, 0) for sg in sigma]
-    bounds += [(None, None)] * (k * d)
+    if getattr(op, "bounded", False):  # positions in the domain
+        box = np.column_stack([op.lower, op.upper]) / ell
+        bounds += [tuple(b) for b in np.tile(box, (k, 1))]
+    else:
+        bounds += [(None, None)] * (k * d)
     z0 = np.concatenate([a, (T / ell).ravel()])
     res = scipy.optimize.minimize(
         fun, z0, jac=True, method="L-BFGS-B", bounds=bounds, options=_LBFGS
@@ -526,6 +703,8 @@ def polish(problem, T, a, n_iter=5, gtol=1e-12):
         Tn = T + ell * step[k:].reshape(k, d)
         if np.any(np.sign(an) != sigma):
             break
+        if getattr(op, "bounded", False) and not np.array_equal(op.project(Tn), Tn):
+            break
         gn, Phin, dPhin, srn = gradient(Tn, an)
         if not np.abs(gn).max() < np.abs(g).max():
             break
@@ -571,6 +750,7 @@ def sliding_frank_wolfe(problem, tol=1e-6, max_iter=200):
         eta_max=eta_max,
         objective=problem.objective(T, a * c),
         history=history,
+        intercept=problem.background(T, a * c),
     )
 
 
@@ -578,9 +758,10 @@ def sliding_frank_wolfe(problem, tol=1e-6, max_iter=200):
 def grid_lasso(problem, spacing, tol=1e-6, max_iter=10_000):
     """The BLASSO restricted to a grid of the given spacing over the
     operator's domain, by scikit-learn's ``Lasso``: rows scaled by
-    ``sqrt(n s_j)`` so that its ``(1/(2n)) |y - A w|^2 + alpha |w|_1`` is
-    ``J``. Returns the grid points, the coefficients (all of them) and the
-    largest grid step."""
+    ``sqrt(n s_j)`` (``n`` rows) so that its ``(1/(2n)) |y - A w|^2 + alpha
+    |w|_1`` is ``J`` (``positive`` as the problem's; with a background, the
+    centred operator and ``y`` of the problem). Returns the grid points,
+    the coefficients (all of them) and the largest grid step."""
     op = problem.operator
     axes = op._axes(spacing) if op.periodic else _box_axes(op, spacing)
     mesh = np.meshgrid(*axes, indexing="ij")
@@ -590,7 +771,11 @@ def grid_lasso(problem, spacing, tol=1e-6, max_iter=10_000):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         lasso = Lasso(
-            alpha=problem.alpha, fit_intercept=False, tol=tol, max_iter=max_iter
+            alpha=problem.alpha,
+            fit_intercept=False,
+            positive=problem.positive,
+            tol=tol,
+            max_iter=max_iter,
         ).fit(A, problem.y * w)
     step = max(float(np.max(np.diff(a))) if a.size > 1 else 0.0 for a in axes)
     return grid, lasso.coef_, step
@@ -709,7 +894,9 @@ class SpikeCase:
     ``operator(X)``: the same forward model for SFW, the grid Lasso and the
     scoring; ``separation``: the smallest distance between true spikes (the
     matching radius is half of it); ``lasso_spacing``: the grid Lasso's
-    spacing.
+    spacing; ``positive``, ``fit_intercept``: amplitudes ``>= 0`` and an
+    unpenalised background, for every method (also in
+    ``estimator_params``).
     """
 
     name: str
@@ -721,6 +908,8 @@ class SpikeCase:
     periodic: bool
     n_dims: int = 1
     alpha: float = 1e-3
+    positive: bool = False
+    fit_intercept: bool = False
 
 
 def dirichlet_case(
@@ -814,6 +1003,113 @@ def gaussian_case(
     )
 
 
+def _spikes_models():
+    """``benchmarks/spikes_models.py`` (its problem generators), loaded by
+    path: ``benchmarks/`` is not a package."""
+    name = "benchmarks_spikes_models"
+    if name not in sys.modules:
+        from importlib.util import module_from_spec, spec_from_file_location
+
+        path = Path(__file__).with_name("spikes_models.py")
+        spec = spec_from_file_location(name, path)
+        module = module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def fourier_case(cutoff, n_dims, n_spikes, noise, *, min_separation=1.5):
+    """Fourier coefficients ``|k|_inf <= cutoff`` of signed spikes on the
+    torus ``[0, 1)^n_dims``, ``min_separation / cutoff`` apart, complex
+    Gaussian noise of standard deviation ``noise`` per real and imaginary
+    part (``spikes_models.fourier_problem``; the deconvolver's
+    ``kernel="fourier"``).
+
+    ``alpha`` scales with the noise (``spikes_models.fourier_problem``'s
+    rule): three times ``sqrt(2) noise / sqrt(n)`` (the standard deviation
+    of the noise's correlation with one spike, ``n`` coefficients) times
+    ``sqrt(2 log n)`` (its maximum over about ``n`` resolution cells).
+    Lasso grid: 10 points per length scale along each axis, at most 64.
+    """
+    models = _spikes_models()
+    alpha = models.fourier_problem(cutoff, n_dims, n_spikes, min_separation, noise, 0)[
+        4
+    ]
+
+    def make(seed):
+        X, y, T, a, _ = models.fourier_problem(
+            cutoff, n_dims, n_spikes, min_separation, noise, seed
+        )
+        return X, y, T, a
+
+    X = models._frequencies(cutoff, n_dims)
+    ell = FourierOperator(X).length_scale
+    per_axis = min(int(np.ceil(10 / ell)), 64) if n_dims > 1 else int(np.ceil(10 / ell))
+    return SpikeCase(
+        name=(
+            f"{n_dims}-D Fourier fc={cutoff}, {n_spikes} spikes, {X.shape[0]} "
+            f"coefficients, complex noise {noise:g}"
+        ),
+        make=make,
+        estimator_params={"kernel": "fourier"},
+        operator=FourierOperator,
+        separation=min_separation / cutoff,
+        lasso_spacing=1.0 / per_axis,
+        periodic=True,
+        n_dims=n_dims,
+        alpha=float(alpha),
+    )
+
+
+def image_case(size, n_sources, sigma, photons, background, *, lasso_spacing=1.0):
+    """A ``size`` x ``size`` image of point sources (a Gaussian PSF of
+    standard deviation ``sigma`` pixels integrated over the pixels, 0.7 to
+    1.3 times ``photons`` photons each, at least ``3 sigma`` apart,
+    ``background`` photons per pixel, Poisson counts;
+    ``spikes_models.image_problem``), fitted with ``positive=True,
+    fit_intercept=True`` by every method (the deconvolver's
+    ``kernel="integrated_gaussian"``).
+
+    ``alpha`` scales with the noise (``spikes_models.image_problem``'s
+    rule): four times ``sqrt(background) |phi| / n`` (the standard
+    deviation of the background's Poisson noise correlated with one source,
+    ``|phi|`` the PSF's norm, ``n`` pixels) times ``sqrt(2 log n)``. Lasso
+    grid: the pixel centres.
+    """
+    models = _spikes_models()
+    alpha = models.image_problem(size, n_sources, sigma, photons, background, 0)[4]
+    kernel = IntegratedGaussianKernel(sigma, 1.0)
+
+    def make(seed):
+        X, y, T, N, _ = models.image_problem(
+            size, n_sources, sigma, photons, background, seed
+        )
+        return X, y, T, N
+
+    return SpikeCase(
+        name=(
+            f"2-D image {size}x{size} px, {n_sources} sources of {photons:g} "
+            f"photons, PSF sigma {sigma:g} px, background {background:g}, Poisson"
+        ),
+        make=make,
+        estimator_params={
+            "kernel": "integrated_gaussian",
+            "bandwidth": sigma,
+            "pixel_size": 1.0,
+            "positive": True,
+            "fit_intercept": True,
+        },
+        operator=lambda X: KernelOperator(kernel, X),
+        separation=3 * sigma,
+        lasso_spacing=lasso_spacing,
+        periodic=False,
+        n_dims=2,
+        alpha=float(alpha),
+        positive=True,
+        fit_intercept=True,
+    )
+
+
 def spike_cases(size="full"):
     """The benchmark cases of issue 16 (``size="tiny"``: small versions for
     the tests). Add a case here: one line per problem family."""
@@ -821,6 +1117,8 @@ def spike_cases(size="full"):
         return [
             dirichlet_case(6, 3, 41, 1e-3, min_separation=2.0),
             gaussian_case(2, 0.15, 2, 81, 1e-3, lasso_spacing=0.1),
+            fourier_case(6, 1, 3, 0.05, min_separation=2.0),
+            image_case(16, 2, 1.2, 1000.0, 10.0),
         ]
     return [
         dirichlet_case(20, 10, 101, 1e-3),
@@ -828,6 +1126,9 @@ def spike_cases(size="full"):
         dirichlet_case(40, 20, 401, 1e-3),
         gaussian_case(2, 0.05, 8, 625, 1e-3),
         gaussian_case(3, 0.1, 5, 1331, 1e-3, lasso_spacing=0.1),
+        fourier_case(20, 1, 10, 0.05),
+        fourier_case(8, 2, 8, 0.05),
+        image_case(64, 20, 1.2, 1000.0, 10.0),
     ]
 
 
@@ -876,7 +1177,13 @@ def run_case(case, seed, repeats=1, make_estimator=None):
         certificate grid and of the Lasso's grid.
     """
     X, y, T_true, a_true = case.make(seed)
-    problem = Blasso(case.operator(X), y, case.alpha)
+    problem = Blasso(
+        case.operator(X),
+        y,
+        case.alpha,
+        positive=case.positive,
+        fit_intercept=case.fit_intercept,
+    )
     if make_estimator is None:
         # random_state: the random part of the initial particles (3-D), so
         # that the debias=None refit below repeats the timed fit's flow
@@ -957,7 +1264,7 @@ def run_case(case, seed, repeats=1, make_estimator=None):
             "n_iter": int(n_iter),
         }
     records[METHODS[1]]["grid"] = int(
-        np.prod(problem.operator.adjoint_on_grid(np.zeros(y.shape[0]))[2])
+        np.prod(problem.operator.adjoint_on_grid(np.zeros(problem.y.shape[0]))[2])
     )
     records[METHODS[2]]["grid"] = int(grid.shape[0])
     # the unrefitted spikes come from the same flow (deterministic fits)
