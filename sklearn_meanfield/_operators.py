@@ -287,15 +287,49 @@ class FourierOperator(ForwardOperator):
 
     def _exponentials(self, X, T):
         """``E[j, i] = exp(-2 i pi <k_j, t_i>)`` as a product over the axes
-        of rows of the tables ``exp(-2 i pi k t_ia)`` over the distinct
-        frequencies ``k`` of each axis: no trigonometric function of an
-        (n, m) array."""
+        of rows of the tables ``exp(-2 i pi k t_ia)`` over the frequencies
+        ``k`` of each axis (all integers from the smallest to the largest
+        when that range is at most ``4 n``, else the distinct ones): no
+        trigonometric function of an (n, m) array."""
         E = None
+        n = X.shape[0]
         for a in range(X.shape[1]):
-            k, rows = np.unique(X[:, a], return_inverse=True)
+            x = X[:, a]
+            lo, hi = (x.min(), x.max()) if n else (0.0, 0.0)
+            if hi - lo < 4 * n:
+                k = np.arange(lo, hi + 1)
+                rows = (x - lo).astype(np.intp)
+            else:
+                k, rows = np.unique(x, return_inverse=True)
+                rows = rows.ravel()
             table = np.exp((-2j * np.pi) * np.outer(k, T[:, a]))
             E = table[rows] if E is None else np.multiply(E, table[rows], out=E)
         return E
+
+    @staticmethod
+    def _halves(X, imag):
+        """``n`` if the stacked rows are ``[X0, X0]`` with the imaginary
+        flags ``[0, ..., 1, ...]`` (as :meth:`SpikeUnit.prepare` makes
+        them), else None."""
+        h = X.shape[0] // 2
+        if (
+            2 * h == X.shape[0]
+            and not imag[:h].any()
+            and imag[h:].all()
+            and np.array_equal(X[:h], X[h:])
+        ):
+            return h
+        return None
+
+    def stacked_matrix(self, X, imag, T):
+        """The rows ``Re E`` (``imag`` False) and ``Im E`` alone, the
+        exponentials computed once per measurement."""
+        h = self._halves(X, imag)
+        if h is None:
+            F = self._exponentials(X, T)
+            return np.where(imag[:, None], F.imag, F.real)
+        E = self._exponentials(X[:h], T)
+        return np.concatenate([E.real, E.imag])
 
     def grid_factors(self, X, axes):
         """Per-axis factors of ``exp(-2 i pi <k_j, t>)`` on the tensor grid
@@ -316,6 +350,18 @@ class FourierOperator(ForwardOperator):
         """Rows ``Re E`` and ``Im E = Re(-i E)``: with ``F = c_j E``, ``c_j
         = 1`` on real rows and ``-i`` on imaginary rows, the matrix is ``Re
         F`` and its gradient ``Re(-2 i pi k F) = 2 pi k Im F``."""
+        h = self._halves(X, imag)
+        if h is not None:
+            # the measurements once: Re E, Im E and their gradients 2 pi k
+            # Im E, -2 pi k Re E
+            E = self._exponentials(X[:h], T)
+            A = np.concatenate([E.real, E.imag])
+            dA = np.empty((*A.shape, X.shape[1]))
+            for a in range(X.shape[1]):
+                k = (2 * np.pi) * X[:h, a : a + 1]
+                np.multiply(E.imag, k, out=dA[:h, :, a])
+                np.multiply(E.real, -k, out=dA[h:, :, a])
+            return A, dA
         F = self._exponentials(X, T)
         F[imag] *= -1j
         A = np.ascontiguousarray(F.real)
@@ -507,12 +553,20 @@ class SpikeUnit:
     def values(self, Xp, positions):
         """``phi(t_i)(x_j)`` alone (n, m), times ``scale``: by the
         operator's optional ``matrix(X, T)`` when it has one (real
-        operators), else the first output of :meth:`pairwise`."""
-        matrix = getattr(self.operator, "matrix", None)
-        if callable(matrix) and not self.complex_valued:
-            A = np.asarray(matrix(Xp, positions), dtype=float)
-            return A * self.scale if self.scale != 1.0 else A
-        return self.pairwise(Xp, positions)[0]
+        operators; complex ones: ``stacked_matrix(X, imag, T)``, the real
+        and imaginary rows), else the first output of :meth:`pairwise`."""
+        A = None
+        if not self.complex_valued:
+            matrix = getattr(self.operator, "matrix", None)
+            if callable(matrix):
+                A = np.asarray(matrix(Xp, positions), dtype=float)
+        else:
+            stacked = getattr(self.operator, "stacked_matrix", None)
+            if callable(stacked):
+                A = np.asarray(stacked(Xp[:, :-1], Xp[:, -1] > 0, positions))
+        if A is None:
+            return self.pairwise(Xp, positions)[0]
+        return A * self.scale if self.scale != 1.0 else A
 
     def centred(self, s):
         """The unit of ``phi(t)(x_j) - sum_k s_k phi(t)(x_k)`` (``s`` sums

@@ -160,3 +160,34 @@ def test_fourier_bad_input_leaves_the_estimator_unchanged():
     assert all(vars(est)[k] is before[k] for k in before)
     with pytest.raises(ValueError, match="integer"):
         est.predict(X + 0.25)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_fourier_values_and_gradients_equal_the_formula(d):
+    # the stacked rows [Re E; Im E] computed once per measurement, the
+    # values-only path, and the tables over a frequency range or (sparse
+    # frequencies) over the distinct ones: all equal exp(-2 i pi <k, t>)
+    from sklearn_meanfield._operators import FourierOperator, make_spike_unit
+
+    rng = np.random.RandomState(d)
+    for X in (
+        rng.randint(-6, 7, size=(40, d)).astype(float),
+        rng.randint(-3, 4, size=(5, d)) * 1000.0,
+    ):
+        unit = make_spike_unit(FourierOperator(), X, np.full(len(X), 1 / len(X)))
+        Xp, T = unit.prepare(X), rng.rand(6, d)
+        E = np.exp(-2j * np.pi * X @ T.T)
+        dE = E[:, :, None] * (-2j * np.pi * X[:, None, :])
+        A, dA = unit.pairwise(Xp, T)
+        np.testing.assert_allclose(A, np.vstack([E.real, E.imag]), atol=1e-9)
+        np.testing.assert_allclose(dA, np.concatenate([dE.real, dE.imag]), atol=1e-6)
+        np.testing.assert_allclose(unit.values(Xp, T), A, atol=1e-12)
+        # rows in another order than the unit's stacking
+        imag = rng.rand(len(X)) < 0.5
+        A2, _ = FourierOperator().stacked_matrix_and_gradient(X, imag, T)
+        np.testing.assert_allclose(
+            A2, np.where(imag[:, None], E.imag, E.real), atol=1e-9
+        )
+        np.testing.assert_allclose(
+            FourierOperator().stacked_matrix(X, imag, T), A2, atol=1e-12
+        )
