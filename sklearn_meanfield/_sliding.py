@@ -430,10 +430,13 @@ def slide(
     decreases ``J``; no spike moves by more than half a length scale in one
     step; amplitudes that would change sign are set to zero and their spikes
     dropped; spikes of one sign closer than ``merge_radius`` are merged
-    (amplitudes summed, positions averaged by mass). Stops when
-    ``|sigma_i - eta(t_i)|`` and ``l |grad eta(t_i)|`` are at most ``gtol``
-    for every spike, when ``J`` no longer decreases, or after ``max_iter``
-    steps.
+    (amplitudes summed, positions averaged by mass). In a bounded box a
+    position coordinate at a bound whose gradient points out of the box is
+    held there (projected Newton: its row and column of ``H`` and its
+    gradient are left out of the step). Stops when ``|sigma_i -
+    eta(t_i)|`` and ``l |grad eta(t_i)|`` (the free coordinates) are at
+    most ``gtol`` for every spike, when ``J`` no longer decreases, or after
+    ``max_iter`` steps.
 
     Parameters
     ----------
@@ -514,6 +517,11 @@ def slide(
         c = sr @ Phi
         gc = np.einsum("j,jik->ik", sr, dPhi)
         g_a = lam * sigma - c
+        # coordinates held at a bound of a bounded box by their gradient
+        # (the projected Newton step leaves them out)
+        pinned = _pinned(unit, T, -a[:, None] * gc)
+        if pinned is not None:
+            gc = np.where(pinned, 0.0, gc)
         stat = (
             max(float(np.abs(g_a).max()), float(np.abs(gc).max(initial=0.0)) * ell)
             / scale
@@ -541,6 +549,11 @@ def slide(
             H[iT, ia[:, None]] -= gc
             H[iT[:, :, None], iT[:, None, :]] -= a[:, None, None] * Hc
         grad = np.concatenate([g_a, (-a[:, None] * gc).ravel()])
+        if pinned is not None:
+            f = k + np.flatnonzero(pinned.ravel())
+            H[f, :] = 0.0
+            H[:, f] = 0.0
+            H[f, f] = diag[f]
         accepted = False
         # the model was good: try Newton's step itself first, then go back
         # to the damping that worked
@@ -619,6 +632,21 @@ def slide(
     if radius <= 0:
         info["index"] = index
     return T, a, info
+
+
+def _pinned(unit, T, grad_T):
+    """``(k, n_dims)`` mask of the position coordinates at a bound of the
+    unit's domain, when it is a bounded box, whose gradient ``grad_T`` of
+    ``J`` points out of the box (a descent step would leave it): the
+    active set of the bound constraints. None when nothing is pinned."""
+    domain = unit.domain
+    if domain.periodic or not getattr(domain, "bounded", False) or not T.size:
+        return None
+    tol = 1e-9 * unit.length_scale
+    pinned = ((T <= domain.lower + tol) & (grad_T > 0)) | (
+        (T >= domain.upper - tol) & (grad_T < 0)
+    )
+    return pinned if pinned.any() else None
 
 
 def _more_damping(mu, nu, mu_next):
@@ -781,6 +809,8 @@ class SlideResult:
     certified: bool = False
     records: list = field(default_factory=list)
     objective: float = np.nan
+    #: the uncertified polished spikes of lowest J, ``(T, a, J)``
+    best: tuple = None
 
 
 def flow_and_slide(
@@ -973,9 +1003,17 @@ def flow_and_slide(
         wait *= WAIT_GROWTH
         next_try = wait
     if spikes is None:
-        # the flow stopped (budget or stationary) before a certified polish
+        # the flow stopped (budget or stationary) before a certified polish:
+        # the flow's particles, or the polished spikes if they are better
         keep = a != 0
-        gap, eta_max, J = _gap(unit, Xp, y, s, lam, T[keep], a[keep], grid)
+        J_flow = _objective(unit, Xp, y, s, lam, T[keep], a[keep], "values")[0]
+        if result.best is not None and result.best[2] < J_flow:
+            Tb, ab, _ = result.best
+            gap, eta_max, J = _gap(unit, Xp, y, s, lam, Tb, ab, grid)
+            T, a = _into_slots(T, sigma, Tb, ab)
+            curve.append(J)  # (the loss curve ends at the measure returned)
+        else:
+            gap, eta_max, J = _gap(unit, Xp, y, s, lam, T[keep], a[keep], grid)
         result.positions, result.amplitudes = T, a
         result.gap, result.eta_max, result.objective = gap, eta_max, J
         return result
@@ -1147,6 +1185,8 @@ def _slide_and_certify(
         if gap <= tol * J or eta_max <= 1 + NO_VIOLATION:
             # certified, or nothing to insert: the gap is at its floor
             return T, a, gap, eta_max, J
+        if result.best is None or J < result.best[2]:
+            result.best = (T, a, J)
         if n_inserted >= max_insertions or t_star is None:
             return None
         new_T = _violations(unit, T, a, lam, cmax, t_star, c_star, *peaks)
