@@ -41,14 +41,14 @@ class SparseSpikeDeconvolver(RegressorMixin, BaseEstimator):
     Fourier coefficients (``"fourier"``, complex ``y``), or any forward
     operator. ``mu`` is discretised into particles and moved by conic
     particle gradient descent (Wasserstein-Fisher-Rao flow, Chizat 2022):
-    particle ``i`` carries a fixed sign ``s_i``, a mass ``r_i^2`` and a
-    position ``t_i``, its amplitude is ``a_i = s_i r_i^2 / m`` (the
-    mean-field weight ``w_i = s_i r_i^2`` divided by the number of particles
-    ``m``), and with the first variation ``g_i = s_i eta'(t_i) + alpha`` of
+    particle ``i`` carries a fixed sign ``e_i``, a mass ``r_i^2`` and a
+    position ``t_i``, its amplitude is ``a_i = e_i r_i^2 / m`` (the
+    mean-field weight ``w_i = e_i r_i^2`` divided by the number of particles
+    ``m``), and with the first variation ``g_i = e_i V(t_i) + alpha`` of
     ``J``::
 
         r_i <- r_i exp(-2 weight_step g_i),
-        t_i <- t_i - position_step * l^2 * s_i grad V(t_i),
+        t_i <- t_i - position_step * l^2 * e_i grad V(t_i),
         b   <- b - sum_j s_j (f_j + b - y_j)     (at the full step)
 
     ``V(t) = -sum_j s_j phi(t)(x_j) (y_j - prediction_j)`` and ``l`` the
