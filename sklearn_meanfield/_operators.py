@@ -439,8 +439,8 @@ class SpikeUnit:
 
     def column_norm(self, Xp, s):
         """The largest weighted norm ``(sum_j s_j phi(t)(x_j)^2)^(1/2)`` of a
-        column over the probe points."""
-        A, _ = self.pairwise(Xp, self.probe_points())
+        column over the probe points (values only, no gradients)."""
+        A = self.values(Xp, self.probe_points())
         return float(np.sqrt(np.max(s @ np.square(A))))
 
     @property
