@@ -132,7 +132,15 @@ class CertificateGrid:
     row-wise Kronecker product (kept between evaluations up to
     ``MAX_KHATRI_RAO`` entries): ``n q_1 ... q_d`` multiply-adds in one
     matrix product, no operator evaluation; the grid may have up to
-    ``MAX_SEPARABLE_GRID_POINTS`` points. Otherwise the same grid evaluated
+    ``MAX_SEPARABLE_GRID_POINTS`` points. When the samples take few distinct
+    coordinates along each axis (samples on a grid, pixels), with ``F_k[j]``
+    the same for samples of the same ``k``-th coordinate, the sum is over
+    those coordinates instead: ``V[u_1, ..., u_d] = sum_{j : x_j = (u_1,
+    ..., u_d)} v_j`` (``p_1 ... p_d`` entries, ``p_k`` distinct coordinates
+    along axis ``k``), then ``c = V x_1 G_1 x_2 ... x_d G_d`` (``G_k`` the
+    rows of ``F_k`` at the distinct coordinates, ``x_k`` the product along
+    axis ``k``): ``sum_k q_1 ... q_k p_k ... p_d`` multiply-adds, used when
+    fewer than ``n q_1 ... q_d``. Otherwise the same grid evaluated
     by the operator in blocks if it has at most ``MAX_GENERIC_GRID_POINTS``
     points, else the unit's ``certificate_points()`` (a coarse grid and
     random points: the certificate is then a heuristic).
@@ -155,6 +163,9 @@ class CertificateGrid:
         # 1..d-1, formed at the first evaluation and kept (it does not depend
         # on v): the values are then (v F_0)^T KR, one matrix product
         self.kr = None
+        # (with factors: the samples' distinct coordinates, see
+        # _sample_tensor)
+        self.tensor = None
         factors = getattr(unit.operator, "grid_factors", None)
         if callable(factors):
             domain = unit.domain.widened(2 * unit.length_scale)
@@ -164,6 +175,7 @@ class CertificateGrid:
                 X = Xp[: Xp.shape[0] // 2, :-1] if unit.complex_valued else Xp
                 self.factors = [np.asarray(F) for F in factors(X, axes)]
                 self.shape = tuple(len(a) for a in axes)
+                self.tensor = _sample_tensor(X, self.factors)
                 mesh = np.meshgrid(*axes, indexing="ij")
                 self.points = unit.project(np.column_stack([g.ravel() for g in mesh]))
         if self.factors is None:
@@ -182,6 +194,8 @@ class CertificateGrid:
         """Whether an evaluation costs less than about a million
         multiply-adds (of a contraction; an eighth of that in operator
         values)."""
+        if self.tensor is not None:
+            return self.tensor[3] <= CHEAP_GRID_WORK
         work = self.Xp.shape[0] * self.points.shape[0]
         return work <= CHEAP_GRID_WORK / (1 if self.factors is not None else 8)
 
@@ -200,7 +214,18 @@ class CertificateGrid:
             # rows [Re E; Im E]: sum_j v_j A_j = Re sum_j (v_re - i v_im) E
             n = v.shape[0] // 2
             v = v[:n] - 1j * v[n:]
-        if len(self.factors) == 1:
+        if self.tensor is not None:
+            index, p, G, _ = self.tensor
+            size = int(np.prod(p))
+            V = np.bincount(index, weights=v.real, minlength=size)
+            if np.iscomplexobj(v):
+                V = V + 1j * np.bincount(index, weights=v.imag, minlength=size)
+            M = V.reshape(p)
+            for Gk in G:
+                # contract the first remaining sample axis; the grid axis
+                # goes last
+                M = np.tensordot(M, Gk, axes=(0, 0))
+        elif len(self.factors) == 1:
             M = v @ self.factors[0]
         else:
             kr = self.kr
@@ -226,6 +251,42 @@ class CertificateGrid:
         else:
             idx = np.arange(absval.shape[0])
         return idx[np.argsort(-absval[idx], kind="stable")[:n_starts]]
+
+
+def _sample_tensor(X, factors, rtol=1e-12):
+    """The samples as a tensor of their distinct coordinates, when that
+    makes the grid values cheaper (see :class:`CertificateGrid`).
+
+    Returns ``(index, p, G, work)``: ``index[j]`` the position of sample
+    ``j`` in the (raveled) tensor of shape ``p = (p_1, ..., p_d)`` of
+    distinct coordinates, ``G_k`` the rows of ``F_k`` at them (p_k, q_k),
+    ``work`` the multiply-adds of an evaluation; or None when the
+    contraction over the samples is cheaper, or a factor differs (by more
+    than ``rtol`` of its largest entry) between samples of the same
+    coordinate (it then depends on more than that coordinate)."""
+    n, d = X.shape
+    if d != len(factors) or n == 0:
+        return None
+    q = [F.shape[1] for F in factors]
+    inverse, G, p = [], [], []
+    for k, F in enumerate(factors):
+        _, first, inv = np.unique(X[:, k], return_index=True, return_inverse=True)
+        inverse.append(inv.ravel())
+        G.append(F[first])
+        p.append(first.size)
+    # multiply-adds: the contraction of axis k with q_1..q_{k-1} done
+    work = n + sum(
+        float(np.prod(q[:k])) * p[k] * q[k] * float(np.prod(p[k + 1 :]))
+        for k in range(d)
+    )
+    if not work < n * float(np.prod(q)):
+        return None
+    for F, Gk, inv in zip(factors, G, inverse, strict=True):
+        scale = float(np.abs(F).max(initial=0.0))
+        if not np.all(np.abs(F - Gk[inv]) <= rtol * scale):
+            return None
+    index = np.ravel_multi_index(inverse, p)
+    return index, tuple(p), G, work
 
 
 def _grid_axes(domain, q):

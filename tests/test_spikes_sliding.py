@@ -12,11 +12,13 @@ from sklearn_meanfield import (
     DirichletKernel,
     FourierOperator,
     GaussianKernel,
+    IntegratedGaussianKernel,
     SparseSpikeDeconvolver,
 )
 from sklearn_meanfield._operators import make_spike_unit
 from sklearn_meanfield._sliding import (
     CertificateGrid,
+    _sample_tensor,
     certificate_search,
     flow_and_slide,
     refit,
@@ -158,10 +160,54 @@ def test_certificate_grid_contraction_equals_the_operator(kernel, X):
     Xp = unit.prepare(X)
     grid = CertificateGrid(unit, Xp)
     assert grid.factors is not None and grid.shape is not None
+    # (distinct sample coordinates: the contraction is over the samples)
+    assert grid.tensor is None
     v = np.random.RandomState(2).standard_normal(Xp.shape[0])
     np.testing.assert_allclose(
         grid.values(v), v @ unit.pairwise(Xp, grid.points)[0], atol=1e-12
     )
+
+
+def _mesh(*axes):
+    return np.column_stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")])
+
+
+@pytest.mark.parametrize(
+    "kernel, X",
+    [
+        (GaussianKernel(0.1), _mesh(*[np.linspace(0, 1, 9)] * 3)),
+        (DirichletKernel(3), _mesh(np.arange(12) / 12, np.arange(10) / 10)),
+        # an image, one pixel missing and one measured twice
+        (
+            IntegratedGaussianKernel(1.2, 1.0),
+            np.vstack([_mesh(np.arange(16.0), np.arange(12.0))[1:], [[3.0, 4.0]]]),
+        ),
+        (FourierOperator(), _mesh(np.arange(-4, 5), np.arange(-4, 5)).astype(float)),
+    ],
+)
+def test_certificate_grid_over_distinct_sample_coordinates(kernel, X):
+    # samples on a grid: the contraction runs over the distinct coordinates
+    s = np.full(X.shape[0], 1 / X.shape[0])
+    unit = make_spike_unit(kernel, X, s)
+    Xp = unit.prepare(X)
+    grid = CertificateGrid(unit, Xp)
+    assert grid.tensor is not None
+    assert grid.tensor[3] < X.shape[0] * grid.points.shape[0]
+    v = np.random.RandomState(3).standard_normal(Xp.shape[0])
+    np.testing.assert_allclose(
+        grid.values(v), v @ unit.pairwise(Xp, grid.points)[0], atol=1e-12
+    )
+
+
+def test_sample_tensor_needs_factors_of_one_coordinate():
+    X = _mesh(np.linspace(0, 1, 8), np.linspace(0, 1, 8))
+    F = [np.exp(-np.square(X[:, k, None] - np.linspace(0, 1, 5))) for k in range(2)]
+    index, p, G, _ = _sample_tensor(X, F)
+    assert p == (8, 8)
+    np.testing.assert_array_equal(G[0][index // 8], F[0])
+    # a factor that also depends on the other coordinate (a gain per sample)
+    gain = 1 + X[:, 1]
+    assert _sample_tensor(X, [F[0] * gain[:, None], F[1]]) is None
 
 
 def test_certificate_search_finds_the_maximum():
