@@ -399,6 +399,41 @@ class GaussianKernel(ConvolutionKernel):
             dK[k] *= K_scaled
         return K, dK.transpose(1, 2, 0)
 
+    def contract_derivatives(self, X, T, v):
+        """``c_i = sum_j v_j K(x_j - t_i)``, its gradient (m, n_dims) and
+        Hessian (m, n_dims, n_dims) in ``t_i``.
+
+        With ``D = x_j - t_i``, ``grad_t K(x - t) = K D / sigma^2`` and
+        ``Hess_t K(x - t) = K (D D^T / sigma^4 - I / sigma^2)``. The sums
+        over ``j`` come from the moments ``S_i = sum_j w_ji``, ``M_i =
+        sum_j w_ji x_j``, ``Q_i = sum_j w_ji x_j x_j^T`` of ``w_ji = v_j
+        K(x_j - t_i)``, one product ``K^T (v [1, x, x x^T])`` (coordinates
+        relative to the first sample)::
+
+            c_i = S_i,    grad c_i = (M_i - S_i t_i) / sigma^2,
+            Hess c_i = (Q_i - M_i t_i^T - t_i M_i^T + S_i t_i t_i^T) / sigma^4
+                       - S_i I / sigma^2   (symmetrised)."""
+        X = np.asarray(X, dtype=float)
+        T = np.asarray(T, dtype=float)
+        v = np.asarray(v, dtype=float)
+        K, Xc, Tc = self._pairwise_value(X, T)
+        n, d = Xc.shape
+        B = np.empty((n, 1 + d + d * d))
+        B[:, 0] = v
+        B[:, 1 : 1 + d] = v[:, None] * Xc
+        B[:, 1 + d :] = (B[:, 1 : 1 + d, None] * Xc[:, None, :]).reshape(n, d * d)
+        moments = K.T @ B
+        S = moments[:, 0]
+        M = moments[:, 1 : 1 + d]
+        H = moments[:, 1 + d :].reshape(-1, d, d)
+        H -= M[:, :, None] * Tc[:, None, :] + Tc[:, :, None] * M[:, None, :]
+        H += S[:, None, None] * (Tc[:, :, None] * Tc[:, None, :])
+        H /= self.bandwidth**4
+        diagonal = np.arange(d)
+        H[:, diagonal, diagonal] -= (S / self.bandwidth**2)[:, None]
+        grad = (M - S[:, None] * Tc) / self.bandwidth**2
+        return S, grad, 0.5 * (H + H.transpose(0, 2, 1))
+
     def grid_factors(self, X, axes):
         """Per-axis factors of ``K(x_j - t)`` on the tensor grid of
         ``axes``: ``F_k[j, i] = exp(-(x_jk - axes[k][i])^2 / (2 sigma^2))``

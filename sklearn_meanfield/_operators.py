@@ -514,6 +514,24 @@ class SpikeUnit:
             return A * self.scale if self.scale != 1.0 else A
         return self.pairwise(Xp, positions)[0]
 
+    @property
+    def contracts_derivatives(self):
+        """Whether :meth:`contract_derivatives` is available (a real
+        operator with a method ``contract_derivatives(X, T, v)``)."""
+        return not self.complex_valued and callable(
+            getattr(self.operator, "contract_derivatives", None)
+        )
+
+    def contract_derivatives(self, Xp, positions, v):
+        """``c(t_i) = sum_j v_j phi(t_i)(x_j)``, its gradient (m, n_dims)
+        and Hessian (m, n_dims, n_dims), times ``scale``, by the operator's
+        ``contract_derivatives`` (see :attr:`contracts_derivatives`)."""
+        c, g, H = self.operator.contract_derivatives(Xp, positions, v)
+        c, g, H = (np.asarray(x, dtype=float) for x in (c, g, H))
+        if self.scale != 1.0:
+            return c * self.scale, g * self.scale, H * self.scale
+        return c, g, H
+
     def centred(self, s):
         """The unit of ``phi(t)(x_j) - sum_k s_k phi(t)(x_k)`` (``s`` sums
         to 1): the BLASSO with an unpenalised background ``b`` is, with
@@ -610,6 +628,11 @@ class CentredSpikeUnit(SpikeUnit):
     def values(self, Xp, positions):
         A = super().values(Xp, positions)
         return A - self.s @ A
+
+    def contract_derivatives(self, Xp, positions, v):
+        # sum_j v_j (phi(x_j) - sum_k s_k phi(x_k)) = sum_j (v_j - s_j
+        # sum_k v_k) phi(x_j)
+        return super().contract_derivatives(Xp, positions, v - self.s * v.sum())
 
 
 #: most particles (per sign) an automatic covering grid may have

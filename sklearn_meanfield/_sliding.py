@@ -46,8 +46,10 @@ positions). With the signs fixed ``J`` is smooth: its gradient is
 and its Hessian the Gauss-Newton term ``G^T S G`` (``G = [Phi, dPhi a]``,
 which needs only the operator's first derivatives) plus a block per spike
 from the residual, ``-grad c(t_i)`` between ``a_i`` and ``t_i`` and ``-a_i
-Hess c(t_i)`` on ``t_i``, ``Hess c`` by forward differences of the exact
-``grad c`` (one operator call with the spikes).
+Hess c(t_i)`` on ``t_i``, ``Hess c`` from the operator's
+``contract_derivatives`` where it has one (the Gaussian kernel), else by
+forward differences of the exact ``grad c`` (one operator call with the
+spikes).
 
 **Certificate** (:class:`CertificateGrid`, :func:`certificate_search`).
 ``max_t |eta(t)|`` on a grid of spacing ``l / 2`` (a tensor contraction of
@@ -82,6 +84,8 @@ __all__ = [
 
 #: step of the finite differences of gradients, in length scales
 FD_STEP = 1e-6
+#: marks a cache whose Hessians come from ``unit.contract_derivatives``
+ANALYTIC = "analytic"
 #: grid local maxima below this fraction of the largest grid value are not
 #: refined by the certificate search
 START_FLOOR = 0.7
@@ -328,8 +332,8 @@ def certificate_search(
     maxima above ``floor`` and ``START_FLOOR`` times the largest value, but
     not within half a length scale of a point of ``exclude`` where ``c`` has
     the same sign and a larger modulus (spikes of a polished measure: local
-    maxima of ``|c|``), vectorised over the starts: Hessian by forward
-    differences of the exact gradient; where ``-sign(c) Hess c`` is not
+    maxima of ``|c|``), vectorised over the starts: Hessian as in
+    :func:`_values_gradients_hessians`; where ``-sign(c) Hess c`` is not
     positive definite, a gradient step ``l^2 grad / |c|``; steps capped at
     half a length scale; a start stops once its step is below ``step_tol``
     length scales (the value is then within about ``step_tol^2`` of the
@@ -420,9 +424,13 @@ def _stencil(unit, T, h):
 
 def _values_gradients_hessians(unit, Xp, v, T, h):
     """``c(t)``, ``grad c(t)`` and ``Hess c(t)`` for ``c(t) = sum_j v_j
-    phi(t)(x_j)`` at the rows of ``T``, from one operator call at ``T`` and
-    the stencil of :func:`_stencil` (Hessian by forward differences of the
-    exact gradient)."""
+    phi(t)(x_j)`` at the rows of ``T``:
+    all three contracted by the operator where it can
+    (``unit.contracts_derivatives``), else from one operator call at ``T``
+    and the stencil of :func:`_stencil` (Hessian by forward differences of
+    the exact gradient)."""
+    if unit.contracts_derivatives:
+        return unit.contract_derivatives(Xp, T, v)
     P, sep = _stencil(unit, T, h)
     k = T.shape[0]
     A, dA = unit.pairwise(Xp, np.concatenate([T, P]))
@@ -445,7 +453,9 @@ def _fd_hessian(v, g, dA_shifted, sep):
 def _objective(unit, Xp, y, s, lam, T, a, h=None):
     """``J`` and ``(Phi, dPhi, r, extra)`` at the spikes ``(T, a)``: with
     ``h``, ``extra`` holds the gradients at the stencil of :func:`_stencil`
-    and its separations (one operator call), for :func:`_fd_hessian`;
+    and its separations (one operator call), for :func:`_fd_hessian`, or
+    ``ANALYTIC`` when the unit contracts its Hessian itself
+    (``unit.contracts_derivatives``: no stencil);
     ``h="values"``: ``J`` and ``(Phi, None, r, None)`` from the values
     alone."""
     if a.size == 0:
@@ -456,6 +466,8 @@ def _objective(unit, Xp, y, s, lam, T, a, h=None):
         Phi, dPhi = unit.forward(Xp, T)
     elif isinstance(h, str):
         Phi, dPhi = _values(unit, Xp, T), None
+    elif unit.contracts_derivatives:
+        (Phi, dPhi), extra = unit.forward(Xp, T), ANALYTIC
     else:
         P, sep = _stencil(unit, T, h)
         A, dA = unit.pairwise(Xp, np.concatenate([T, P]))
@@ -597,7 +609,10 @@ def slide(
         ia = np.arange(k)
         iT = k + ia[:, None] * d + np.arange(d)[None, :]
         if stencil is not None:
-            Hc = _fd_hessian(sr, gc, *stencil)
+            if stencil is ANALYTIC:
+                Hc = unit.contract_derivatives(Xp, T, sr)[2]
+            else:
+                Hc = _fd_hessian(sr, gc, *stencil)
             H[ia[:, None], iT] -= gc
             H[iT, ia[:, None]] -= gc
             H[iT[:, :, None], iT[:, None, :]] -= a[:, None, None] * Hc

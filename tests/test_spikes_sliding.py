@@ -310,3 +310,36 @@ def test_uncertified_end_warns():
     X, y, _, _ = make_spikes(5, 101, cutoff=10, noise=1e-3, random_state=0)
     with pytest.warns(ConvergenceWarning, match="duality gap"):
         SparseSpikeDeconvolver(cutoff=10, max_iter=2).fit(X, y)
+
+
+@pytest.mark.parametrize("centred", [False, True])
+def test_gaussian_contracted_derivatives_equal_the_operator(centred):
+    # c, grad c and Hess c of c(t) = sum_j v_j K(x_j - t) through the
+    # (centred, rescaled) unit: against the operator's values and gradients,
+    # and central differences of its exact gradient
+    rng = np.random.RandomState(7)
+    X = rng.uniform(size=(60, 3))
+    s = np.full(60, 1 / 60)
+    unit = make_spike_unit(GaussianKernel(0.2), X, s).rescaled(3.0)
+    if centred:
+        unit = unit.centred(s)
+    assert unit.contracts_derivatives
+    Xp, v, T = unit.prepare(X), rng.standard_normal(60), rng.uniform(size=(4, 3))
+    c, g, H = unit.contract_derivatives(Xp, T, v)
+    A, dA = unit.pairwise(Xp, T)
+    np.testing.assert_allclose(c, v @ A, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g, np.einsum("j,jik->ik", v, dA), rtol=1e-10, atol=1e-10)
+    h = 1e-5
+    for e in range(3):
+        step = np.zeros(3)
+        step[e] = h
+        g_plus = np.einsum("j,jik->ik", v, unit.pairwise(Xp, T + step)[1])
+        g_minus = np.einsum("j,jik->ik", v, unit.pairwise(Xp, T - step)[1])
+        np.testing.assert_allclose(
+            H[:, :, e], (g_plus - g_minus) / (2 * h), rtol=1e-6, atol=1e-6
+        )
+    np.testing.assert_array_equal(H, H.transpose(0, 2, 1))
+    F = np.arange(-4, 5)[:, None].astype(float)
+    assert not make_spike_unit(
+        FourierOperator(), F, np.full(9, 1 / 9)
+    ).contracts_derivatives
