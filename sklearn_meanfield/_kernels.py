@@ -372,13 +372,23 @@ class GaussianKernel(ConvolutionKernel):
         )[0]
 
     def _pairwise_value(self, X, T):
+        """``K`` (n, m) and the coordinates relative to the first sample:
+        the exponent ``-|x - t|^2 / (2 sigma^2) = u.w - |u|^2 / 2 - |w|^2 /
+        2`` (``u = x / sigma``, ``w = t / sigma``) as one product ``[u,
+        -|u|^2 / 2, 1] [w, 1, -|w|^2 / 2]^T``, clipped at 0."""
         center = X[0] if X.shape[0] else 0.0
         Xc, Tc = X - center, T - center
-        sq = Xc @ (-2.0 * Tc.T)
-        sq += np.einsum("jk,jk->j", Xc, Xc)[:, None]
-        sq += np.einsum("ik,ik->i", Tc, Tc)[None, :]
-        np.maximum(sq, 0.0, out=sq)
-        sq *= -0.5 / self.bandwidth**2
+        d = X.shape[1]
+        U = np.empty((X.shape[0], d + 2))
+        W = np.empty((T.shape[0], d + 2))
+        np.divide(Xc, self.bandwidth, out=U[:, :d])
+        np.divide(Tc, self.bandwidth, out=W[:, :d])
+        U[:, d] = -0.5 * np.einsum("jk,jk->j", U[:, :d], U[:, :d])
+        U[:, d + 1] = 1.0
+        W[:, d] = 1.0
+        W[:, d + 1] = -0.5 * np.einsum("ik,ik->i", W[:, :d], W[:, :d])
+        sq = U @ W.T
+        np.minimum(sq, 0.0, out=sq)
         return np.exp(sq, out=sq), Xc, Tc
 
     def pairwise_value_and_gradient(self, X, T):
