@@ -67,6 +67,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.linalg.lapack import dposv, dpotrf, dpotrs
 from scipy.ndimage import maximum_filter
 from sklearn.exceptions import ConvergenceWarning
 
@@ -623,13 +624,17 @@ def slide(
         mu_next = mu
         if rho > 0.75:
             mu = 0.0
+        n_unknowns = H.shape[0]
         for _ in range(40):
-            try:
-                L = np.linalg.cholesky(H + mu * np.diag(diag))
-            except np.linalg.LinAlgError:
+            damped = H.copy()
+            damped.flat[:: n_unknowns + 1] += mu * diag
+            # (LAPACK's Cholesky factorisation and solve: the problems are
+            # small, numpy's wrappers would cost more than the work)
+            L, info = dpotrf(damped, lower=1, clean=0)
+            if info != 0:
                 mu, nu = _more_damping(mu, nu, mu_next)
                 continue
-            dz = -np.linalg.solve(L.T, np.linalg.solve(L, grad))
+            dz = -dpotrs(L, grad, lower=1)[0]
             move = np.sqrt(np.square(dz[k:].reshape(k, d)).sum(axis=1)).max()
             if move > 0.5 * ell:
                 dz *= 0.5 * ell / move
@@ -754,8 +759,11 @@ def _amplitudes_on_support(Phi, y, s, lam, a, fixed_signs=True):
         idx = np.flatnonzero(free)
         if idx.size == 0:
             break
-        Qf = Q[np.ix_(idx, idx)] + ridge * np.eye(idx.size)
-        target = np.linalg.solve(Qf, b[idx])
+        Qf = Q[np.ix_(idx, idx)]
+        Qf.flat[:: idx.size + 1] += ridge
+        target, info = dposv(Qf, b[idx])[1:]
+        if info != 0:  # (not positive definite to rounding)
+            target = np.linalg.lstsq(Qf, b[idx], rcond=None)[0]
         step = target - a[idx]
         # largest fraction of the step keeping every sign
         with np.errstate(divide="ignore", invalid="ignore"):
