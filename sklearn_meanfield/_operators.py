@@ -38,13 +38,20 @@ holds the defaults, the built-in operators derive from it):
 ``matrix(X, T) -> A`` (optional, real operators)
     ``A`` alone, when cheaper than with its gradient (the default solver's
     line searches and certificate grids need values only).
+``contract_derivatives(X, T, v) -> (c, grad, hess)`` (optional, real operators)
+    ``c_i = sum_j v_j phi(t_i)(x_j)``, its gradient (m, n_dims) and Hessian
+    (m, n_dims, n_dims) in ``t_i``: the default solver's Newton steps then
+    take second derivatives from the operator instead of finite differences
+    of the gradient.
 ``grid_factors(X, axes) -> [F_1, ..., F_d]`` (optional)
     For a separable operator, ``phi(t)(x_j) = prod_k F_k[j, i_k]`` at the
     points ``t = (axes[0][i_1], ..., axes[d-1][i_d])`` of the tensor grid of
     the 1-D arrays ``axes``, ``F_k`` of shape (n_samples, len(axes[k])),
     real or complex (then ``A`` is that product, its real and imaginary
     parts the stacked rows): the certificate on a fine grid becomes a
-    tensor contraction (:class:`~sklearn_meanfield._sliding.CertificateGrid`).
+    tensor contraction (:class:`~sklearn_meanfield._sliding.CertificateGrid`;
+    over the distinct coordinates of the samples when ``F_k[j]`` depends on
+    ``x_jk`` alone and they are few, as on an image).
 
 Operators that are not built in have their outputs checked at every call
 (shapes, finite values, real unless ``complex_valued``); errors name the
