@@ -68,7 +68,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.linalg.lapack import dposv, dpotrf, dpotrs
-from scipy.ndimage import maximum_filter
 from sklearn.exceptions import ConvergenceWarning
 
 from ._objective import Particles
@@ -244,17 +243,29 @@ class CertificateGrid:
         # (the factors are the operator's: times the unit's scale)
         return np.ascontiguousarray(M.real).ravel() * getattr(self.unit, "scale", 1.0)
 
-    def starts(self, values, n_starts):
+    def starts(self, values, n_starts, floor=0.0):
         """Indices of the largest local maxima of ``|values|`` on the grid
-        (of the largest values when the points are not a grid)."""
+        that are at least ``floor`` (of the largest values when the points
+        are not a grid). A local maximum is at least each of its ``3^d - 1``
+        neighbours (periodic on the torus, the border repeated on a box);
+        only the points at least ``floor`` are compared."""
         absval = np.abs(values)
-        if self.shape is not None:
-            grid = absval.reshape(self.shape)
-            mode = "wrap" if self.unit.domain.periodic else "nearest"
-            local = (grid == maximum_filter(grid, size=3, mode=mode)).ravel()
-            idx = np.flatnonzero(local)
-        else:
-            idx = np.arange(absval.shape[0])
+        idx = np.flatnonzero(absval >= floor)
+        if self.shape is not None and idx.size:
+            shape = np.array(self.shape)
+            d = shape.size
+            offsets = np.stack(
+                np.meshgrid(*[[-1, 0, 1]] * d, indexing="ij"), axis=-1
+            ).reshape(-1, d)
+            offsets = offsets[np.any(offsets != 0, axis=1)]
+            coords = np.stack(np.unravel_index(idx, self.shape))  # (d, k)
+            nb = coords[:, :, None] + offsets.T[:, None, :]  # (d, k, 3^d - 1)
+            if self.unit.domain.periodic:
+                nb %= shape[:, None, None]
+            else:
+                np.clip(nb, 0, (shape - 1)[:, None, None], out=nb)
+            neighbours = absval[np.ravel_multi_index(tuple(nb), self.shape)]
+            idx = idx[np.all(absval[idx][:, None] >= neighbours, axis=1)]
         return idx[np.argsort(-absval[idx], kind="stable")[:n_starts]]
 
 
@@ -357,10 +368,9 @@ def certificate_search(
         i = int(np.argmax(np.abs(ce)))
         if abs(ce[i]) > best:
             best, best_t, best_v = float(abs(ce[i])), extra[i].copy(), float(ce[i])
-    idx = grid.starts(values, n_starts)
     # a grid local maximum far below the largest cannot be the maximum (a
     # peak is at most a few percent above the grid at spacing l / 2)
-    idx = idx[absval[idx] >= max(floor, START_FLOOR * max(top, best))]
+    idx = grid.starts(values, n_starts, max(floor, START_FLOOR * max(top, best)))
     T = grid.points[idx].copy()
     if exclude is not None and exclude.shape[0] and T.shape[0]:
         # the largest of |c| near a spike of the same sign is that spike

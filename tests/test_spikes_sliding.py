@@ -343,3 +343,29 @@ def test_gaussian_contracted_derivatives_equal_the_operator(centred):
     assert not make_spike_unit(
         FourierOperator(), F, np.full(9, 1 / 9)
     ).contracts_derivatives
+
+
+@pytest.mark.parametrize(
+    "kernel, X",
+    [
+        (DirichletKernel(3), _mesh(np.arange(9) / 9, np.arange(8) / 8)),
+        (GaussianKernel(0.15), _mesh(*[np.linspace(0, 1, 6)] * 3)),
+    ],
+)
+def test_grid_starts_are_the_local_maxima_above_the_floor(kernel, X):
+    # against scipy's maximum filter (wrapped on the torus, the border
+    # repeated on a box), on values with many local maxima and ties
+    from scipy.ndimage import maximum_filter
+
+    s = np.full(X.shape[0], 1 / X.shape[0])
+    unit = make_spike_unit(kernel, X, s)
+    grid = CertificateGrid(unit, unit.prepare(X))
+    rng = np.random.RandomState(8)
+    values = np.round(rng.standard_normal(grid.points.shape[0]), 1)
+    absval = np.abs(values).reshape(grid.shape)
+    mode = "wrap" if unit.periodic else "nearest"
+    local = np.flatnonzero(absval == maximum_filter(absval, size=3, mode=mode))
+    for floor in (0.0, 1.0):
+        expected = local[np.abs(values[local]) >= floor]
+        expected = expected[np.argsort(-np.abs(values[expected]), kind="stable")]
+        np.testing.assert_array_equal(grid.starts(values, 10, floor), expected[:10])
