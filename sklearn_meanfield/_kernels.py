@@ -372,22 +372,24 @@ class GaussianKernel(ConvolutionKernel):
         )[0]
 
     def _pairwise_value(self, X, T):
-        """``K`` (n, m) and the coordinates relative to the first sample:
-        the exponent ``-|x - t|^2 / (2 sigma^2) = u.w - |u|^2 / 2 - |w|^2 /
-        2`` (``u = x / sigma``, ``w = t / sigma``) as one product ``[u,
-        -|u|^2 / 2, 1] [w, 1, -|w|^2 / 2]^T``, clipped at 0."""
+        """``K`` (n, m) and the coordinates relative to the first sample,
+        transposed (n_dims, n) and (n_dims, m): the exponent ``-|x - t|^2 /
+        (2 sigma^2) = u.w - |u|^2 / 2 - |w|^2 / 2`` (``u = x / sigma``, ``w
+        = t / sigma``) as one product ``[u, -|u|^2 / 2, 1] [w, 1, -|w|^2 /
+        2]^T``, clipped at 0. (Coordinates are kept axis by axis, in
+        contiguous rows: numpy is slow along an axis of length n_dims.)"""
         center = X[0] if X.shape[0] else 0.0
-        Xc, Tc = X - center, T - center
+        Xc, Tc = (X - center).T.copy(), (T - center).T.copy()
         d = X.shape[1]
-        U = np.empty((X.shape[0], d + 2))
-        W = np.empty((T.shape[0], d + 2))
-        np.divide(Xc, self.bandwidth, out=U[:, :d])
-        np.divide(Tc, self.bandwidth, out=W[:, :d])
-        U[:, d] = -0.5 * np.einsum("jk,jk->j", U[:, :d], U[:, :d])
-        U[:, d + 1] = 1.0
-        W[:, d] = 1.0
-        W[:, d + 1] = -0.5 * np.einsum("ik,ik->i", W[:, :d], W[:, :d])
-        sq = U @ W.T
+        U = np.empty((d + 2, X.shape[0]))
+        W = np.empty((d + 2, T.shape[0]))
+        np.divide(Xc, self.bandwidth, out=U[:d])
+        np.divide(Tc, self.bandwidth, out=W[:d])
+        U[d] = -0.5 * np.square(U[:d]).sum(axis=0)
+        U[d + 1] = 1.0
+        W[d] = 1.0
+        W[d + 1] = -0.5 * np.square(W[:d]).sum(axis=0)
+        sq = U.T @ W
         np.minimum(sq, 0.0, out=sq)
         return np.exp(sq, out=sq), Xc, Tc
 
@@ -405,7 +407,7 @@ class GaussianKernel(ConvolutionKernel):
         dK = np.empty((X.shape[1], *K.shape))
         K_scaled = K * (-1.0 / self.bandwidth**2)
         for k in range(X.shape[1]):
-            np.subtract.outer(Xc[:, k], Tc[:, k], out=dK[k])
+            np.subtract.outer(Xc[k], Tc[k], out=dK[k])
             dK[k] *= K_scaled
         return K, dK.transpose(1, 2, 0)
 
@@ -417,32 +419,35 @@ class GaussianKernel(ConvolutionKernel):
         ``Hess_t K(x - t) = K (D D^T / sigma^4 - I / sigma^2)``. The sums
         over ``j`` come from the moments ``S_i = sum_j w_ji``, ``M_i =
         sum_j w_ji x_j``, ``Q_i = sum_j w_ji x_j x_j^T`` of ``w_ji = v_j
-        K(x_j - t_i)``, one product ``K^T (v [1, x, x x^T])`` (coordinates
+        K(x_j - t_i)``, one product ``v [1, x, x x^T]^T K`` (coordinates
         relative to the first sample)::
 
             c_i = S_i,    grad c_i = (M_i - S_i t_i) / sigma^2,
             Hess c_i = (Q_i - M_i t_i^T - t_i M_i^T + S_i t_i t_i^T) / sigma^4
-                       - S_i I / sigma^2   (symmetrised)."""
+                       - S_i I / sigma^2."""
         X = np.asarray(X, dtype=float)
         T = np.asarray(T, dtype=float)
         v = np.asarray(v, dtype=float)
         K, Xc, Tc = self._pairwise_value(X, T)
-        n, d = Xc.shape
-        B = np.empty((n, 1 + d + d * d))
-        B[:, 0] = v
-        B[:, 1 : 1 + d] = v[:, None] * Xc
-        B[:, 1 + d :] = (B[:, 1 : 1 + d, None] * Xc[:, None, :]).reshape(n, d * d)
-        moments = K.T @ B
-        S = moments[:, 0]
-        M = moments[:, 1 : 1 + d]
-        H = moments[:, 1 + d :].reshape(-1, d, d)
-        H -= M[:, :, None] * Tc[:, None, :] + Tc[:, :, None] * M[:, None, :]
-        H += S[:, None, None] * (Tc[:, :, None] * Tc[:, None, :])
-        H /= self.bandwidth**4
-        diagonal = np.arange(d)
-        H[:, diagonal, diagonal] -= (S / self.bandwidth**2)[:, None]
-        grad = (M - S[:, None] * Tc) / self.bandwidth**2
-        return S, grad, 0.5 * (H + H.transpose(0, 2, 1))
+        d, n = Xc.shape
+        pairs = [(a, b) for a in range(d) for b in range(a, d)]
+        B = np.empty((1 + d + len(pairs), n))
+        B[0] = v
+        np.multiply(Xc, v, out=B[1 : 1 + d])
+        for row, (a, b) in enumerate(pairs, start=1 + d):
+            np.multiply(B[1 + a], Xc[b], out=B[row])
+        moments = B @ K  # (1 + d + d (d + 1) / 2, m)
+        S, M = moments[0], moments[1 : 1 + d]
+        H = np.empty((T.shape[0], d, d))
+        s2, s4 = self.bandwidth**2, self.bandwidth**4
+        for row, (a, b) in enumerate(pairs, start=1 + d):
+            h = moments[row] - M[a] * Tc[b] - Tc[a] * M[b] + S * Tc[a] * Tc[b]
+            h /= s4
+            if a == b:
+                h -= S / s2
+            H[:, a, b] = H[:, b, a] = h
+        grad = ((M - S * Tc) / s2).T
+        return S, grad, H
 
     def grid_factors(self, X, axes):
         """Per-axis factors of ``K(x_j - t)`` on the tensor grid of
