@@ -765,26 +765,28 @@ def _amplitudes_on_support(Phi, y, s, lam, a, fixed_signs=True):
     ridge = 1e-12 * max(float(np.trace(Q)) / max(Q.shape[0], 1), 1e-300)
     if not fixed_signs:
         return np.linalg.solve(Q + ridge * np.eye(a.size), b)
-    for _ in range(a.size):
-        idx = np.flatnonzero(free)
-        if idx.size == 0:
-            break
-        Qf = Q[np.ix_(idx, idx)]
-        Qf.flat[:: idx.size + 1] += ridge
+    Q.flat[:: a.size + 1] += ridge
+    idx = np.flatnonzero(free)
+    while idx.size:
+        Qf = Q[idx][:, idx]
         target, info = dposv(Qf, b[idx])[1:]
         if info != 0:  # (not positive definite to rounding)
             target = np.linalg.lstsq(Qf, b[idx], rcond=None)[0]
-        step = target - a[idx]
+        af = a[idx]
+        step = target - af
         # largest fraction of the step keeping every sign
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(sigma[idx] * step < 0, -a[idx] / step, np.inf)
-        j = int(np.argmin(ratio))
-        if ratio[j] >= 1:
+        crossing = np.flatnonzero(sigma[idx] * step < 0)
+        if crossing.size == 0:
             a[idx] = target
             break
-        a[idx] += ratio[j] * step
-        a[idx[j]] = 0.0
-        free[idx[j]] = False
+        ratios = -af[crossing] / step[crossing]
+        j = int(np.argmin(ratios))
+        if ratios[j] >= 1:
+            a[idx] = target
+            break
+        a[idx] = af + ratios[j] * step
+        a[idx[crossing[j]]] = 0.0
+        idx = np.delete(idx, crossing[j])
     return a
 
 
