@@ -449,6 +449,16 @@ def _values_gradients_hessians(unit, Xp, v, T, h):
     return v @ A[:, :k], g, _fd_hessian(v, g, dA[:, k:], sep)
 
 
+def _contract(v, dA):
+    """``sum_j v_j dA[j]`` (m, n_dims) for gradients ``dA`` (n, m, n_dims):
+    one matrix product when ``dA`` is a view of axis-major blocks (n_dims,
+    n, m), as the Gaussian kernel returns them."""
+    blocks = dA.transpose(2, 0, 1)
+    if blocks.flags.c_contiguous:
+        return (v @ blocks).T
+    return np.einsum("j,jik->ik", v, dA)
+
+
 def _fd_hessian(v, g, dA_shifted, sep):
     """``Hess c`` (k, d, d) from the gradient ``g`` (k, d) at the points and
     the gradients at the shifted points of :func:`_stencil` (forward
@@ -596,7 +606,7 @@ def slide(
         Phi, dPhi, r, stencil = cache
         sr = s * r
         c = sr @ Phi
-        gc = np.einsum("j,jik->ik", sr, dPhi)
+        gc = _contract(sr, dPhi)
         g_a = lam * sigma - c
         stat = (
             max(float(np.abs(g_a).max()), float(np.abs(gc).max(initial=0.0)) * ell)
@@ -1005,7 +1015,7 @@ def flow_and_slide(
             J_h = 0.5 * float((s * r_h) @ r_h) + lam * float(np.abs(a_h).sum())
         if dPhi is None:
             Phi, dPhi = unit.forward(Xp, T[active])
-        gc = np.einsum("j,jik->ik", sr, dPhi)
+        gc = _contract(sr, dPhi)
         # positions: the flow's step, at most half a length scale
         move = (ratio * min(h, weight_step) * ell2) * (sg[:, None] * gc)
         norm = np.sqrt(np.einsum("ik,ik->i", move, move)).max(initial=0.0)
