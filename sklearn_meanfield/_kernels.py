@@ -144,6 +144,8 @@ class DirichletKernel(ConvolutionKernel):
     """
 
     periodic = True
+    #: ``grid_factors``' ``F_k[j]`` depends on ``x_jk`` alone
+    grid_factors_by_coordinate = True
 
     def __init__(self, cutoff):
         if isinstance(cutoff, bool) or not isinstance(cutoff, Integral):
@@ -333,6 +335,7 @@ class GaussianKernel(ConvolutionKernel):
     """
 
     periodic = False
+    grid_factors_by_coordinate = True
 
     def __init__(self, bandwidth):
         if isinstance(bandwidth, bool) or not isinstance(bandwidth, Real):
@@ -499,6 +502,8 @@ class IntegratedGaussianKernel(ConvolutionKernel):
     ``length_scale = sigma sqrt((2 Phi(c) - 1) / (2 c phi(c)))``, ``c = s /
     (2 sigma)``, from ``K''(0) / K(0)`` (``sigma`` for small pixels).
     """
+
+    grid_factors_by_coordinate = True
 
     def __init__(self, bandwidth, pixel_size):
         for name, value in (("bandwidth", bandwidth), ("pixel_size", pixel_size)):

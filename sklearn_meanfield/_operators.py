@@ -52,6 +52,10 @@ holds the defaults, the built-in operators derive from it):
     tensor contraction (:class:`~sklearn_meanfield._sliding.CertificateGrid`;
     over the distinct coordinates of the samples when ``F_k[j]`` depends on
     ``x_jk`` alone and they are few, as on an image).
+``grid_factors_by_coordinate : bool`` (default False)
+    ``F_k[j]`` of ``grid_factors`` depends on ``x_jk`` alone: the factors
+    are then computed at the distinct coordinates only (without it, at
+    every sample and compared).
 
 Operators that are not built in have their outputs checked at every call
 (shapes, finite values, real unless ``complex_valued``); errors name the
@@ -271,6 +275,7 @@ class FourierOperator(ForwardOperator):
     """
 
     complex_valued = True
+    grid_factors_by_coordinate = True
     _trusted = True
 
     def __repr__(self):

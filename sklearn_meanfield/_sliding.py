@@ -177,9 +177,13 @@ class CertificateGrid:
             if np.prod(q.astype(float)) <= MAX_SEPARABLE_GRID_POINTS:
                 axes = _grid_axes(domain, q)
                 X = Xp[: Xp.shape[0] // 2, :-1] if unit.complex_valued else Xp
-                self.factors = [np.asarray(F) for F in factors(X, axes)]
+                self.tensor, self.factors = _sample_tensor(
+                    X,
+                    factors,
+                    axes,
+                    getattr(unit.operator, "grid_factors_by_coordinate", False),
+                )
                 self.shape = tuple(len(a) for a in axes)
-                self.tensor = _sample_tensor(X, self.factors)
                 mesh = np.meshgrid(*axes, indexing="ij")
                 self.points = unit.project(np.column_stack([g.ravel() for g in mesh]))
         if self.factors is None:
@@ -269,40 +273,55 @@ class CertificateGrid:
         return idx[np.argsort(-absval[idx], kind="stable")[:n_starts]]
 
 
-def _sample_tensor(X, factors, rtol=1e-12):
-    """The samples as a tensor of their distinct coordinates, when that
-    makes the grid values cheaper (see :class:`CertificateGrid`).
+def _sample_tensor(X, grid_factors, axes, by_coordinate=False, rtol=1e-12):
+    """The factors of a separable operator on the grid of ``axes``, and the
+    samples as a tensor of their distinct coordinates when that makes the
+    grid values cheaper (see :class:`CertificateGrid`).
 
-    Returns ``(index, p, G, work)``: ``index[j]`` the position of sample
-    ``j`` in the (raveled) tensor of shape ``p = (p_1, ..., p_d)`` of
-    distinct coordinates, ``G_k`` the rows of ``F_k`` at them (p_k, q_k),
-    ``work`` the multiply-adds of an evaluation; or None when the
-    contraction over the samples is cheaper, or a factor differs (by more
-    than ``rtol`` of its largest entry) between samples of the same
-    coordinate (it then depends on more than that coordinate)."""
+    Returns ``(tensor, factors)``. ``tensor`` is None when the contraction
+    over the samples is cheaper, or when a factor differs (by more than
+    ``rtol`` of its largest entry) between samples of the same coordinate
+    (it then depends on more than that coordinate); else ``(index, p, G,
+    work)``: ``index[j]`` the position of sample ``j`` in the (raveled)
+    tensor of shape ``p = (p_1, ..., p_d)`` of distinct coordinates, ``G_k``
+    the rows of ``F_k`` at them (p_k, q_k), ``work`` the multiply-adds of an
+    evaluation. With ``by_coordinate`` (the operator declares that ``F_k[j]``
+    depends on ``x_jk`` alone) the factors are computed at the distinct
+    coordinates only (and ``factors`` is ``G``), else at every sample and
+    compared."""
     n, d = X.shape
-    if d != len(factors) or n == 0:
-        return None
-    q = [F.shape[1] for F in factors]
-    inverse, G, p = [], [], []
-    for k, F in enumerate(factors):
-        _, first, inv = np.unique(X[:, k], return_index=True, return_inverse=True)
-        inverse.append(inv.ravel())
-        G.append(F[first])
-        p.append(first.size)
+    if d != len(axes) or n == 0:
+        return None, [np.asarray(F) for F in grid_factors(X, axes)]
+    q = [len(g) for g in axes]
+    distinct = [
+        np.unique(X[:, k], return_index=True, return_inverse=True) for k in range(d)
+    ]
+    p = [u.size for u, _, _ in distinct]
     # multiply-adds: the contraction of axis k with q_1..q_{k-1} done
     work = n + sum(
         float(np.prod(q[:k])) * p[k] * q[k] * float(np.prod(p[k + 1 :]))
         for k in range(d)
     )
     if not work < n * float(np.prod(q)):
-        return None
+        return None, [np.asarray(F) for F in grid_factors(X, axes)]
+    inverse = [inv.ravel() for _, _, inv in distinct]
+    index = np.ravel_multi_index(inverse, p)
+    if by_coordinate:
+        # the distinct coordinates as the columns of one array (padded by
+        # repeating the last)
+        U = np.empty((max(p), d))
+        for k, (u, _, _) in enumerate(distinct):
+            U[: u.size, k] = u
+            U[u.size :, k] = u[-1]
+        G = [np.asarray(F)[:pk] for F, pk in zip(grid_factors(U, axes), p, strict=True)]
+        return (index, tuple(p), G, work), G
+    factors = [np.asarray(F) for F in grid_factors(X, axes)]
+    G = [F[first] for F, (_, first, _) in zip(factors, distinct, strict=True)]
     for F, Gk, inv in zip(factors, G, inverse, strict=True):
         scale = float(np.abs(F).max(initial=0.0))
         if not np.all(np.abs(F - Gk[inv]) <= rtol * scale):
-            return None
-    index = np.ravel_multi_index(inverse, p)
-    return index, tuple(p), G, work
+            return None, factors
+    return (index, tuple(p), G, work), factors
 
 
 def _grid_axes(domain, q):

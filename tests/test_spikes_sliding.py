@@ -201,13 +201,26 @@ def test_certificate_grid_over_distinct_sample_coordinates(kernel, X):
 
 def test_sample_tensor_needs_factors_of_one_coordinate():
     X = _mesh(np.linspace(0, 1, 8), np.linspace(0, 1, 8))
-    F = [np.exp(-np.square(X[:, k, None] - np.linspace(0, 1, 5))) for k in range(2)]
-    index, p, G, _ = _sample_tensor(X, F)
-    assert p == (8, 8)
-    np.testing.assert_array_equal(G[0][index // 8], F[0])
-    # a factor that also depends on the other coordinate (a gain per sample)
-    gain = 1 + X[:, 1]
-    assert _sample_tensor(X, [F[0] * gain[:, None], F[1]]) is None
+    axes = [np.linspace(0, 1, 5)] * 2
+
+    def factors(X, axes):
+        return [np.exp(-np.square(X[:, k, None] - axes[k])) for k in range(2)]
+
+    def with_gain(X, axes):
+        # a factor that also depends on the other coordinate
+        F = factors(X, axes)
+        return [F[0] * (1 + X[:, 1, None]), F[1]]
+
+    F = factors(X, axes)
+    for by_coordinate in (False, True):
+        tensor, G = _sample_tensor(X, factors, axes, by_coordinate)
+        index, p, Gt, _ = tensor
+        assert p == (8, 8)
+        np.testing.assert_array_equal(Gt[0][index // 8], F[0])
+        np.testing.assert_array_equal(Gt[1][index % 8], F[1])
+    tensor, G = _sample_tensor(X, with_gain, axes)
+    assert tensor is None
+    np.testing.assert_array_equal(G[0], with_gain(X, axes)[0])
 
 
 def test_certificate_search_finds_the_maximum():
