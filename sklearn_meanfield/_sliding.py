@@ -67,9 +67,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import solve_triangular
 from scipy.linalg.lapack import dposv, dpotrf, dpotrs
-from scipy.optimize import nnls
 from sklearn.exceptions import ConvergenceWarning
 
 from ._objective import Particles
@@ -782,17 +780,10 @@ def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50, max_move=None):
 
 def _amplitudes_on_support(Phi, y, s, lam, a, fixed_signs=True):
     """``argmin_a J(a, T)`` at fixed positions with the signs of ``a``
-    fixed (``sigma_i a_i >= 0``; zero amplitudes stay zero).
-
-    ``J = (1/2) a^T Q a - b^T a + const`` with ``Q = Phi^T S Phi`` and ``b
-    = Phi^T S y - lam sigma``; with ``u = sigma a >= 0`` and the Cholesky
-    factor ``Q_sigma = diag(sigma) Q diag(sigma) = R^T R``, this is the
-    non-negative least squares problem ``min_{u >= 0} |R u - R^{-T} sigma
-    b|^2 / 2`` (``scipy.optimize.nnls``, an exact active-set method). If
-    ``Q_sigma`` is not positive definite to rounding: Newton's step on the
-    free amplitudes, cut where an amplitude reaches zero, that amplitude
-    fixed at zero, repeated (an active-set method that only drops spikes).
-    ``fixed_signs=False``: the unconstrained minimiser."""
+    fixed (``sigma_i a_i >= 0``): Newton's step on the free amplitudes (the
+    exact minimiser of the quadratic), cut where an amplitude reaches zero,
+    that amplitude fixed at zero, repeated (an active-set method that only
+    drops spikes). ``fixed_signs=False``: the unconstrained minimiser."""
     a = a.copy()
     sigma = np.sign(a)
     free = a != 0
@@ -805,15 +796,6 @@ def _amplitudes_on_support(Phi, y, s, lam, a, fixed_signs=True):
         return np.linalg.solve(Q + ridge * np.eye(a.size), b)
     Q.flat[:: a.size + 1] += ridge
     idx = np.flatnonzero(free)
-    sf = sigma[idx]
-    R, info = dpotrf(Q[idx][:, idx] * sf[:, None] * sf[None, :], lower=0, clean=1)
-    if info == 0 and idx.size:
-        try:
-            z = solve_triangular(R, sf * b[idx], trans="T", check_finite=False)
-            a[idx] = sf * nnls(R, z)[0]
-            return a
-        except RuntimeError:  # (nnls did not converge)
-            pass
     while idx.size:
         Qf = Q[idx][:, idx]
         target, info = dposv(Qf, b[idx])[1:]

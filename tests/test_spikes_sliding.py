@@ -18,7 +18,6 @@ from sklearn_meanfield import (
 from sklearn_meanfield._operators import make_spike_unit
 from sklearn_meanfield._sliding import (
     CertificateGrid,
-    _amplitudes_on_support,
     _sample_tensor,
     certificate_search,
     flow_and_slide,
@@ -383,26 +382,3 @@ def test_grid_starts_are_the_local_maxima_above_the_floor(kernel, X):
         expected = local[np.abs(values[local]) >= floor]
         expected = expected[np.argsort(-np.abs(values[expected]), kind="stable")]
         np.testing.assert_array_equal(grid.starts(values, 10, floor), expected[:10])
-
-
-def test_amplitudes_on_support_are_the_sign_constrained_minimiser():
-    # close columns (a cluster of positions) and both signs: many amplitudes
-    # end at zero; the optimality conditions of the convex problem hold
-    rng = np.random.RandomState(10)
-    X = np.linspace(0, 1, 80)[:, None]
-    s = np.full(80, 1 / 80)
-    unit = make_spike_unit(GaussianKernel(0.05), X, s)
-    T = np.sort(rng.uniform(0.1, 0.9, (30, 1)), axis=0)
-    Phi = unit.values(X, T)
-    noise = 0.01 * rng.standard_normal(80)
-    y = Phi[:, [5, 17, 24]] @ np.array([1.0, -0.7, 0.5]) + noise
-    a0 = rng.choice([-1.0, 1.0], 30) * 1e-3
-    lam = 1e-3
-    a = _amplitudes_on_support(Phi, y, s, lam, a0)
-    sigma = np.sign(a0)
-    assert np.all(sigma * a >= 0) and np.sum(a != 0) < 30
-    gradient = -(s * (y - Phi @ a)) @ Phi + lam * sigma  # dJ/da
-    scale = np.abs((s * y) @ Phi).max()
-    free = a != 0
-    assert np.abs(gradient[free]).max() <= 1e-9 * scale
-    assert np.all(sigma[~free] * gradient[~free] >= -1e-9 * scale)
