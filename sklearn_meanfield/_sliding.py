@@ -701,7 +701,7 @@ def slide(
         n_iter += 1
         decrease = J - J_new
         rho = decrease / predicted if predicted > 0 else 0.0
-        mu *= max(1 / 3, 1 - (2 * rho - 1) ** 3)
+        mu *= max(1 / 10, 1 - (2 * rho - 1) ** 3)
         nu = 2.0
         if mu < 1e-12:
             mu = 0.0
