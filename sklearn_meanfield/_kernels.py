@@ -414,6 +414,21 @@ class GaussianKernel(ConvolutionKernel):
             dK[k] *= K_scaled
         return K, dK.transpose(1, 2, 0)
 
+    def matrix_and_gradient(self, X, T):
+        """``K(x_j - t_i)`` (n, m) and its gradient in ``t_i``, ``(x_j -
+        t_i) K / sigma^2`` (n, m, n_dims), as
+        :meth:`pairwise_value_and_gradient` with the sign of the gradient
+        taken in the same pass."""
+        X = np.asarray(X, dtype=float)
+        T = np.asarray(T, dtype=float)
+        K, Xc, Tc = self._pairwise_value(X, T)
+        dK = np.empty((X.shape[1], *K.shape))
+        K_scaled = K * (1.0 / self.bandwidth**2)
+        for k in range(X.shape[1]):
+            np.subtract.outer(Xc[k], Tc[k], out=dK[k])
+            dK[k] *= K_scaled
+        return K, dK.transpose(1, 2, 0)
+
     def contract_derivatives(self, X, T, v):
         """``c_i = sum_j v_j K(x_j - t_i)``, its gradient (m, n_dims) and
         Hessian (m, n_dims, n_dims) in ``t_i``.
