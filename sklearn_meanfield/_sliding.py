@@ -579,9 +579,9 @@ def slide(
     T, a : ndarray
         The polished spikes (non-zero amplitudes).
     info : dict
-        ``n_iter`` (accepted steps), ``objective``, ``stationarity`` and,
-        without merging, ``index``: the rows of the input spikes that are
-        left.
+        ``n_iter`` (accepted steps), ``objective``, ``stationarity``,
+        ``residual`` (``y - Phi(T) a`` at the spikes returned) and, without
+        merging, ``index``: the rows of the input spikes that are left.
     """
     ell = unit.length_scale
     radius = 0.5 * ell if merge_radius is None else merge_radius
@@ -735,6 +735,7 @@ def slide(
         "objective": J,
         "stationarity": stat,
         "moved_away": moved_away,
+        "residual": y if cache is None else cache[2],
     }
     if radius <= 0:
         info["index"] = index
@@ -1257,9 +1258,7 @@ def _slide_and_certify(
             callback=curve.append,
         )
         result.n_slide += info["n_iter"]
-        J = info["objective"]
-        _, cache = _objective(unit, Xp, y, s, lam, T, a)
-        r = y if cache is None else cache[2]
+        J, r = info["objective"], info["residual"]
         sr = s * r
         cmax, t_star, c_star, peaks = certificate_search(
             unit, Xp, sr, grid, floor=0.5 * lam, exclude=T, return_peaks=True

@@ -144,6 +144,8 @@ def test_slide_reaches_a_stationary_point():
     np.testing.assert_allclose(eta, np.sign(As), atol=1e-8)
     assert np.abs(grad).max() * unit.length_scale < 1e-8
     assert info["objective"] < J0
+    # (the residual at the spikes returned, for the certificate)
+    np.testing.assert_allclose(info["residual"], yn - Phi @ As, atol=1e-13)
 
 
 @pytest.mark.parametrize(
