@@ -379,11 +379,14 @@ def certificate_search(
     # is one of them) and the points given
     best, best_t, best_v = 0.0, None, 0.0
     exclude_values = None
-    if exclude is not None and exclude.shape[0]:
-        exclude_values = v @ _values(unit, Xp, exclude)
-        extra = exclude if extra is None else np.vstack([extra, exclude])
+    ce = None
     if extra is not None and extra.shape[0]:
         ce = v @ _values(unit, Xp, extra)
+    if exclude is not None and exclude.shape[0]:
+        exclude_values = v @ _values(unit, Xp, exclude)
+        extra = exclude if ce is None else np.vstack([extra, exclude])
+        ce = exclude_values if ce is None else np.concatenate([ce, exclude_values])
+    if ce is not None:
         i = int(np.argmax(np.abs(ce)))
         if abs(ce[i]) > best:
             best, best_t, best_v = float(abs(ce[i])), extra[i].copy(), float(ce[i])
