@@ -426,7 +426,8 @@ record_every, verbose
     if fit_intercept:
         particles.intercept = np.array([mean / c])
     objective = MeanFieldObjective(unit, SquaredLoss(), TVPenalty(lam))
-    candidates = unit.certificate_points()
+    # (the polished solver certifies on its own grid)
+    candidates = None if polish else unit.certificate_points()
     # alpha_max = max_t |sum_j s_j phi(t)(x_j) (y_j - mean)|: the zero
     # measure is a solution iff alpha >= alpha_max (its certificate is then
     # <= 1).
@@ -530,6 +531,8 @@ record_every, verbose
     if history.get("n_iter") == run.n_iter:
         gap, eta_max = history["gap"], history["eta_max"]
     else:
+        if candidates is None:
+            candidates = unit.certificate_points()
         gap, eta_max = duality_gap(objective, Xp, yn, s, lam, particles, candidates)
 
     m = particles.n_particles

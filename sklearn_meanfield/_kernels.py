@@ -144,6 +144,8 @@ class DirichletKernel(ConvolutionKernel):
     """
 
     periodic = True
+    #: ``grid_factors``' ``F_k[j]`` depends on ``x_jk`` alone
+    grid_factors_by_coordinate = True
 
     def __init__(self, cutoff):
         if isinstance(cutoff, bool) or not isinstance(cutoff, Integral):
@@ -333,6 +335,7 @@ class GaussianKernel(ConvolutionKernel):
     """
 
     periodic = False
+    grid_factors_by_coordinate = True
 
     def __init__(self, bandwidth):
         if isinstance(bandwidth, bool) or not isinstance(bandwidth, Real):
@@ -372,13 +375,25 @@ class GaussianKernel(ConvolutionKernel):
         )[0]
 
     def _pairwise_value(self, X, T):
+        """``K`` (n, m) and the coordinates relative to the first sample,
+        transposed (n_dims, n) and (n_dims, m): the exponent ``-|x - t|^2 /
+        (2 sigma^2) = u.w - |u|^2 / 2 - |w|^2 / 2`` (``u = x / sigma``, ``w
+        = t / sigma``) as one product ``[u, -|u|^2 / 2, 1] [w, 1, -|w|^2 /
+        2]^T``, clipped at 0. (Coordinates are kept axis by axis, in
+        contiguous rows: numpy is slow along an axis of length n_dims.)"""
         center = X[0] if X.shape[0] else 0.0
-        Xc, Tc = X - center, T - center
-        sq = Xc @ (-2.0 * Tc.T)
-        sq += np.einsum("jk,jk->j", Xc, Xc)[:, None]
-        sq += np.einsum("ik,ik->i", Tc, Tc)[None, :]
-        np.maximum(sq, 0.0, out=sq)
-        sq *= -0.5 / self.bandwidth**2
+        Xc, Tc = (X - center).T.copy(), (T - center).T.copy()
+        d = X.shape[1]
+        U = np.empty((d + 2, X.shape[0]))
+        W = np.empty((d + 2, T.shape[0]))
+        np.divide(Xc, self.bandwidth, out=U[:d])
+        np.divide(Tc, self.bandwidth, out=W[:d])
+        U[d] = -0.5 * np.square(U[:d]).sum(axis=0)
+        U[d + 1] = 1.0
+        W[d] = 1.0
+        W[d + 1] = -0.5 * np.square(W[:d]).sum(axis=0)
+        sq = U.T @ W
+        np.minimum(sq, 0.0, out=sq)
         return np.exp(sq, out=sq), Xc, Tc
 
     def pairwise_value_and_gradient(self, X, T):
@@ -395,9 +410,62 @@ class GaussianKernel(ConvolutionKernel):
         dK = np.empty((X.shape[1], *K.shape))
         K_scaled = K * (-1.0 / self.bandwidth**2)
         for k in range(X.shape[1]):
-            np.subtract.outer(Xc[:, k], Tc[:, k], out=dK[k])
+            np.subtract.outer(Xc[k], Tc[k], out=dK[k])
             dK[k] *= K_scaled
         return K, dK.transpose(1, 2, 0)
+
+    def matrix_and_gradient(self, X, T):
+        """``K(x_j - t_i)`` (n, m) and its gradient in ``t_i``, ``(x_j -
+        t_i) K / sigma^2`` (n, m, n_dims), as
+        :meth:`pairwise_value_and_gradient` with the sign of the gradient
+        taken in the same pass."""
+        X = np.asarray(X, dtype=float)
+        T = np.asarray(T, dtype=float)
+        K, Xc, Tc = self._pairwise_value(X, T)
+        dK = np.empty((X.shape[1], *K.shape))
+        K_scaled = K * (1.0 / self.bandwidth**2)
+        for k in range(X.shape[1]):
+            np.subtract.outer(Xc[k], Tc[k], out=dK[k])
+            dK[k] *= K_scaled
+        return K, dK.transpose(1, 2, 0)
+
+    def contract_derivatives(self, X, T, v):
+        """``c_i = sum_j v_j K(x_j - t_i)``, its gradient (m, n_dims) and
+        Hessian (m, n_dims, n_dims) in ``t_i``.
+
+        With ``D = x_j - t_i``, ``grad_t K(x - t) = K D / sigma^2`` and
+        ``Hess_t K(x - t) = K (D D^T / sigma^4 - I / sigma^2)``. The sums
+        over ``j`` come from the moments ``S_i = sum_j w_ji``, ``M_i =
+        sum_j w_ji x_j``, ``Q_i = sum_j w_ji x_j x_j^T`` of ``w_ji = v_j
+        K(x_j - t_i)``, one product ``v [1, x, x x^T]^T K`` (coordinates
+        relative to the first sample)::
+
+            c_i = S_i,    grad c_i = (M_i - S_i t_i) / sigma^2,
+            Hess c_i = (Q_i - M_i t_i^T - t_i M_i^T + S_i t_i t_i^T) / sigma^4
+                       - S_i I / sigma^2."""
+        X = np.asarray(X, dtype=float)
+        T = np.asarray(T, dtype=float)
+        v = np.asarray(v, dtype=float)
+        K, Xc, Tc = self._pairwise_value(X, T)
+        d, n = Xc.shape
+        pairs = [(a, b) for a in range(d) for b in range(a, d)]
+        B = np.empty((1 + d + len(pairs), n))
+        B[0] = v
+        np.multiply(Xc, v, out=B[1 : 1 + d])
+        for row, (a, b) in enumerate(pairs, start=1 + d):
+            np.multiply(B[1 + a], Xc[b], out=B[row])
+        moments = B @ K  # (1 + d + d (d + 1) / 2, m)
+        S, M = moments[0], moments[1 : 1 + d]
+        H = np.empty((T.shape[0], d, d))
+        s2, s4 = self.bandwidth**2, self.bandwidth**4
+        for row, (a, b) in enumerate(pairs, start=1 + d):
+            h = moments[row] - M[a] * Tc[b] - Tc[a] * M[b] + S * Tc[a] * Tc[b]
+            h /= s4
+            if a == b:
+                h -= S / s2
+            H[:, a, b] = H[:, b, a] = h
+        grad = ((M - S * Tc) / s2).T
+        return S, grad, H
 
     def grid_factors(self, X, axes):
         """Per-axis factors of ``K(x_j - t)`` on the tensor grid of
@@ -449,6 +517,8 @@ class IntegratedGaussianKernel(ConvolutionKernel):
     ``length_scale = sigma sqrt((2 Phi(c) - 1) / (2 c phi(c)))``, ``c = s /
     (2 sigma)``, from ``K''(0) / K(0)`` (``sigma`` for small pixels).
     """
+
+    grid_factors_by_coordinate = True
 
     def __init__(self, bandwidth, pixel_size):
         for name, value in (("bandwidth", bandwidth), ("pixel_size", pixel_size)):

@@ -38,13 +38,24 @@ holds the defaults, the built-in operators derive from it):
 ``matrix(X, T) -> A`` (optional, real operators)
     ``A`` alone, when cheaper than with its gradient (the default solver's
     line searches and certificate grids need values only).
+``contract_derivatives(X, T, v) -> (c, grad, hess)`` (optional, real operators)
+    ``c_i = sum_j v_j phi(t_i)(x_j)``, its gradient (m, n_dims) and Hessian
+    (m, n_dims, n_dims) in ``t_i``: the default solver's Newton steps then
+    take second derivatives from the operator instead of finite differences
+    of the gradient.
 ``grid_factors(X, axes) -> [F_1, ..., F_d]`` (optional)
     For a separable operator, ``phi(t)(x_j) = prod_k F_k[j, i_k]`` at the
     points ``t = (axes[0][i_1], ..., axes[d-1][i_d])`` of the tensor grid of
     the 1-D arrays ``axes``, ``F_k`` of shape (n_samples, len(axes[k])),
     real or complex (then ``A`` is that product, its real and imaginary
     parts the stacked rows): the certificate on a fine grid becomes a
-    tensor contraction (:class:`~sklearn_meanfield._sliding.CertificateGrid`).
+    tensor contraction (:class:`~sklearn_meanfield._sliding.CertificateGrid`;
+    over the distinct coordinates of the samples when ``F_k[j]`` depends on
+    ``x_jk`` alone and they are few, as on an image).
+``grid_factors_by_coordinate : bool`` (default False)
+    ``F_k[j]`` of ``grid_factors`` depends on ``x_jk`` alone: the factors
+    are then computed at the distinct coordinates only (without it, at
+    every sample and compared).
 
 Operators that are not built in have their outputs checked at every call
 (shapes, finite values, real unless ``complex_valued``); errors name the
@@ -264,6 +275,7 @@ class FourierOperator(ForwardOperator):
     """
 
     complex_valued = True
+    grid_factors_by_coordinate = True
     _trusted = True
 
     def __repr__(self):
@@ -485,8 +497,8 @@ class SpikeUnit:
 
     def column_norm(self, Xp, s):
         """The largest weighted norm ``(sum_j s_j phi(t)(x_j)^2)^(1/2)`` of a
-        column over the probe points."""
-        A, _ = self.pairwise(Xp, self.probe_points())
+        column over the probe points (values only, no gradients)."""
+        A = self.values(Xp, self.probe_points())
         return float(np.sqrt(np.max(s @ np.square(A))))
 
     @property
@@ -567,6 +579,24 @@ class SpikeUnit:
         if A is None:
             return self.pairwise(Xp, positions)[0]
         return A * self.scale if self.scale != 1.0 else A
+
+    @property
+    def contracts_derivatives(self):
+        """Whether :meth:`contract_derivatives` is available (a real
+        operator with a method ``contract_derivatives(X, T, v)``)."""
+        return not self.complex_valued and callable(
+            getattr(self.operator, "contract_derivatives", None)
+        )
+
+    def contract_derivatives(self, Xp, positions, v):
+        """``c(t_i) = sum_j v_j phi(t_i)(x_j)``, its gradient (m, n_dims)
+        and Hessian (m, n_dims, n_dims), times ``scale``, by the operator's
+        ``contract_derivatives`` (see :attr:`contracts_derivatives`)."""
+        c, g, H = self.operator.contract_derivatives(Xp, positions, v)
+        c, g, H = (np.asarray(x, dtype=float) for x in (c, g, H))
+        if self.scale != 1.0:
+            return c * self.scale, g * self.scale, H * self.scale
+        return c, g, H
 
     def centred(self, s):
         """The unit of ``phi(t)(x_j) - sum_k s_k phi(t)(x_k)`` (``s`` sums
@@ -664,6 +694,11 @@ class CentredSpikeUnit(SpikeUnit):
     def values(self, Xp, positions):
         A = super().values(Xp, positions)
         return A - self.s @ A
+
+    def contract_derivatives(self, Xp, positions, v):
+        # sum_j v_j (phi(x_j) - sum_k s_k phi(x_k)) = sum_j (v_j - s_j
+        # sum_k v_k) phi(x_j)
+        return super().contract_derivatives(Xp, positions, v - self.s * v.sum())
 
 
 #: most particles (per sign) an automatic covering grid may have

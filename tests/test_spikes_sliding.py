@@ -18,6 +18,7 @@ from sklearn_meanfield import (
 from sklearn_meanfield._operators import make_spike_unit
 from sklearn_meanfield._sliding import (
     CertificateGrid,
+    _sample_tensor,
     certificate_search,
     flow_and_slide,
     refit,
@@ -143,6 +144,8 @@ def test_slide_reaches_a_stationary_point():
     np.testing.assert_allclose(eta, np.sign(As), atol=1e-8)
     assert np.abs(grad).max() * unit.length_scale < 1e-8
     assert info["objective"] < J0
+    # (the residual at the spikes returned, for the certificate)
+    np.testing.assert_allclose(info["residual"], yn - Phi @ As, atol=1e-13)
 
 
 @pytest.mark.parametrize(
@@ -159,10 +162,67 @@ def test_certificate_grid_contraction_equals_the_operator(kernel, X):
     Xp = unit.prepare(X)
     grid = CertificateGrid(unit, Xp)
     assert grid.factors is not None and grid.shape is not None
+    # (distinct sample coordinates: the contraction is over the samples)
+    assert grid.tensor is None
     v = np.random.RandomState(2).standard_normal(Xp.shape[0])
     np.testing.assert_allclose(
         grid.values(v), v @ unit.pairwise(Xp, grid.points)[0], atol=1e-12
     )
+
+
+def _mesh(*axes):
+    return np.column_stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")])
+
+
+@pytest.mark.parametrize(
+    "kernel, X",
+    [
+        (GaussianKernel(0.1), _mesh(*[np.linspace(0, 1, 9)] * 3)),
+        (DirichletKernel(3), _mesh(np.arange(12) / 12, np.arange(10) / 10)),
+        # an image, one pixel missing and one measured twice
+        (
+            IntegratedGaussianKernel(1.2, 1.0),
+            np.vstack([_mesh(np.arange(16.0), np.arange(12.0))[1:], [[3.0, 4.0]]]),
+        ),
+        (FourierOperator(), _mesh(np.arange(-4, 5), np.arange(-4, 5)).astype(float)),
+    ],
+)
+def test_certificate_grid_over_distinct_sample_coordinates(kernel, X):
+    # samples on a grid: the contraction runs over the distinct coordinates
+    s = np.full(X.shape[0], 1 / X.shape[0])
+    unit = make_spike_unit(kernel, X, s)
+    Xp = unit.prepare(X)
+    grid = CertificateGrid(unit, Xp)
+    assert grid.tensor is not None
+    assert grid.tensor[3] < X.shape[0] * grid.points.shape[0]
+    v = np.random.RandomState(3).standard_normal(Xp.shape[0])
+    np.testing.assert_allclose(
+        grid.values(v), v @ unit.pairwise(Xp, grid.points)[0], atol=1e-12
+    )
+
+
+def test_sample_tensor_needs_factors_of_one_coordinate():
+    X = _mesh(np.linspace(0, 1, 8), np.linspace(0, 1, 8))
+    axes = [np.linspace(0, 1, 5)] * 2
+
+    def factors(X, axes):
+        return [np.exp(-np.square(X[:, k, None] - axes[k])) for k in range(2)]
+
+    def with_gain(X, axes):
+        # a factor that also depends on the other coordinate
+        F = factors(X, axes)
+        return [F[0] * (1 + X[:, 1, None]), F[1]]
+
+    F = factors(X, axes)
+    for by_coordinate in (False, True):
+        tensor, G = _sample_tensor(X, factors, axes, by_coordinate)
+        index, p, Gt, _ = tensor
+        assert p == (8, 8)
+        np.testing.assert_array_equal(Gt[0][index // 8], F[0])
+        np.testing.assert_array_equal(Gt[1][index % 8], F[1])
+    tensor, G = _sample_tensor(X, with_gain, axes)
+    assert tensor is None
+    np.testing.assert_array_equal(G[0], with_gain(X, axes)[0])
 
 
 def test_certificate_search_finds_the_maximum():
@@ -331,3 +391,62 @@ def test_noisy_image_at_small_alpha_is_certified(seed):
     assert est.certificate_max_ <= 1 + 1e-6
     assert est.n_spikes_ >= 6  # noise spikes: the regime of the test
     assert est.n_iter_ < 1000
+
+
+@pytest.mark.parametrize("centred", [False, True])
+def test_gaussian_contracted_derivatives_equal_the_operator(centred):
+    # c, grad c and Hess c of c(t) = sum_j v_j K(x_j - t) through the
+    # (centred, rescaled) unit: against the operator's values and gradients,
+    # and central differences of its exact gradient
+    rng = np.random.RandomState(7)
+    X = rng.uniform(size=(60, 3))
+    s = np.full(60, 1 / 60)
+    unit = make_spike_unit(GaussianKernel(0.2), X, s).rescaled(3.0)
+    if centred:
+        unit = unit.centred(s)
+    assert unit.contracts_derivatives
+    Xp, v, T = unit.prepare(X), rng.standard_normal(60), rng.uniform(size=(4, 3))
+    c, g, H = unit.contract_derivatives(Xp, T, v)
+    A, dA = unit.pairwise(Xp, T)
+    np.testing.assert_allclose(c, v @ A, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g, np.einsum("j,jik->ik", v, dA), rtol=1e-10, atol=1e-10)
+    h = 1e-5
+    for e in range(3):
+        step = np.zeros(3)
+        step[e] = h
+        g_plus = np.einsum("j,jik->ik", v, unit.pairwise(Xp, T + step)[1])
+        g_minus = np.einsum("j,jik->ik", v, unit.pairwise(Xp, T - step)[1])
+        np.testing.assert_allclose(
+            H[:, :, e], (g_plus - g_minus) / (2 * h), rtol=1e-6, atol=1e-6
+        )
+    np.testing.assert_array_equal(H, H.transpose(0, 2, 1))
+    F = np.arange(-4, 5)[:, None].astype(float)
+    assert not make_spike_unit(
+        FourierOperator(), F, np.full(9, 1 / 9)
+    ).contracts_derivatives
+
+
+@pytest.mark.parametrize(
+    "kernel, X",
+    [
+        (DirichletKernel(3), _mesh(np.arange(9) / 9, np.arange(8) / 8)),
+        (GaussianKernel(0.15), _mesh(*[np.linspace(0, 1, 6)] * 3)),
+    ],
+)
+def test_grid_starts_are_the_local_maxima_above_the_floor(kernel, X):
+    # against scipy's maximum filter (wrapped on the torus, the border
+    # repeated on a box), on values with many local maxima and ties
+    from scipy.ndimage import maximum_filter
+
+    s = np.full(X.shape[0], 1 / X.shape[0])
+    unit = make_spike_unit(kernel, X, s)
+    grid = CertificateGrid(unit, unit.prepare(X))
+    rng = np.random.RandomState(8)
+    values = np.round(rng.standard_normal(grid.points.shape[0]), 1)
+    absval = np.abs(values).reshape(grid.shape)
+    mode = "wrap" if unit.periodic else "nearest"
+    local = np.flatnonzero(absval == maximum_filter(absval, size=3, mode=mode))
+    for floor in (0.0, 1.0):
+        expected = local[np.abs(values[local]) >= floor]
+        expected = expected[np.argsort(-np.abs(values[expected]), kind="stable")]
+        np.testing.assert_array_equal(grid.starts(values, 10, floor), expected[:10])
