@@ -121,4 +121,4 @@ display = SpikesDisplay.from_estimator(
     n_grid=4 * size,
 )
 display.figure_.savefig(OUT / "plot_spikes_microscopy.png", dpi=80)
-plt.close("all")
+plt.show()
