@@ -495,18 +495,11 @@ record_every, verbose
             units=_times_square(1.0, c),
         )
         if fit_intercept:
-            run.particles.intercept = np.array(
-                [
-                    background(
-                        unit,
-                        Xp,
-                        yn,
-                        s,
-                        run.particles.positions,
-                        run.particles.weights[:, 0] / run.particles.n_particles,
-                    )
-                ]
-            )
+            # (the spikes only: the other slots have zero amplitude)
+            a = run.particles.weights[:, 0] / run.particles.n_particles
+            on = a != 0
+            b = background(unit, Xp, yn, s, run.particles.positions[on], a[on])
+            run.particles.intercept = np.array([b])
         history.update(gap=run.gap, eta_max=run.eta_max, n_iter=run.n_iter)
     else:
         births = None
