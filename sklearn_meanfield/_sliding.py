@@ -101,6 +101,9 @@ SLIDE_MERGE = 0.1
 #: peaks at least this fraction as far above 1 as the largest violation are
 #: inserted with it
 INSERT_FRACTION = 0.5
+#: particles of one sign gather around the heaviest within this many length
+#: scales into the spikes the first sliding starts from
+GATHER_RADIUS = 1.0
 #: flow steps before the first attempt at sliding
 MIN_FLOW_STEPS = 3
 #: growth of the wait between two attempts at sliding (flow steps)
@@ -852,17 +855,77 @@ def _amplitudes_on_support(Phi, y, s, lam, a, fixed_signs=True):
 
 
 def _clusters(unit, T, a, prune_tol, merge_radius):
-    """The spikes of the particles ``(T, a)``: particles below ``prune_tol /
-    10`` of the heaviest dropped, those of one sign closer than
-    ``merge_radius`` (None: half the length scale) merged by :func:`_merge`,
-    merged spikes below ``prune_tol`` of the heaviest dropped (the rule of
+    """The spikes the sliding starts from, read off the particles ``(T,
+    a)``: particles below ``prune_tol / 10`` of the heaviest dropped, the
+    others gathered around the heaviest particles of their sign within
+    ``merge_radius`` (None: one length scale) by :func:`_gather`, gathered
+    spikes below ``prune_tol`` of the heaviest dropped (the rule of
     :func:`~sklearn_meanfield._blasso.extract_spikes`)."""
-    radius = 0.5 * unit.length_scale if merge_radius is None else merge_radius
+    radius = GATHER_RADIUS * unit.length_scale if merge_radius is None else merge_radius
     heaviest = np.abs(a).max(initial=0.0)
     keep = np.abs(a) > 0.1 * prune_tol * heaviest
-    T, a = _merge(unit, T[keep], a[keep], radius)
+    T, a = _gather(unit, T[keep], a[keep], radius)
     keep = np.abs(a) >= prune_tol * np.abs(a).max(initial=0.0)
     return T[keep], a[keep]
+
+
+def _gather(unit, T, a, radius):
+    """Particles gathered around the local maxima of their mass: a particle
+    at least as heavy as every particle of its sign within ``radius`` is a
+    seed; every other particle joins the nearest seed of its sign within
+    ``radius``; those left (their heavier neighbours joined other seeds) are
+    gathered the same way among themselves. Each group is one spike, of the
+    group's total amplitude, at its mean position weighted by mass.
+
+    Unlike single linkage (:func:`_merge`) this does not chain: a group is
+    at most ``2 radius`` across, however many light particles lie between
+    two heavy ones."""
+    k = a.size
+    if k < 2:
+        return T, a
+    D = unit.differences(T, T)
+    dist2 = np.einsum("ijk,ijk->ij", D, D)
+    near = (dist2 < radius**2) & (np.sign(a)[:, None] == np.sign(a)[None, :])
+    mass = np.abs(a)
+    labels = np.full(k, -1)
+    free = np.ones(k, dtype=bool)
+    n = 0
+    while free.any():
+        linked = near & free[None, :]
+        heaviest = np.where(linked, mass[None, :], -np.inf).max(axis=1)
+        seeds = np.flatnonzero(free & (mass >= heaviest))
+        to_seed = np.where(linked[:, seeds], dist2[:, seeds], np.inf)
+        nearest = np.argmin(to_seed, axis=1)
+        joins = free & np.isfinite(to_seed[np.arange(k), nearest])
+        labels[joins] = n + nearest[joins]
+        labels[seeds] = n + np.arange(seeds.size)
+        free[joins] = False
+        free[seeds] = False
+        n += seeds.size
+    return _mean_by_mass(unit, T, a, labels, D)
+
+
+def _mean_by_mass(unit, T, a, labels, D):
+    """One spike per label: the amplitudes summed, the positions averaged by
+    mass (offsets ``D[i, j] = t_i - t_j`` from the heaviest of the group,
+    which fixes the periodic image)."""
+    k, n = a.size, labels.max() + 1
+    mass = np.abs(a)
+    order = np.argsort(-mass, kind="stable")
+    # the heaviest member of each label: its first in order of mass
+    rep = order[np.unique(labels[order], return_index=True)[1]]
+    offsets = D[np.arange(k), rep[labels]]  # t_i - t_rep(i)
+    total = np.bincount(labels, weights=mass)
+    shift = (
+        np.column_stack(
+            [
+                np.bincount(labels, weights=mass * offsets[:, e], minlength=n)
+                for e in range(T.shape[1])
+            ]
+        )
+        / total[:, None]
+    )
+    return unit.project(T[rep] + shift), np.bincount(labels, weights=a)
 
 
 def connected_labels(adjacent):
@@ -895,24 +958,7 @@ def _merge(unit, T, a, radius):
     if not close.any():
         return T, a
     labels = connected_labels(close)
-    n = labels.max() + 1
-    mass = np.abs(a)
-    rep = np.full(n, -1)
-    for i in np.argsort(-mass, kind="stable"):
-        if rep[labels[i]] < 0:
-            rep[labels[i]] = i
-    offsets = D[np.arange(k), rep[labels]]  # t_i - t_rep(i)
-    total = np.bincount(labels, weights=mass)
-    shift = (
-        np.column_stack(
-            [
-                np.bincount(labels, weights=mass * offsets[:, e])
-                for e in range(T.shape[1])
-            ]
-        )
-        / total[:, None]
-    )
-    return unit.project(T[rep] + shift), np.bincount(labels, weights=a)
+    return _mean_by_mass(unit, T, a, labels, D)
 
 
 # ------------------------------------------------------------ the solver
