@@ -108,6 +108,10 @@ GATHER_RADIUS = 1.0
 MIN_FLOW_STEPS = 3
 #: growth of the wait between two attempts at sliding (flow steps)
 WAIT_GROWTH = 2
+#: particles lighter than this fraction of the heaviest take mass steps only,
+#: when they outnumber the heavier ones by more than MOVE_LIGHT_RATIO to 1
+MOVE_RELATIVE_MASS = 1e-2
+MOVE_LIGHT_RATIO = 3
 #: particles lighter than this fraction of the heaviest leave the flow
 DROP_RELATIVE_MASS = 1e-4
 #: largest mass step tried by the line search, in units of the weight step
@@ -1055,7 +1059,10 @@ def flow_and_slide(
     active = np.flatnonzero(a != 0)
     # values only (the gradients are needed for the particles that keep
     # their mass after the first mass step), once per distinct position
-    Phi, dPhi = _SharedColumns.of(unit, Xp, T[active]), None
+    Phi = _SharedColumns.of(unit, Xp, T[active])
+    # the last moving particles (indices) and their gradients, at their
+    # current positions
+    moved = None
     r = y - Phi @ a[active]
     J = 0.5 * float((s * r) @ r) + lam * float(np.abs(a[active]).sum())
     h = weight_step
@@ -1109,33 +1116,52 @@ def flow_and_slide(
             Phi = (
                 Phi.subset(alive) if isinstance(Phi, _SharedColumns) else Phi[:, alive]
             )
-            dPhi = None if dPhi is None else dPhi[:, alive]
             r_h = y - Phi @ a_h
             J_h = 0.5 * float((s * r_h) @ r_h) + lam * float(np.abs(a_h).sum())
-        if dPhi is None:
-            Phi, dPhi = unit.forward(Xp, T[active])
+        # positions: the flow's step, at most half a length scale, for the
+        # particles of at least MOVE_RELATIVE_MASS of the heaviest when the
+        # lighter ones outnumber them by more than MOVE_LIGHT_RATIO to 1 (a
+        # light particle's move hardly changes J, and the cost of a step is
+        # that of the moving particles' values and gradients: it takes mass
+        # steps only, and moves once it has grown)
+        moving = np.abs(a_h) >= MOVE_RELATIVE_MASS * np.abs(a_h).max()
+        if moving.size <= (MOVE_LIGHT_RATIO + 1) * np.count_nonzero(moving):
+            moving[:] = True
+        idx = active[moving]
+        if isinstance(Phi, _SharedColumns):
+            Phi = Phi.dense()
+        elif not Phi.flags.writeable:
+            Phi = Phi.copy()
+        if moved is not None and np.array_equal(moved[0], idx):
+            dPhi = moved[1]
+        else:
+            dPhi = unit.forward(Xp, T[idx])[1]
         gc = _contract(sr, dPhi)
-        # positions: the flow's step, at most half a length scale
-        move = (ratio * min(h, weight_step) * ell2) * (sg[:, None] * gc)
+        move = (ratio * min(h, weight_step) * ell2) * (sg[moving, None] * gc)
         norm = np.sqrt(np.einsum("ik,ik->i", move, move)).max(initial=0.0)
         if norm > 0.5 * unit.length_scale:
             move *= 0.5 * unit.length_scale / norm
-        T_act = T[active]
+        T_mov, a_mov = T[idx], a_h[moving]
+        # the residual without the moving particles
+        r_still = y - Phi[:, ~moving] @ a_h[~moving]
         accepted = False
         for _ in range(4):
-            T_new = unit.project(T_act + move)
+            T_new = unit.project(T_mov + move)
             Phi_n, dPhi_n = unit.forward(Xp, T_new)
-            r_n = y - Phi_n @ a_h
+            r_n = r_still - Phi_n @ a_mov
             J_n = 0.5 * float((s * r_n) @ r_n) + lam * float(np.abs(a_h).sum())
             if J_n <= J_h:
                 accepted = True
                 break
             move *= 0.5
         if accepted:
-            T[active], Phi, dPhi, r, J = T_new, Phi_n, dPhi_n, r_n, J_n
+            T[idx], r, J = T_new, r_n, J_n
+            Phi[:, moving] = Phi_n
+            moved = (idx, dPhi_n)
         else:
             # masses only (their step was accepted on the current Phi)
             r, J = y - Phi @ a_h, J_h
+            moved = (idx, dPhi)
         a[active] = a_h
         curve.append(J)
         result.n_flow += 1
@@ -1278,6 +1304,10 @@ class _SharedColumns:
 
     def subset(self, keep):
         return _SharedColumns(self.U, self.col[keep])
+
+    def dense(self):
+        """The columns as one array (n, m)."""
+        return self.U[:, self.col]
 
 
 def _values(unit, Xp, T):

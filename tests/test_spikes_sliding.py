@@ -330,11 +330,12 @@ def test_uncertified_end_warns():
 # ------------------------------------------------- robustness of the polish
 @pytest.mark.parametrize("seed", [0, 1])
 def test_uncertified_run_returns_its_best_measure(seed):
-    # 5 spikes and 3 particles per sign: the polish cannot insert enough
-    # spikes and the flow resumes from its own (worse) particles. The fit
+    # 7 spikes and 3 particles per sign (6 slots): the polish cannot insert
+    # enough spikes and the flow resumes from its own (worse) particles. The
+    # fit
     # warns, and what it returns is the lowest J it reached (the polished
     # spikes), the loss curve ending there.
-    X, y, _, _ = make_spikes(5, 101, cutoff=10, min_separation=2.0, random_state=seed)
+    X, y, _, _ = make_spikes(7, 101, cutoff=10, min_separation=1.2, random_state=seed)
     est = SparseSpikeDeconvolver(cutoff=10, n_particles=3, random_state=0)
     with pytest.warns(ConvergenceWarning, match="may not be the BLASSO solution"):
         est.fit(X, y)
