@@ -103,7 +103,7 @@ SLIDE_MERGE = 0.1
 INSERT_FRACTION = 0.5
 #: particles of one sign gather around the heaviest within this many length
 #: scales into the spikes the first sliding starts from
-GATHER_RADIUS = 1.0
+GATHER_RADIUS = 1.5
 #: flow steps before the first attempt at sliding
 MIN_FLOW_STEPS = 3
 #: growth of the wait between two attempts at sliding (flow steps)
@@ -862,8 +862,9 @@ def _clusters(unit, T, a, prune_tol, merge_radius):
     """The spikes the sliding starts from, read off the particles ``(T,
     a)``: particles below ``prune_tol / 10`` of the heaviest dropped, the
     others gathered around the heaviest particles of their sign within
-    ``merge_radius`` (None: one length scale) by :func:`_gather`, gathered
-    spikes below ``prune_tol`` of the heaviest dropped (the rule of
+    ``merge_radius`` (None: ``GATHER_RADIUS`` length scales) by
+    :func:`_gather`, gathered spikes below ``prune_tol`` of the heaviest
+    dropped (the rule of
     :func:`~sklearn_meanfield._blasso.extract_spikes`)."""
     radius = GATHER_RADIUS * unit.length_scale if merge_radius is None else merge_radius
     heaviest = np.abs(a).max(initial=0.0)
