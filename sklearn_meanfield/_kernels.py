@@ -33,6 +33,7 @@ built-in kernels derive from :class:`ConvolutionKernel`, and a user's kernel
 object is wrapped in a :class:`KernelAdapter`.
 """
 
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -374,22 +375,45 @@ class GaussianKernel(ConvolutionKernel):
             np.asarray(X, dtype=float), np.asarray(T, dtype=float)
         )[0]
 
+    def _samples(self, X):
+        """The samples' coordinates relative to the first sample, transposed
+        (n_dims, n), and ``U = [u, -|u|^2 / 2, 1]^T`` (n_dims + 2, n), ``u =
+        (x - x_0) / sigma`` (see :meth:`_pairwise_value`); kept for a
+        read-only ``X`` by :func:`_per_samples`."""
+        center = X[0] if X.shape[0] else np.zeros(X.shape[1])
+        Xc = (X - center).T.copy()
+        d = X.shape[1]
+        U = np.empty((d + 2, X.shape[0]))
+        np.divide(Xc, self.bandwidth, out=U[:d])
+        U[d] = -0.5 * np.square(U[:d]).sum(axis=0)
+        U[d + 1] = 1.0
+        return center, Xc, U
+
+    def _moment_rows(self, X):
+        """``[1, x, x x^T]`` relative to the first sample, one row per
+        coordinate product (1 + n_dims + n_dims^2, n), for
+        :meth:`contract_derivatives`; kept for a read-only ``X``."""
+        _, Xc, _ = _per_samples(X, ("gaussian", self.bandwidth), self._samples)
+        d, n = Xc.shape
+        P = np.empty((1 + d + d * d, n))
+        P[0] = 1.0
+        P[1 : 1 + d] = Xc
+        np.multiply(Xc[:, None, :], Xc[None, :, :], out=P[1 + d :].reshape(d, d, n))
+        return P
+
     def _pairwise_value(self, X, T):
         """``K`` (n, m) and the coordinates relative to the first sample,
         transposed (n_dims, n) and (n_dims, m): the exponent ``-|x - t|^2 /
         (2 sigma^2) = u.w - |u|^2 / 2 - |w|^2 / 2`` (``u = x / sigma``, ``w
         = t / sigma``) as one product ``[u, -|u|^2 / 2, 1] [w, 1, -|w|^2 /
         2]^T``, clipped at 0. (Coordinates are kept axis by axis, in
-        contiguous rows: numpy is slow along an axis of length n_dims.)"""
-        center = X[0] if X.shape[0] else 0.0
-        Xc, Tc = (X - center).T.copy(), (T - center).T.copy()
+        contiguous rows: numpy is slow along an axis of length n_dims. The
+        samples' part is kept between calls when ``X`` is read-only.)"""
+        center, Xc, U = _per_samples(X, ("gaussian", self.bandwidth), self._samples)
+        Tc = (T - center).T
         d = X.shape[1]
-        U = np.empty((d + 2, X.shape[0]))
         W = np.empty((d + 2, T.shape[0]))
-        np.divide(Xc, self.bandwidth, out=U[:d])
         np.divide(Tc, self.bandwidth, out=W[:d])
-        U[d] = -0.5 * np.square(U[:d]).sum(axis=0)
-        U[d + 1] = 1.0
         W[d] = 1.0
         W[d + 1] = -0.5 * np.square(W[:d]).sum(axis=0)
         sq = U.T @ W
@@ -402,29 +426,25 @@ class GaussianKernel(ConvolutionKernel):
         (coordinates relative to the first sample, which keeps the
         cancellation at the scale of the samples' spread), one exponential
         per pair, and ``grad K = -(x - t) K / sigma^2`` axis by axis."""
-        X = np.asarray(X, dtype=float)
-        T = np.asarray(T, dtype=float)
-        K, Xc, Tc = self._pairwise_value(X, T)
-        # axis by axis into contiguous (n, m) blocks, returned as a view
-        # of shape (n, m, n_dims)
-        dK = np.empty((X.shape[1], *K.shape))
-        K_scaled = K * (-1.0 / self.bandwidth**2)
-        for k in range(X.shape[1]):
-            np.subtract.outer(Xc[k], Tc[k], out=dK[k])
-            dK[k] *= K_scaled
-        return K, dK.transpose(1, 2, 0)
+        return self._value_and_gradient(X, T, -1.0)
 
     def matrix_and_gradient(self, X, T):
         """``K(x_j - t_i)`` (n, m) and its gradient in ``t_i``, ``(x_j -
         t_i) K / sigma^2`` (n, m, n_dims), as
         :meth:`pairwise_value_and_gradient` with the sign of the gradient
         taken in the same pass."""
+        return self._value_and_gradient(X, T, 1.0)
+
+    def _value_and_gradient(self, X, T, sign):
+        """``K`` (n, m) and ``sign (x_j - t_i) K / sigma^2`` (n, m, n_dims),
+        axis by axis into contiguous (n, m) blocks, returned as a view."""
         X = np.asarray(X, dtype=float)
         T = np.asarray(T, dtype=float)
         K, Xc, Tc = self._pairwise_value(X, T)
-        dK = np.empty((X.shape[1], *K.shape))
-        K_scaled = K * (1.0 / self.bandwidth**2)
-        for k in range(X.shape[1]):
+        d = X.shape[1]
+        dK = np.empty((d, *K.shape))
+        K_scaled = K * (sign / self.bandwidth**2)
+        for k in range(d):
             np.subtract.outer(Xc[k], Tc[k], out=dK[k])
             dK[k] *= K_scaled
         return K, dK.transpose(1, 2, 0)
@@ -446,25 +466,24 @@ class GaussianKernel(ConvolutionKernel):
         X = np.asarray(X, dtype=float)
         T = np.asarray(T, dtype=float)
         v = np.asarray(v, dtype=float)
-        K, Xc, Tc = self._pairwise_value(X, T)
-        d, n = Xc.shape
-        pairs = [(a, b) for a in range(d) for b in range(a, d)]
-        B = np.empty((1 + d + len(pairs), n))
-        B[0] = v
-        np.multiply(Xc, v, out=B[1 : 1 + d])
-        for row, (a, b) in enumerate(pairs, start=1 + d):
-            np.multiply(B[1 + a], Xc[b], out=B[row])
-        moments = B @ K  # (1 + d + d (d + 1) / 2, m)
-        S, M = moments[0], moments[1 : 1 + d]
-        H = np.empty((T.shape[0], d, d))
-        s2, s4 = self.bandwidth**2, self.bandwidth**4
-        for row, (a, b) in enumerate(pairs, start=1 + d):
-            h = moments[row] - M[a] * Tc[b] - Tc[a] * M[b] + S * Tc[a] * Tc[b]
-            h /= s4
-            if a == b:
-                h -= S / s2
-            H[:, a, b] = H[:, b, a] = h
-        grad = ((M - S * Tc) / s2).T
+        K, _, Tc = self._pairwise_value(X, T)
+        d = X.shape[1]
+        P = _per_samples(X, ("gaussian moments", self.bandwidth), self._moment_rows)
+        moments = (P * v) @ K  # (1 + d + d^2, m)
+        S = moments[0]
+        t = Tc.T  # (m, d)
+        M = moments[1 : 1 + d].T  # (m, d)
+        s2 = self.bandwidth**2
+        # Q - (M t^T + t M^T) + S t t^T, in (m, d, d) arrays, each term
+        # exactly symmetric
+        Mt = M[:, :, None] * t[:, None, :]
+        Mt += Mt.transpose(0, 2, 1).copy()
+        H = moments[1 + d :].T.reshape(-1, d, d) - Mt
+        H += S[:, None, None] * (t[:, :, None] * t[:, None, :])
+        H /= s2 * s2
+        diagonal = np.arange(d)
+        H[:, diagonal, diagonal] -= (S / s2)[:, None]
+        grad = (M - S[:, None] * t) / s2
         return S, grad, H
 
     def grid_factors(self, X, axes):
@@ -631,6 +650,35 @@ def _separable_product_of_factors(k, dk):
     for i in range(1, d - 1):
         np.multiply(dk[i], left[i] * right[i], out=grad[:, :, i])
     return left[d - 1] * k[d - 1], grad
+
+
+#: most sample arrays whose per-sample quantities are kept
+_MAX_SAMPLE_ENTRIES = 8
+_SAMPLE_ENTRIES = {}
+
+
+def _per_samples(X, key, build):
+    """``build(X)``, kept between calls for the same read-only ``X``.
+
+    A kernel's quantities that depend on the samples alone (their
+    coordinates, products of them) are the same at every call with the
+    prepared measurements of a fit, which the solver holds read-only. They
+    are kept for an ``X`` that owns its data and is not writeable (its
+    values cannot change while it lives), keyed by the object and ``key``
+    (a weak reference: the entry is void once ``X`` is gone); any other
+    ``X`` gets ``build(X)`` afresh. At most ``_MAX_SAMPLE_ENTRIES`` entries
+    are kept."""
+    if X.flags.writeable or not X.flags.owndata:
+        return build(X)
+    slot = (id(X), key)
+    entry = _SAMPLE_ENTRIES.get(slot)
+    if entry is not None and entry[0]() is X:
+        return entry[1]
+    value = build(X)
+    if len(_SAMPLE_ENTRIES) >= _MAX_SAMPLE_ENTRIES:
+        _SAMPLE_ENTRIES.clear()
+    _SAMPLE_ENTRIES[slot] = (weakref.ref(X), value)
+    return value
 
 
 def _normal_pdf(z):

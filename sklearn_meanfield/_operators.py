@@ -508,13 +508,16 @@ class SpikeUnit:
     # ----------------------------------------------------------- measurements
     def prepare(self, X):
         """The operator's prepared measurements (a float64 copy), twice for a
-        complex operator (real rows, then imaginary rows)."""
+        complex operator (real rows, then imaginary rows), read-only: the
+        same array at every call of a fit, whose per-sample quantities an
+        operator may keep (see :func:`~sklearn_meanfield._kernels._per_samples`)."""
         prepare = getattr(self.operator, "prepare", None)
         X = np.array(X if prepare is None else prepare(X), dtype=np.float64)
         if self.complex_valued:
             n = X.shape[0]
             part = np.repeat([0.0, 1.0], n)[:, None]
             X = np.hstack([np.vstack([X, X]), part])
+        X.flags.writeable = False
         return X
 
     def stack(self, v):

@@ -527,6 +527,24 @@ def _objective(unit, Xp, y, s, lam, T, a, h=None):
     return J, (Phi, dPhi, r, extra)
 
 
+def _subset_objective(y, s, lam, a, cache, keep):
+    """``J`` and the cache of :func:`_objective` for the spikes ``keep``
+    (boolean, of the spikes of ``cache``) with the amplitudes ``a`` (of the
+    spikes kept): the columns of the values, gradients and stencil
+    gradients selected, no operator call."""
+    Phi, dPhi, _, extra = cache
+    Phi = Phi[:, keep]
+    dPhi = None if dPhi is None else dPhi[:, keep]
+    if extra is not None and extra is not ANALYTIC:
+        dA_shifted, sep = extra
+        d, k = sep.shape
+        columns = (np.arange(d)[:, None] * k + np.flatnonzero(keep)).ravel()
+        extra = (dA_shifted[:, columns], sep[:, keep])
+    r = y - Phi @ a
+    J = 0.5 * float((s * r) @ r) + lam * float(np.abs(a).sum())
+    return J, (Phi, dPhi, r, extra)
+
+
 def slide(
     unit,
     Xp,
@@ -604,26 +622,41 @@ def slide(
     start = T.copy()
     keep_rows = index.copy()  # the input rows of start
     moved_away = False
+    # how far spikes may still move before two of one sign can come within
+    # the merge radius (each step moves every spike by at most the largest
+    # move: the merge test is skipped while this stays positive), and how
+    # far any spike can have gone from its start (the sum of the largest
+    # moves: the test of max_move is skipped while within it)
+    slack, travelled = -1.0, 0.0
     if radius > 0:
-        T, a = _merge(unit, T, a, radius)
+        T, a, slack = _merge(unit, T, a, radius, with_gap=True)
     sigma = np.sign(a)
     d = T.shape[1]
     h = FD_STEP * ell
-    w = np.sqrt(s)
-    mu, nu, rho = 0.0, 2.0, 0.0
-    n_iter = 0
-    stat = np.inf
-    if a.size:
-        # the amplitudes first (positions fixed: a quadratic problem)
-        a = _amplitudes_on_support(_values(unit, Xp, T), y, s, lam, a, fixed_signs)
-        nz = (a != 0) | (not fixed_signs)
-        T, a, sigma = T[nz], a[nz], sigma[nz]
-        index = index[nz] if radius <= 0 else index
     h_full = h
     if residual_hessian is not True:  # "auto" or False: Gauss-Newton first
         h = None
-    stat_prev = np.inf
+    w = np.sqrt(s)
+    # the start is usually good: the first trial evaluates the gradients too
+    mu, nu, rho = 0.0, 2.0, 1.0
+    n_iter = 0
+    stat = np.inf
     J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
+    if a.size:
+        # the amplitudes first (positions fixed: a quadratic problem), from
+        # the values at the start
+        a = _amplitudes_on_support(cache[0], y, s, lam, a, fixed_signs)
+        nz = (a != 0) | (not fixed_signs)
+        if nz.all():
+            Phi = cache[0]
+            r = y - Phi @ a
+            J = 0.5 * float((s * r) @ r) + lam * float(np.abs(a).sum())
+            cache = (Phi, cache[1], r, cache[3])
+        else:
+            T, a, sigma = T[nz], a[nz], sigma[nz]
+            index = index[nz] if radius <= 0 else index
+            J, cache = _subset_objective(y, s, lam, a, cache, nz)
+    stat_prev = np.inf
     # the scale of the amplitudes' gradient: lam, or the correlation of the
     # data with the spikes for a least-squares refit
     scale = (
@@ -633,6 +666,7 @@ def slide(
         if a.size
         else 1.0
     )
+    k_index = -1  # the number of spikes of the index arrays below
     while a.size and n_iter < max_iter:
         k = a.size
         Phi, dPhi, r, stencil = cache
@@ -640,11 +674,13 @@ def slide(
         c = sr @ Phi
         gc = _contract(sr, dPhi)
         g_a = lam * sigma - c
+        g_T = -a[:, None] * gc
         # coordinates held at a bound of a bounded box by their gradient
         # (the projected Newton step leaves them out)
-        pinned = _pinned(unit, T, -a[:, None] * gc)
+        pinned = _pinned(unit, T, g_T)
         if pinned is not None:
             gc = np.where(pinned, 0.0, gc)
+            g_T = np.where(pinned, 0.0, g_T)
         stat = (
             max(float(np.abs(g_a).max()), float(np.abs(gc).max(initial=0.0)) * ell)
             / scale
@@ -658,25 +694,36 @@ def slide(
             J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
             continue
         stat_prev = stat
-        G = np.hstack([Phi, (dPhi * a[None, :, None]).reshape(-1, k * d)])
-        G *= w[:, None]
+        # G = sqrt(s) [Phi, dPhi a], unknowns ordered [a (k), T (k, d)
+        # axis-major: t_1 of every spike, then t_2, ...], one block of
+        # columns per axis
+        n_unknowns = k * (d + 1)
+        G = np.empty((Phi.shape[0], n_unknowns))
+        np.multiply(Phi, w[:, None], out=G[:, :k])
+        wa = w[:, None] * a
+        for e in range(d):
+            np.multiply(dPhi[:, :, e], wa, out=G[:, (e + 1) * k : (e + 2) * k])
         H = G.T @ G
-        diag = np.diag(H).copy()
+        diag = H.diagonal().copy()
         diag = np.maximum(diag, 1e-12 * diag.max(initial=0.0) + 1e-300)
-        # residual blocks; unknowns ordered [a (k), T (k, d) row-major]
-        ia = np.arange(k)
-        iT = k + ia[:, None] * d + np.arange(d)[None, :]
+        # residual blocks
         if stencil is not None:
+            if k != k_index:
+                ia = np.arange(k)[:, None]
+                iT = k + ia + k * np.arange(d)[None, :]
+                k_index = k
             if stencil is ANALYTIC:
                 Hc = unit.contract_derivatives(Xp, T, sr)[2]
             else:
                 Hc = _fd_hessian(sr, gc, *stencil)
-            H[ia[:, None], iT] -= gc
-            H[iT, ia[:, None]] -= gc
+            H[ia, iT] -= gc
+            H[iT, ia] -= gc
             H[iT[:, :, None], iT[:, None, :]] -= a[:, None, None] * Hc
-        grad = np.concatenate([g_a, (-a[:, None] * gc).ravel()])
+        grad = np.empty(n_unknowns)
+        grad[:k] = g_a
+        grad[k:] = g_T.T.ravel()
         if pinned is not None:
-            f = k + np.flatnonzero(pinned.ravel())
+            f = k + np.flatnonzero(pinned.T.ravel())
             H[f, :] = 0.0
             H[:, f] = 0.0
             H[f, f] = diag[f]
@@ -686,7 +733,6 @@ def slide(
         mu_next = mu
         if rho > 0.75:
             mu = 0.0
-        n_unknowns = H.shape[0]
         for _ in range(40):
             damped = H.copy()
             damped.flat[:: n_unknowns + 1] += mu * diag
@@ -696,22 +742,27 @@ def slide(
             if info != 0:
                 mu, nu = _more_damping(mu, nu, mu_next)
                 continue
-            dz = -dpotrs(L, grad, lower=1)[0]
-            move = np.sqrt(np.square(dz[k:].reshape(k, d)).sum(axis=1)).max()
+            dz = dpotrs(L, grad, lower=1)[0]
+            np.negative(dz, out=dz)
+            dT = dz[k:].reshape(d, k).T
+            move = np.sqrt(np.einsum("ik,ik->i", dT, dT).max())
             if move > 0.5 * ell:
                 dz *= 0.5 * ell / move
+                move = 0.5 * ell
             predicted = -float(grad @ dz + 0.5 * dz @ (H @ dz))
             if 0 <= predicted <= 1e-15 * abs(J) and stat <= 1e-6:
                 break  # converged: no decrease left above rounding
             a_new = a + dz[:k]
             if fixed_signs:
                 a_new[sigma * a_new <= 0] = 0.0
-            T_new = unit.project(T + dz[k:].reshape(k, d))
+            T_new = unit.project(T + dT)
             nz = (a_new != 0) | (not fixed_signs)
+            if not nz.all():
+                T_new, a_new = T_new[nz], a_new[nz]
             # where the last model was good, the gradients (and stencil) at
             # once; else values only, the gradients once the step is accepted
             J_new, cache_new = _objective(
-                unit, Xp, y, s, lam, T_new[nz], a_new[nz], h if rho > 0.75 else "values"
+                unit, Xp, y, s, lam, T_new, a_new, h if rho > 0.75 else "values"
             )
             if J_new < J:
                 accepted = True
@@ -728,13 +779,18 @@ def slide(
         nu = 2.0
         if mu < 1e-12:
             mu = 0.0
-        T, a, sigma = T_new[nz], a_new[nz], sigma[nz]
-        index = index[nz] if radius <= 0 else index
-        merged = _merge(unit, T, a, radius) if radius > 0 else (T, a)
-        if merged[1].size < a.size:
-            T, a = merged
-            sigma = np.sign(a)
-            cache_new = None
+        T, a = T_new, a_new
+        if a.size < k:
+            sigma = sigma[nz]
+            index = index[nz] if radius <= 0 else index
+        slack -= 2 * move
+        travelled += move
+        if radius > 0 and slack <= 0:
+            n_left = a.size
+            T, a, slack = _merge(unit, T, a, radius, with_gap=True)
+            if a.size < n_left:
+                sigma = np.sign(a)
+                cache_new = None
         if (
             cache_new is not None
             and cache_new[1] is not None
@@ -743,7 +799,7 @@ def slide(
             J, cache = J_new, cache_new
         else:
             J, cache = _objective(unit, Xp, y, s, lam, T, a, h)
-        if max_move is not None and radius <= 0:
+        if max_move is not None and radius <= 0 and travelled > max_move:
             D = unit.differences(T, start[np.searchsorted(keep_rows, index)])
             D = D[np.arange(a.size), np.arange(a.size)]
             if np.any(np.einsum("ik,ik->i", D, D) > max_move**2):
@@ -825,16 +881,16 @@ def _amplitudes_on_support(Phi, y, s, lam, a, fixed_signs=True):
     drops spikes). ``fixed_signs=False``: the unconstrained minimiser."""
     a = a.copy()
     sigma = np.sign(a)
-    free = a != 0
-    w = np.sqrt(s)
-    A = Phi * w[:, None]
-    Q = A.T @ A
-    b = A.T @ (w * y) - lam * sigma
-    ridge = 1e-12 * max(float(np.trace(Q)) / max(Q.shape[0], 1), 1e-300)
+    k = a.size
+    Q = Phi.T @ (s[:, None] * Phi)
+    b = (s * y) @ Phi - lam * sigma
+    Q.flat[:: k + 1] += 1e-12 * max(float(Q.trace()) / max(k, 1), 1e-300)
     if not fixed_signs:
-        return np.linalg.solve(Q + ridge * np.eye(a.size), b)
-    Q.flat[:: a.size + 1] += ridge
-    idx = np.flatnonzero(free)
+        target, info = dposv(Q, b)[1:]
+        if info != 0:  # (not positive definite to rounding)
+            target = np.linalg.lstsq(Q, b, rcond=None)[0]
+        return target
+    idx = np.flatnonzero(a)
     while idx.size:
         Qf = Q[idx][:, idx]
         target, info = dposv(Qf, b[idx])[1:]
@@ -854,7 +910,7 @@ def _amplitudes_on_support(Phi, y, s, lam, a, fixed_signs=True):
             break
         a[idx] = af + ratios[j] * step
         a[idx[crossing[j]]] = 0.0
-        idx = np.delete(idx, crossing[j])
+        idx = idx[idx != idx[crossing[j]]]
     return a
 
 
@@ -949,21 +1005,27 @@ def connected_labels(adjacent):
     return np.unique(labels, return_inverse=True)[1].ravel()
 
 
-def _merge(unit, T, a, radius):
+def _merge(unit, T, a, radius, with_gap=False):
     """Spikes of one sign closer than ``radius`` (single linkage) merged:
     amplitudes summed, positions averaged by mass (the heaviest spike's
-    periodic image)."""
+    periodic image). With ``with_gap``, also the smallest distance between
+    two spikes of one sign less ``radius`` when none were merged (``inf``
+    without such a pair), ``-1`` when some were."""
     k = a.size
     if k < 2:
-        return T, a
+        return (T, a, np.inf) if with_gap else (T, a)
     D = unit.differences(T, T)
     dist = np.sqrt(np.einsum("ijk,ijk->ij", D, D))
-    close = (dist < radius) & (np.sign(a)[:, None] == np.sign(a)[None, :])
-    np.fill_diagonal(close, False)
+    same = np.sign(a)[:, None] == np.sign(a)[None, :]
+    np.fill_diagonal(same, False)
+    close = (dist < radius) & same
     if not close.any():
+        if with_gap:
+            return T, a, float(np.where(same, dist, np.inf).min()) - radius
         return T, a
     labels = connected_labels(close)
-    return _mean_by_mass(unit, T, a, labels, D)
+    merged = _mean_by_mass(unit, T, a, labels, D)
+    return (*merged, -1.0) if with_gap else merged
 
 
 # ------------------------------------------------------------ the solver

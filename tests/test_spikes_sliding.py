@@ -17,13 +17,17 @@ from sklearn_meanfield import (
 )
 from sklearn_meanfield._operators import make_spike_unit
 from sklearn_meanfield._sliding import (
+    ANALYTIC,
     CertificateGrid,
+    _merge,
     _sample_tensor,
+    _subset_objective,
     certificate_search,
     flow_and_slide,
     refit,
     slide,
 )
+from sklearn_meanfield._sliding import _objective as sliding_objective
 from sklearn_meanfield.datasets import make_spikes
 from sklearn_meanfield.metrics import spike_recovery_scores
 
@@ -451,3 +455,76 @@ def test_grid_starts_are_the_local_maxima_above_the_floor(kernel, X):
         expected = local[np.abs(values[local]) >= floor]
         expected = expected[np.argsort(-np.abs(values[expected]), kind="stable")]
         np.testing.assert_array_equal(grid.starts(values, 10, floor), expected[:10])
+
+
+def test_gaussian_kept_sample_quantities_follow_the_array():
+    # the samples' part of the exponent is kept for a read-only array only:
+    # two read-only arrays of the same shape, and a writeable one changed in
+    # place, each give the values of their own samples
+    rng = np.random.RandomState(3)
+    kernel = GaussianKernel(0.2)
+    T, v = rng.uniform(size=(4, 2)), rng.standard_normal(30)
+
+    def direct(X):
+        D = X[:, None, :] - T[None]
+        return np.exp(-np.einsum("jik,jik->ji", D, D) / (2 * 0.2**2))
+
+    for _ in range(2):
+        X = rng.uniform(size=(30, 2))
+        X.flags.writeable = False
+        for _ in range(2):  # (the second call uses what was kept)
+            np.testing.assert_allclose(kernel.matrix(X, T), direct(X), rtol=1e-12)
+            np.testing.assert_allclose(
+                kernel.contract_derivatives(X, T, v)[0], v @ direct(X), rtol=1e-12
+            )
+    X = rng.uniform(size=(30, 2))
+    kernel.matrix(X, T)
+    X += 0.1
+    np.testing.assert_allclose(kernel.matrix(X, T), direct(X), rtol=1e-12)
+    # the prepared measurements of a unit are read-only
+    unit = make_spike_unit(kernel, X, np.full(30, 1 / 30))
+    assert not unit.prepare(X).flags.writeable
+
+
+@pytest.mark.parametrize(
+    "kernel, d",
+    [(DirichletKernel(4), 1), (DirichletKernel(3), 2), (GaussianKernel(0.1), 2)],
+)
+def test_subset_objective_equals_the_objective_of_the_spikes_kept(kernel, d):
+    # the cache of the spikes kept, from the columns of the cache of all
+    # spikes (values, gradients and the finite-difference stencil), equals
+    # the one evaluated at those spikes
+    rng = np.random.RandomState(5)
+    X, y = rng.uniform(size=(70, d)), rng.standard_normal(70)
+    s = np.full(70, 1 / 70)
+    unit = make_spike_unit(kernel, X, s)
+    Xp = unit.prepare(X)
+    T, a = rng.uniform(size=(5, d)), rng.standard_normal(5)
+    keep = np.array([True, False, True, True, False])
+    h = 1e-6 * unit.length_scale
+    J_all, cache = sliding_objective(unit, Xp, y, s, 0.1, T, a, h)
+    J, got = _subset_objective(y, s, 0.1, a[keep], cache, keep)
+    J_ref, want = sliding_objective(unit, Xp, y, s, 0.1, T[keep], a[keep], h)
+    assert J == pytest.approx(J_ref, rel=1e-14) and J != pytest.approx(J_all)
+    for x, x_ref in zip(got[:3], want[:3], strict=True):
+        np.testing.assert_allclose(x, x_ref, rtol=1e-13, atol=1e-13)
+    if want[3] is ANALYTIC:
+        assert got[3] is ANALYTIC
+    else:
+        for x, x_ref in zip(got[3], want[3], strict=True):
+            np.testing.assert_allclose(x, x_ref, rtol=1e-13, atol=1e-13)
+
+
+def test_merge_gap_is_the_smallest_distance_of_one_sign_less_the_radius():
+    unit = make_spike_unit(
+        GaussianKernel(0.1), np.linspace(0, 1, 20)[:, None], np.full(20, 0.05)
+    )
+    T = np.array([[0.1], [0.2], [0.45], [0.5]])
+    a = np.array([1.0, 2.0, 1.0, -1.0])  # the closest pair has two signs
+    T_out, a_out, gap = _merge(unit, T, a, 0.05, with_gap=True)
+    np.testing.assert_array_equal(a_out, a)
+    assert gap == pytest.approx(0.1 - 0.05)
+    T_out, a_out, gap = _merge(unit, T, a, 0.15, with_gap=True)
+    assert gap == -1.0
+    np.testing.assert_allclose(a_out, [3.0, 1.0, -1.0])
+    np.testing.assert_allclose(T_out[0], [(0.1 + 2 * 0.2) / 3])
