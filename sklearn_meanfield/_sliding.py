@@ -1195,10 +1195,7 @@ def flow_and_slide(
             Phi = Phi.dense()
         elif not Phi.flags.writeable:
             Phi = Phi.copy()
-        if moved is not None and np.array_equal(moved[0], idx):
-            dPhi = moved[1]
-        else:
-            dPhi = unit.forward(Xp, T[idx])[1]
+        dPhi = _moving_gradients(unit, Xp, T, idx, moved)
         gc = _contract(sr, dPhi)
         move = (ratio * min(h, weight_step) * ell2) * (sg[moving, None] * gc)
         norm = np.sqrt(np.einsum("ik,ik->i", move, move)).max(initial=0.0)
@@ -1288,6 +1285,28 @@ def flow_and_slide(
     if record_every:
         result.records.append((len(curve), result.positions, result.amplitudes))
     return result
+
+
+def _moving_gradients(unit, Xp, T, idx, moved):
+    """The gradients (n, k, n_dims) of the particles ``idx`` (sorted
+    indices) at their positions ``T[idx]``: those held in ``moved =
+    (indices, gradients)`` (the last computed, sorted indices) taken from
+    it, the others computed (axis-major blocks, as the operator returns
+    them)."""
+    if moved is None:
+        return unit.forward(Xp, T[idx])[1]
+    kept, dPhi = moved
+    if np.array_equal(kept, idx):
+        return dPhi
+    pos = np.minimum(np.searchsorted(kept, idx), kept.size - 1)
+    held = kept[pos] == idx
+    n, _, d = dPhi.shape
+    blocks = np.empty((d, n, idx.size))
+    blocks[:, :, held] = dPhi.transpose(2, 0, 1)[:, :, pos[held]]
+    if not held.all():
+        new = unit.forward(Xp, T[idx[~held]])[1]
+        blocks[:, :, ~held] = new.transpose(2, 0, 1)
+    return blocks.transpose(1, 2, 0)
 
 
 def _mass_line_search(J_mass, J, h, h_max, n_refine=3):
