@@ -1257,15 +1257,17 @@ class _SharedColumns:
 
     @classmethod
     def of(cls, unit, Xp, T):
-        """The values at ``T`` (rows), shared between equal rows."""
+        """The values at ``T`` (rows), shared between equal rows; on a tensor
+        grid (the covering grid) from the operator's per-axis factors where
+        it has them (:meth:`SpikeUnit.grid_values`)."""
         half = T.shape[0] // 2
         if half and np.array_equal(T[:half], T[half:]):
             # (the covering grid twice, one copy per sign: no sort needed)
-            return cls(_values(unit, Xp, T[:half]), np.tile(np.arange(half), 2))
+            return cls(_grid_values(unit, Xp, T[:half]), np.tile(np.arange(half), 2))
         U, first, col = np.unique(T, axis=0, return_index=True, return_inverse=True)
         if U.shape[0] == T.shape[0]:
-            return _values(unit, Xp, T)
-        return cls(_values(unit, Xp, T[first]), col.ravel())
+            return _grid_values(unit, Xp, T)
+        return cls(_grid_values(unit, Xp, T[first]), col.ravel())
 
     def __matmul__(self, a):
         return self.U @ np.bincount(self.col, weights=a, minlength=self.U.shape[1])
@@ -1287,6 +1289,15 @@ def _values(unit, Xp, T):
     if callable(values):
         return values(Xp, T)
     return unit.pairwise(Xp, T)[0]
+
+
+def _grid_values(unit, Xp, T):
+    """:func:`_values` by :meth:`SpikeUnit.grid_values` (a tensor grid from
+    the operator's per-axis factors) when the unit has it."""
+    grid_values = getattr(unit, "grid_values", None)
+    if callable(grid_values):
+        return grid_values(Xp, T)
+    return _values(unit, Xp, T)
 
 
 def _gap(unit, Xp, y, s, lam, T, a, grid):
