@@ -67,6 +67,7 @@ squared loss.
 """
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from ._units import IsotropicMetric
 
@@ -233,13 +234,16 @@ def tensor_axes(P):
 
 def grid_and_random(domain, n, random_state):
     """A grid of ``floor(n ** (1/d))`` points per axis of ``domain``
-    completed by ``n - floor(n ** (1/d))**d`` uniform random points."""
+    completed by ``n - floor(n ** (1/d))**d`` uniform random points
+    (``random_state``: anything ``check_random_state`` takes, only
+    converted when there are random points)."""
     d = domain.n_dims
     per_axis = int(np.floor(n ** (1 / d) + 1e-9))
     grid = domain.grid([per_axis] * d)
-    extra = domain.lower + (domain.upper - domain.lower) * random_state.uniform(
-        size=(n - grid.shape[0], d)
-    )
+    if grid.shape[0] >= n:
+        return grid
+    u = check_random_state(random_state).uniform(size=(n - grid.shape[0], d))
+    extra = domain.lower + (domain.upper - domain.lower) * u
     return np.vstack([grid, extra])
 
 
@@ -512,7 +516,7 @@ class SpikeUnit:
         d = self.n_dims
         if d <= 3:
             return self.project(self.domain.grid([5] * d))
-        return self.project(grid_and_random(self.domain, 125, np.random.RandomState(0)))
+        return self.project(grid_and_random(self.domain, 125, 0))
 
     def column_norm(self, Xp, s):
         """The largest weighted norm ``(sum_j s_j phi(t)(x_j)^2)^(1/2)`` of a
@@ -738,7 +742,7 @@ class SpikeUnit:
         # points are as good as many: a coarse grid and random points, 512 in
         # all (fixed seed: the same candidates at every check); the particles
         # and local ascent do the rest.
-        return self.project(grid_and_random(domain, 512, np.random.RandomState(0)))
+        return self.project(grid_and_random(domain, 512, 0))
 
     def input_points(self, Xp):
         """The sample locations as candidate positions when the
