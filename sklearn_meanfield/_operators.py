@@ -125,9 +125,13 @@ class Torus:
         # in floats, and an uncapped count may not fit an int)
         return np.full(self.n_dims, int(np.clip(np.ceil(1.0 / spacing), 1, 2**31)))
 
+    def axes(self, per_axis):
+        """The axes of :meth:`grid`: ``(i + 1/2) / q``, ``i < q``."""
+        return [(np.arange(q) + 0.5) / q for q in per_axis]
+
     def grid(self, per_axis):
         """``q`` points ``(i + 1/2) / q`` per axis."""
-        return _mesh([(np.arange(q) + 0.5) / q for q in per_axis])
+        return _mesh(self.axes(per_axis))
 
     def widened(self, margin):
         return self
@@ -184,12 +188,12 @@ class Box:
         q = np.ceil((self.upper - self.lower) / spacing)
         if not self.bounded:
             q += 1
-        # capped, as the torus's: a count that may not fit an int
-        return np.clip(np.nan_to_num(q, posinf=2**31), 1, 2**31).astype(np.int64)
+        # capped, as the torus's: a count that may not fit an int (fmax
+        # takes 1 for a NaN)
+        return np.fmin(np.fmax(q, 1.0), 2.0**31).astype(np.int64)
 
-    def grid(self, per_axis):
-        """``q`` points per axis: the centres of ``q`` equal cells of a
-        bounded box, or ``q`` points spanning ``[lower_k, upper_k]``."""
+    def axes(self, per_axis):
+        """The axes of :meth:`grid`, one 1-D array per axis."""
         axes = []
         for lo, hi, q in zip(self.lower, self.upper, per_axis, strict=True):
             if self.bounded:
@@ -198,7 +202,12 @@ class Box:
                 axes.append(np.array([(lo + hi) / 2]))
             else:
                 axes.append(np.linspace(lo, hi, q))
-        return _mesh(axes)
+        return axes
+
+    def grid(self, per_axis):
+        """``q`` points per axis: the centres of ``q`` equal cells of a
+        bounded box, or ``q`` points spanning ``[lower_k, upper_k]``."""
+        return _mesh(self.axes(per_axis))
 
     def widened(self, margin):
         """The box grown by ``margin`` on every side (itself when bounded:

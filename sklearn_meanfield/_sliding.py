@@ -329,12 +329,7 @@ def _sample_tensor(X, grid_factors, axes, by_coordinate=False, rtol=1e-12):
 
 def _grid_axes(domain, q):
     """The axes of ``domain.grid(q)``."""
-    axes = []
-    for k, qk in enumerate(q):
-        per_axis = [1] * len(q)
-        per_axis[k] = qk
-        axes.append(domain.grid(per_axis)[:, k])
-    return axes
+    return domain.axes(q)
 
 
 def _grid_shape(unit):
@@ -932,16 +927,21 @@ def connected_labels(adjacent):
     """Labels ``0, 1, ...`` of the connected components of the graph of the
     symmetric boolean matrix ``adjacent`` (n, n), by propagating the
     smallest label along the edges: with a threshold on distances, the
-    clusters of single linkage."""
+    clusters of single linkage. The components are numbered in the order
+    of their smallest index."""
     n = adjacent.shape[0]
-    labels = np.arange(n)
+    index = np.arange(n)
+    labels = index
     while True:
         new = np.where(adjacent, labels[None, :], n).min(axis=1, initial=n)
         new = np.minimum(new, labels)
         if np.array_equal(new, labels):
             break
         labels = new
-    return np.unique(labels, return_inverse=True)[1].ravel()
+    # each node is labelled by the smallest index of its component, whose
+    # own label is itself: number those roots in order
+    roots = labels == index
+    return (np.cumsum(roots) - 1)[labels]
 
 
 def _merge(unit, T, a, radius):
