@@ -374,8 +374,9 @@ record_every, verbose
         restarted on the covering grid.
     debias_mode : {"joint", "amplitudes"} or None
         The ``debias`` of the estimator.
-    random_state : RandomState
-        For the random part of the initial positions.
+    random_state : int, RandomState or None
+        For the random part of the initial positions (converted by
+        ``check_random_state`` only when there is one).
     polish : bool, default=True
         The flow until the masses gather, then the spikes polished by
         Newton's method and certified (:mod:`~sklearn_meanfield._sliding`);

@@ -67,6 +67,7 @@ squared loss.
 """
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 from ._units import IsotropicMetric
 
@@ -124,9 +125,13 @@ class Torus:
         # in floats, and an uncapped count may not fit an int)
         return np.full(self.n_dims, int(np.clip(np.ceil(1.0 / spacing), 1, 2**31)))
 
+    def axes(self, per_axis):
+        """The axes of :meth:`grid`: ``(i + 1/2) / q``, ``i < q``."""
+        return [(np.arange(q) + 0.5) / q for q in per_axis]
+
     def grid(self, per_axis):
         """``q`` points ``(i + 1/2) / q`` per axis."""
-        return _mesh([(np.arange(q) + 0.5) / q for q in per_axis])
+        return _mesh(self.axes(per_axis))
 
     def widened(self, margin):
         return self
@@ -183,12 +188,12 @@ class Box:
         q = np.ceil((self.upper - self.lower) / spacing)
         if not self.bounded:
             q += 1
-        # capped, as the torus's: a count that may not fit an int
-        return np.clip(np.nan_to_num(q, posinf=2**31), 1, 2**31).astype(np.int64)
+        # capped, as the torus's: a count that may not fit an int (fmax
+        # takes 1 for a NaN)
+        return np.fmin(np.fmax(q, 1.0), 2.0**31).astype(np.int64)
 
-    def grid(self, per_axis):
-        """``q`` points per axis: the centres of ``q`` equal cells of a
-        bounded box, or ``q`` points spanning ``[lower_k, upper_k]``."""
+    def axes(self, per_axis):
+        """The axes of :meth:`grid`, one 1-D array per axis."""
         axes = []
         for lo, hi, q in zip(self.lower, self.upper, per_axis, strict=True):
             if self.bounded:
@@ -197,7 +202,12 @@ class Box:
                 axes.append(np.array([(lo + hi) / 2]))
             else:
                 axes.append(np.linspace(lo, hi, q))
-        return _mesh(axes)
+        return axes
+
+    def grid(self, per_axis):
+        """``q`` points per axis: the centres of ``q`` equal cells of a
+        bounded box, or ``q`` points spanning ``[lower_k, upper_k]``."""
+        return _mesh(self.axes(per_axis))
 
     def widened(self, margin):
         """The box grown by ``margin`` on every side (itself when bounded:
@@ -212,15 +222,37 @@ def _mesh(axes):
     return np.column_stack([g.ravel() for g in mesh])
 
 
+def tensor_axes(P):
+    """The 1-D arrays ``axes`` of which the rows of ``P`` (n, d) are the
+    tensor grid ``_mesh(axes)`` (the last axis varying fastest), or None
+    when they are not one."""
+    n, d = P.shape
+    # (a grid starts at its smallest point and ends at its largest)
+    if n == 0 or not (
+        np.array_equal(P[0], P.min(axis=0)) and np.array_equal(P[-1], P.max(axis=0))
+    ):
+        return None
+    axes = [np.unique(P[:, a]) for a in range(d)]
+    size = 1
+    for g in axes:
+        size *= g.size
+    if size == n and np.array_equal(P, _mesh(axes)):
+        return axes
+    return None
+
+
 def grid_and_random(domain, n, random_state):
     """A grid of ``floor(n ** (1/d))`` points per axis of ``domain``
-    completed by ``n - floor(n ** (1/d))**d`` uniform random points."""
+    completed by ``n - floor(n ** (1/d))**d`` uniform random points
+    (``random_state``: anything ``check_random_state`` takes, only
+    converted when there are random points)."""
     d = domain.n_dims
     per_axis = int(np.floor(n ** (1 / d) + 1e-9))
     grid = domain.grid([per_axis] * d)
-    extra = domain.lower + (domain.upper - domain.lower) * random_state.uniform(
-        size=(n - grid.shape[0], d)
-    )
+    if grid.shape[0] >= n:
+        return grid
+    u = check_random_state(random_state).uniform(size=(n - grid.shape[0], d))
+    extra = domain.lower + (domain.upper - domain.lower) * u
     return np.vstack([grid, extra])
 
 
@@ -493,12 +525,13 @@ class SpikeUnit:
         d = self.n_dims
         if d <= 3:
             return self.project(self.domain.grid([5] * d))
-        return self.project(grid_and_random(self.domain, 125, np.random.RandomState(0)))
+        return self.project(grid_and_random(self.domain, 125, 0))
 
     def column_norm(self, Xp, s):
         """The largest weighted norm ``(sum_j s_j phi(t)(x_j)^2)^(1/2)`` of a
-        column over the probe points (values only, no gradients)."""
-        A = self.values(Xp, self.probe_points())
+        column over the probe points (values only, no gradients, by
+        :meth:`grid_values`)."""
+        A = self.grid_values(Xp, self.probe_points())
         return float(np.sqrt(np.max(s @ np.square(A))))
 
     @property
@@ -581,7 +614,63 @@ class SpikeUnit:
                 A = np.asarray(stacked(Xp[:, :-1], Xp[:, -1] > 0, positions))
         if A is None:
             return self.pairwise(Xp, positions)[0]
-        return A * self.scale if self.scale != 1.0 else A
+        if self.scale == 1.0:
+            return A
+        if type(self.operator) in _fresh_matrix_types():
+            # (a new array: scaled in place, no second (n, m) array)
+            A *= self.scale
+            return A
+        return A * self.scale
+
+    def grid_values(self, Xp, positions):
+        """:meth:`values`; when ``positions`` are a tensor grid
+        (:func:`tensor_axes`) and the operator has ``grid_factors`` (and
+        ``n_dims >= 2``), from the per-axis factors: at the grid point ``t =
+        (g_1[i_1], ..., g_d[i_d])``
+
+            phi(t)(x_j) = prod_k F_k[j, i_k],
+
+        a row-wise Kronecker product of the factors ``F_k`` (n_samples,
+        q_k): ``n sum_k q_k`` factor evaluations and ``n prod_k q_k``
+        products instead of ``n prod_k q_k`` kernel evaluations. (The result
+        is then the transpose of a C-ordered (n_points, n_rows) array: the
+        products run along the samples.)"""
+        factors = getattr(self.operator, "grid_factors", None)
+        axes = None
+        if callable(factors) and self.n_dims >= 2:
+            axes = tensor_axes(positions)
+        if axes is None:
+            return self.values(Xp, positions)
+        At = np.empty((positions.shape[0], Xp.shape[0]))
+        self._tensor_values(Xp, axes, At)
+        return At.T
+
+    def _tensor_values(self, Xp, axes, out):
+        """``out[i, j] = phi(t_i)(x_j)`` times ``scale`` at the points
+        ``t_i`` of the tensor grid of ``axes`` (the last axis varying
+        fastest, as :func:`_mesh`), ``out`` C-ordered (prod_k q_k, n_rows),
+        from the operator's ``grid_factors`` (real and imaginary parts of
+        the samples side by side for a complex operator)."""
+        X = Xp[: Xp.shape[0] // 2, :-1] if self.complex_valued else Xp
+        # the factors transposed, (q_k, n): the products along the samples
+        F = [np.asarray(f).T for f in self.operator.grid_factors(X, axes)]
+        real = not any(np.iscomplexobj(f) for f in F)
+        n = F[0].shape[1]
+        K = np.array(F[0], order="C")
+        if self.scale != 1.0:
+            K *= self.scale
+        for i, f in enumerate(F[1:], start=2):
+            shape = (K.shape[0], f.shape[0], n)
+            f = np.ascontiguousarray(f)
+            if real and i == len(F):
+                # (the last product straight into ``out``)
+                np.multiply(K[:, None, :], f[None, :, :], out=out.reshape(shape))
+                return
+            K = (K[:, None, :] * f[None, :, :]).reshape(-1, n)
+        if self.complex_valued:
+            out[:, :n], out[:, n:] = K.real, K.imag
+        else:
+            out[...] = K.real
 
     @property
     def contracts_derivatives(self):
@@ -665,7 +754,7 @@ class SpikeUnit:
         # points are as good as many: a coarse grid and random points, 512 in
         # all (fixed seed: the same candidates at every check); the particles
         # and local ascent do the rest.
-        return self.project(grid_and_random(domain, 512, np.random.RandomState(0)))
+        return self.project(grid_and_random(domain, 512, 0))
 
     def input_points(self, Xp):
         """The sample locations as candidate positions when the
@@ -698,10 +787,22 @@ class CentredSpikeUnit(SpikeUnit):
         A = super().values(Xp, positions)
         return A - self.s @ A
 
+    def _tensor_values(self, Xp, axes, out):
+        super()._tensor_values(Xp, axes, out)
+        out -= (out @ self.s)[:, None]
+
     def contract_derivatives(self, Xp, positions, v):
         # sum_j v_j (phi(x_j) - sum_k s_k phi(x_k)) = sum_j (v_j - s_j
         # sum_k v_k) phi(x_j)
         return super().contract_derivatives(Xp, positions, v - self.s * v.sum())
+
+
+def _fresh_matrix_types():
+    """The built-in operators, whose ``matrix`` and ``stacked_matrix``
+    return a new array at every call (which may then be scaled in place)."""
+    from ._kernels import DirichletKernel, GaussianKernel, IntegratedGaussianKernel
+
+    return (DirichletKernel, GaussianKernel, IntegratedGaussianKernel, FourierOperator)
 
 
 #: most particles (per sign) an automatic covering grid may have

@@ -333,12 +333,7 @@ def _sample_tensor(X, grid_factors, axes, by_coordinate=False, rtol=1e-12):
 
 def _grid_axes(domain, q):
     """The axes of ``domain.grid(q)``."""
-    axes = []
-    for k, qk in enumerate(q):
-        per_axis = [1] * len(q)
-        per_axis[k] = qk
-        axes.append(domain.grid(per_axis)[:, k])
-    return axes
+    return domain.axes(q)
 
 
 def _grid_shape(unit):
@@ -993,16 +988,21 @@ def connected_labels(adjacent):
     """Labels ``0, 1, ...`` of the connected components of the graph of the
     symmetric boolean matrix ``adjacent`` (n, n), by propagating the
     smallest label along the edges: with a threshold on distances, the
-    clusters of single linkage."""
+    clusters of single linkage. The components are numbered in the order
+    of their smallest index."""
     n = adjacent.shape[0]
-    labels = np.arange(n)
+    index = np.arange(n)
+    labels = index
     while True:
         new = np.where(adjacent, labels[None, :], n).min(axis=1, initial=n)
         new = np.minimum(new, labels)
         if np.array_equal(new, labels):
             break
         labels = new
-    return np.unique(labels, return_inverse=True)[1].ravel()
+    # each node is labelled by the smallest index of its component, whose
+    # own label is itself: number those roots in order
+    roots = labels == index
+    return (np.cumsum(roots) - 1)[labels]
 
 
 def _merge(unit, T, a, radius, with_gap=False):
@@ -1365,15 +1365,17 @@ class _SharedColumns:
 
     @classmethod
     def of(cls, unit, Xp, T):
-        """The values at ``T`` (rows), shared between equal rows."""
+        """The values at ``T`` (rows), shared between equal rows; on a tensor
+        grid (the covering grid) from the operator's per-axis factors where
+        it has them (:meth:`SpikeUnit.grid_values`)."""
         half = T.shape[0] // 2
         if half and np.array_equal(T[:half], T[half:]):
             # (the covering grid twice, one copy per sign: no sort needed)
-            return cls(_values(unit, Xp, T[:half]), np.tile(np.arange(half), 2))
+            return cls(_grid_values(unit, Xp, T[:half]), np.tile(np.arange(half), 2))
         U, first, col = np.unique(T, axis=0, return_index=True, return_inverse=True)
         if U.shape[0] == T.shape[0]:
-            return _values(unit, Xp, T)
-        return cls(_values(unit, Xp, T[first]), col.ravel())
+            return _grid_values(unit, Xp, T)
+        return cls(_grid_values(unit, Xp, T[first]), col.ravel())
 
     def __matmul__(self, a):
         return self.U @ np.bincount(self.col, weights=a, minlength=self.U.shape[1])
@@ -1399,6 +1401,15 @@ def _values(unit, Xp, T):
     if callable(values):
         return values(Xp, T)
     return unit.pairwise(Xp, T)[0]
+
+
+def _grid_values(unit, Xp, T):
+    """:func:`_values` by :meth:`SpikeUnit.grid_values` (a tensor grid from
+    the operator's per-axis factors) when the unit has it."""
+    grid_values = getattr(unit, "grid_values", None)
+    if callable(grid_values):
+        return grid_values(Xp, T)
+    return _values(unit, Xp, T)
 
 
 def _gap(unit, Xp, y, s, lam, T, a, grid):

@@ -5,7 +5,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import (
     _num_samples,
@@ -481,7 +480,8 @@ forward operator or kernel object, default="dirichlet"
             merge_radius=self.merge_radius,
             debias_mode=self.debias,
             record_every=self.record_every,
-            random_state=check_random_state(self.random_state),
+            # (a RandomState is made only if the initial positions need one)
+            random_state=self.random_state,
             verbose=self.verbose,
             polish=self.polish,
         )

@@ -9,9 +9,15 @@ from sklearn_meanfield import (
     DirichletKernel,
     ForwardOperator,
     GaussianKernel,
+    IntegratedGaussianKernel,
     SparseSpikeDeconvolver,
 )
-from sklearn_meanfield._operators import estimate_length_scale, make_spike_unit
+from sklearn_meanfield._operators import (
+    FourierOperator,
+    estimate_length_scale,
+    make_spike_unit,
+    tensor_axes,
+)
 from sklearn_meanfield.metrics import spike_recovery_scores
 
 
@@ -67,6 +73,46 @@ def test_builtin_kernels_are_forward_operators(kernel, n_dims):
     domain = kernel.domain(X)
     assert domain.periodic == bool(getattr(kernel, "periodic", False))
     assert domain.n_dims == n_dims
+
+
+@pytest.mark.parametrize("n_dims", [2, 3])
+@pytest.mark.parametrize(
+    "operator",
+    [
+        GaussianKernel(0.15),
+        DirichletKernel(3),
+        IntegratedGaussianKernel(1.2, 1.0),
+        FourierOperator(),
+    ],
+)
+def test_grid_values_from_factors_match_the_operator(operator, n_dims):
+    # on a tensor grid, phi(t)(x_j) = prod_k F_k[j, i_k] (row-wise Kronecker
+    # product of the factors); scaled, centred and complex units alike
+    rng = np.random.RandomState(n_dims)
+    if isinstance(operator, FourierOperator):
+        X = rng.randint(-4, 5, size=(40, n_dims)).astype(float)
+    elif isinstance(operator, IntegratedGaussianKernel):
+        pixels = np.meshgrid(*[np.arange(6.0)] * n_dims, indexing="ij")
+        X = np.column_stack([g.ravel() for g in pixels])
+    else:
+        X = rng.uniform(size=(60, n_dims))
+    s = rng.uniform(0.5, 1.5, size=X.shape[0])
+    s /= s.sum()
+    unit = make_spike_unit(operator, X, s).rescaled(0.7)
+    Xp = unit.prepare(X)
+    grid = unit.covering_grid(4**n_dims, np.random.RandomState(0))
+    assert tensor_axes(grid) is not None
+    shuffled = grid[rng.permutation(grid.shape[0])]
+    assert tensor_axes(shuffled) is None
+    for u in (unit, unit.centred(unit.stack_weights(s))):
+        expected = u.values(Xp, grid)
+        np.testing.assert_allclose(
+            u.grid_values(Xp, grid), expected, rtol=0, atol=1e-13
+        )
+        # (not a grid: the operator's values)
+        np.testing.assert_array_equal(
+            u.grid_values(Xp, shuffled), u.values(Xp, shuffled)
+        )
 
 
 def test_length_scale_estimate():
