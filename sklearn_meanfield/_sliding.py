@@ -1195,15 +1195,14 @@ def flow_and_slide(
             Phi = Phi.dense()
         elif not Phi.flags.writeable:
             Phi = Phi.copy()
-        dPhi = _moving_gradients(unit, Xp, T, idx, moved)
-        gc = _contract(sr, dPhi)
+        gc = _moving_gradients(unit, Xp, T, idx, moved, sr)
         move = (ratio * min(h, weight_step) * ell2) * (sg[moving, None] * gc)
         norm = np.sqrt(np.einsum("ik,ik->i", move, move)).max(initial=0.0)
         if norm > 0.5 * unit.length_scale:
             move *= 0.5 * unit.length_scale / norm
         T_mov, a_mov = T[idx], a_h[moving]
         # the residual without the moving particles
-        r_still = y - Phi[:, ~moving] @ a_h[~moving]
+        r_still = y - Phi @ np.where(moving, 0.0, a_h) if not moving.all() else y
         accepted = False
         for _ in range(4):
             T_new = unit.project(T_mov + move)
@@ -1219,9 +1218,9 @@ def flow_and_slide(
             Phi[:, moving] = Phi_n
             moved = (idx, dPhi_n)
         else:
-            # masses only (their step was accepted on the current Phi)
+            # masses only (their step was accepted on the current Phi; the
+            # gradients kept are still those at the positions)
             r, J = y - Phi @ a_h, J_h
-            moved = (idx, dPhi)
         a[active] = a_h
         curve.append(J)
         result.n_flow += 1
@@ -1287,26 +1286,26 @@ def flow_and_slide(
     return result
 
 
-def _moving_gradients(unit, Xp, T, idx, moved):
-    """The gradients (n, k, n_dims) of the particles ``idx`` (sorted
-    indices) at their positions ``T[idx]``: those held in ``moved =
-    (indices, gradients)`` (the last computed, sorted indices) taken from
-    it, the others computed (axis-major blocks, as the operator returns
-    them)."""
+def _moving_gradients(unit, Xp, T, idx, moved, v):
+    """``grad c(t_i) = sum_j v_j grad phi(t_i)(x_j)`` (k, n_dims) for the
+    particles ``idx`` (sorted indices) at their positions ``T[idx]``: from
+    the gradients held in ``moved = (indices, gradients)`` (the last
+    computed, sorted indices, (n, k', n_dims)) for those it holds, from the
+    operator for the others."""
     if moved is None:
-        return unit.forward(Xp, T[idx])[1]
+        return _contract(v, unit.forward(Xp, T[idx])[1])
     kept, dPhi = moved
+    g = _contract(v, dPhi)
     if np.array_equal(kept, idx):
-        return dPhi
+        return g
     pos = np.minimum(np.searchsorted(kept, idx), kept.size - 1)
     held = kept[pos] == idx
-    n, _, d = dPhi.shape
-    blocks = np.empty((d, n, idx.size))
-    blocks[:, :, held] = dPhi.transpose(2, 0, 1)[:, :, pos[held]]
-    if not held.all():
-        new = unit.forward(Xp, T[idx[~held]])[1]
-        blocks[:, :, ~held] = new.transpose(2, 0, 1)
-    return blocks.transpose(1, 2, 0)
+    if held.all():
+        return g[pos]
+    out = np.empty((idx.size, g.shape[1]))
+    out[held] = g[pos[held]]
+    out[~held] = _contract(v, unit.forward(Xp, T[idx[~held]])[1])
+    return out
 
 
 def _mass_line_search(J_mass, J, h, h_max, n_refine=3):
