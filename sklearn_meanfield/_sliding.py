@@ -27,15 +27,21 @@ initial values, during which ``J`` barely moves, takes one step. The
 position step ``h_t = ratio min(h, h_max)`` (``ratio = position_step /
 weight_step``, ``h_max = weight_step``), each move at most half a length
 scale, is halved until ``J`` does not increase (the masses' step alone is
-kept otherwise). Particles lighter than ``DROP_RELATIVE_MASS`` of the
-heaviest leave the flow (amplitude zero: the multiplicative flow would
-need many steps to revive them; a spike they would have found is inserted
-from the certificate instead). The first evaluation is of values only, once
-per distinct position (the particles of both signs share the covering
-grid).
+kept otherwise). When the particles lighter than ``MOVE_RELATIVE_MASS`` of
+the heaviest outnumber the others by more than ``MOVE_LIGHT_RATIO`` to 1,
+only the heavier ones take the position step (a light particle's move
+hardly changes ``J``, and a step costs the moving particles' values and
+gradients; the light ones keep their columns and move once they have
+grown). Particles lighter than ``DROP_RELATIVE_MASS`` of the heaviest leave
+the flow (amplitude zero: the multiplicative flow would need many steps to
+revive them; a spike they would have found is inserted from the
+certificate instead). The first evaluation is of values only, once per
+distinct position (the particles of both signs share the covering grid).
 
 **Sliding** (:func:`slide`). After ``MIN_FLOW_STEPS`` steps the particles are
-clustered (same sign, within the merge radius) into spikes, and ``J(a, T)``
+gathered into spikes around the heaviest particles of each sign within
+``GATHER_RADIUS`` length scales (:func:`_gather`: local maxima of the mass,
+no chaining), and ``J(a, T)``
 is minimised jointly over amplitudes and positions with the signs fixed
 (the "sliding" step of Sliding Frank-Wolfe, Denoyelle et al. 2019) by damped
 Newton, the amplitudes first (an active-set solve of the quadratic at fixed

@@ -19,6 +19,7 @@ from sklearn_meanfield._operators import make_spike_unit
 from sklearn_meanfield._sliding import (
     ANALYTIC,
     CertificateGrid,
+    _gather,
     _merge,
     _sample_tensor,
     _subset_objective,
@@ -528,3 +529,26 @@ def test_merge_gap_is_the_smallest_distance_of_one_sign_less_the_radius():
     assert gap == -1.0
     np.testing.assert_allclose(a_out, [3.0, 1.0, -1.0])
     np.testing.assert_allclose(T_out[0], [(0.1 + 2 * 0.2) / 3])
+
+
+def test_gather_does_not_chain():
+    # Two heavy particles 3 radii apart with a chain of light ones between
+    # them, 0.6 radius apart: single linkage (_merge) makes one spike of
+    # all. Gathering keeps the heavy ones apart: each takes the particles
+    # within one radius, the light ones left gather among themselves; every
+    # group is one spike of its total amplitude at its mean by mass; a
+    # particle of the other sign is its own spike.
+    unit = make_spike_unit(
+        GaussianKernel(0.1), np.linspace(0, 1, 11)[:, None], np.ones(11)
+    )
+    radius = 0.1
+    T = np.array([0.2, 0.26, 0.32, 0.38, 0.44, 0.5, 0.35])[:, None]
+    a = np.array([1.0, 0.01, 0.02, 0.01, 0.02, 0.8, -0.5])
+    assert _merge(unit, T[:6], a[:6], radius)[1].size == 1
+    P, A = _gather(unit, T, a, radius)
+    groups = [[0, 1], [2, 3], [4, 5], [6]]
+    assert A.size == len(groups)
+    order = np.argsort(P[:, 0] + 10 * (A < 0))
+    for g, i in zip(groups, order, strict=True):
+        assert A[i] == pytest.approx(a[g].sum())
+        assert P[i, 0] == pytest.approx(np.abs(a[g]) @ T[g, 0] / np.abs(a[g]).sum())
