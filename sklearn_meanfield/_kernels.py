@@ -449,6 +449,24 @@ class GaussianKernel(ConvolutionKernel):
             dK[k] *= K_scaled
         return K, dK.transpose(1, 2, 0)
 
+    def contract_gradient(self, X, T, values, v):
+        """``grad c(t_i)`` (m, n_dims) for ``c(t) = sum_j v_j K(x_j - t)``
+        from the values ``values[j, i] = K(x_j - t_i)`` (n, m), without the
+        gradients of the pairs: with ``grad_t K(x - t) = K (x - t) /
+        sigma^2``, ``grad c(t_i) = (M_i - S_i t_i) / sigma^2``, ``S_i = sum_j
+        v_j K_ji``, ``M_i = sum_j v_j x_j K_ji`` (one product ``[v, v x]^T
+        K``; coordinates relative to the first sample). Linear in
+        ``values``."""
+        X = np.asarray(X, dtype=float)
+        T = np.asarray(T, dtype=float)
+        center, Xc, _ = _per_samples(X, ("gaussian", self.bandwidth), self._samples)
+        d = X.shape[1]
+        B = np.empty((d + 1, X.shape[0]))
+        B[0] = v
+        np.multiply(Xc, v, out=B[1:])
+        moments = B @ values  # (1 + d, m)
+        return ((moments[1:] - moments[0] * (T - center).T) / self.bandwidth**2).T
+
     def contract_derivatives(self, X, T, v):
         """``c_i = sum_j v_j K(x_j - t_i)``, its gradient (m, n_dims) and
         Hessian (m, n_dims, n_dims) in ``t_i``.

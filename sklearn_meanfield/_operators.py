@@ -43,6 +43,12 @@ holds the defaults, the built-in operators derive from it):
     (m, n_dims, n_dims) in ``t_i``: the default solver's Newton steps then
     take second derivatives from the operator instead of finite differences
     of the gradient.
+``contract_gradient(X, T, values, v) -> grad`` (optional, real operators)
+    ``grad c(t_i) = sum_j v_j d phi(t_i)(x_j) / d t_i`` (m, n_dims) from the
+    values ``values[j, i] = phi(t_i)(x_j)`` alone (linear in them): the
+    default solver's flow steps then evaluate values only.
+    ``stacked_contract_gradient(X, imag, T, values, v)``: the same for a
+    complex operator on its stacked real rows.
 ``grid_factors(X, axes) -> [F_1, ..., F_d]`` (optional)
     For a separable operator, ``phi(t)(x_j) = prod_k F_k[j, i_k]`` at the
     points ``t = (axes[0][i_1], ..., axes[d-1][i_d])`` of the tensor grid of
@@ -390,6 +396,21 @@ class FourierOperator(ForwardOperator):
             np.multiply(E, (-2j * np.pi) * X[:, a : a + 1], out=dE[:, :, a])
         return E, dE
 
+    def stacked_contract_gradient(self, X, imag, T, values, v):
+        """``sum_j v_j d A_j(t_i) / d t_i`` (m, n_dims) from the rows ``A``
+        of :meth:`stacked_matrix` at ``T`` (``values``, (2 h, m) when the
+        rows are ``[Re E; Im E]`` of the same ``h`` frequencies): their
+        gradients are ``2 pi k Im E`` and ``-2 pi k Re E``, so the sum is
+        ``sum_{j < h} 2 pi k_j (v_j Im E_j - v_{h+j} Re E_j)``. (Other row
+        orders: from :meth:`stacked_matrix_and_gradient`.)"""
+        h = self._halves(X, imag)
+        if h is None:
+            return np.einsum(
+                "j,jik->ik", v, self.stacked_matrix_and_gradient(X, imag, T)[1]
+            )
+        k = (2 * np.pi) * X[:h]
+        return ((k * v[:h, None]).T @ values[h:] - (k * v[h:, None]).T @ values[:h]).T
+
     def stacked_matrix_and_gradient(self, X, imag, T):
         """Rows ``Re E`` and ``Im E = Re(-i E)``: with ``F = c_j E``, ``c_j
         = 1`` on real rows and ``-i`` on imaginary rows, the matrix is ``Re
@@ -673,6 +694,29 @@ class SpikeUnit:
             out[...] = K.real
 
     @property
+    def gradients_from_values(self):
+        """Whether :meth:`gradient_from_values` is available: the operator
+        has ``contract_gradient(X, T, values, v)`` (a real operator) or
+        ``stacked_contract_gradient(X, imag, T, values, v)`` (a complex one,
+        on its real rows)."""
+        name = (
+            "stacked_contract_gradient" if self.complex_valued else "contract_gradient"
+        )
+        return callable(getattr(self.operator, name, None))
+
+    def gradient_from_values(self, Xp, positions, values, v):
+        """``grad c(t_i) = sum_j v_j d phi(t_i)(x_j) / d t_i`` (m, n_dims)
+        from the values ``phi(t_i)(x_j)`` (n, m) at ``positions``, without
+        the gradients of the columns (see :attr:`gradients_from_values`).
+        The result is linear in ``values``: values times ``scale`` give the
+        gradient times ``scale``."""
+        if self.complex_valued:
+            return self.operator.stacked_contract_gradient(
+                Xp[:, :-1], Xp[:, -1] > 0, positions, values, v
+            )
+        return self.operator.contract_gradient(Xp, positions, values, v)
+
+    @property
     def contracts_derivatives(self):
         """Whether :meth:`contract_derivatives` is available (a real
         operator with a method ``contract_derivatives(X, T, v)``)."""
@@ -790,6 +834,12 @@ class CentredSpikeUnit(SpikeUnit):
     def _tensor_values(self, Xp, axes, out):
         super()._tensor_values(Xp, axes, out)
         out -= (out @ self.s)[:, None]
+
+    @property
+    def gradients_from_values(self):
+        # (the centred values lose the columns' means, which the gradient
+        # of a kernel's moments needs)
+        return False
 
     def contract_derivatives(self, Xp, positions, v):
         # sum_j v_j (phi(x_j) - sum_k s_k phi(x_k)) = sum_j (v_j - s_j

@@ -27,14 +27,18 @@ initial values, during which ``J`` barely moves, takes one step. The
 position step ``h_t = ratio min(h, h_max)`` (``ratio = position_step /
 weight_step``, ``h_max = weight_step``), each move at most half a length
 scale, is halved until ``J`` does not increase (the masses' step alone is
-kept otherwise). When the particles lighter than ``MOVE_RELATIVE_MASS`` of
-the heaviest outnumber the others by more than ``MOVE_LIGHT_RATIO`` to 1,
-only the heavier ones take the position step (a light particle's move
-hardly changes ``J``, and a step costs the moving particles' values and
-gradients; the light ones keep their columns and move once they have
-grown). Particles lighter than ``DROP_RELATIVE_MASS`` of the heaviest leave
-the flow (amplitude zero: the multiplicative flow would need many steps to
-revive them; a spike they would have found is inserted from the
+kept otherwise). ``grad c`` comes from the values alone where the operator
+allows it (``SpikeUnit.gradient_from_values``: the Gaussian kernel, Fourier
+measurements), so a step evaluates values only; otherwise from the
+operator's gradients, and then, when the particles lighter than
+``MOVE_RELATIVE_MASS`` of the heaviest outnumber the others by more than
+``MOVE_LIGHT_RATIO`` to 1, only the heavier ones take the position step (a
+light particle's move hardly changes ``J``, and a step costs the moving
+particles' values and gradients; the light ones keep their columns and
+move once they have grown). Particles lighter than ``DROP_RELATIVE_MASS`` of
+the heaviest leave the flow (amplitude zero: the multiplicative flow would
+need many steps to revive them; a spike they would have found is inserted
+from the
 certificate instead). The first evaluation is of values only, once per
 distinct position (the particles of both signs share the covering grid).
 
@@ -1130,8 +1134,10 @@ def flow_and_slide(
     # their mass after the first mass step), once per distinct position
     Phi = _SharedColumns.of(unit, Xp, T[active])
     # the last moving particles (indices) and their gradients, at their
-    # current positions
+    # current positions; none needed when the operator gives grad c from the
+    # values (the Gaussian kernel, Fourier measurements)
     moved = None
+    from_values = unit.gradients_from_values
     r = y - Phi @ a[active]
     J = 0.5 * float((s * r) @ r) + lam * float(np.abs(a[active]).sum())
     h = weight_step
@@ -1187,21 +1193,29 @@ def flow_and_slide(
             )
             r_h = y - Phi @ a_h
             J_h = 0.5 * float((s * r_h) @ r_h) + lam * float(np.abs(a_h).sum())
-        # positions: the flow's step, at most half a length scale, for the
+        # positions: the flow's step, at most half a length scale; where the
+        # gradients come from the operator (not from the values), for the
         # particles of at least MOVE_RELATIVE_MASS of the heaviest when the
         # lighter ones outnumber them by more than MOVE_LIGHT_RATIO to 1 (a
         # light particle's move hardly changes J, and the cost of a step is
         # that of the moving particles' values and gradients: it takes mass
         # steps only, and moves once it has grown)
         moving = np.abs(a_h) >= MOVE_RELATIVE_MASS * np.abs(a_h).max()
-        if moving.size <= (MOVE_LIGHT_RATIO + 1) * np.count_nonzero(moving):
+        if from_values or moving.size <= (MOVE_LIGHT_RATIO + 1) * np.count_nonzero(
+            moving
+        ):
             moving[:] = True
         idx = active[moving]
+        if not from_values:
+            gc = _moving_gradients(unit, Xp, T, idx, moved, sr)
+        elif isinstance(Phi, _SharedColumns):
+            gc = Phi.gradient(unit, Xp, sr)[moving]
+        else:
+            gc = unit.gradient_from_values(Xp, T[active], Phi, sr)[moving]
         if isinstance(Phi, _SharedColumns):
             Phi = Phi.dense()
         elif not Phi.flags.writeable:
             Phi = Phi.copy()
-        gc = _moving_gradients(unit, Xp, T, idx, moved, sr)
         move = (ratio * min(h, weight_step) * ell2) * (sg[moving, None] * gc)
         norm = np.sqrt(np.einsum("ik,ik->i", move, move)).max(initial=0.0)
         if norm > 0.5 * unit.length_scale:
@@ -1212,7 +1226,10 @@ def flow_and_slide(
         accepted = False
         for _ in range(4):
             T_new = unit.project(T_mov + move)
-            Phi_n, dPhi_n = unit.forward(Xp, T_new)
+            if from_values:
+                Phi_n = _values(unit, Xp, T_new)
+            else:
+                Phi_n, dPhi_n = unit.forward(Xp, T_new)
             r_n = r_still - Phi_n @ a_mov
             J_n = 0.5 * float((s * r_n) @ r_n) + lam * float(np.abs(a_h).sum())
             if J_n <= J_h:
@@ -1222,7 +1239,8 @@ def flow_and_slide(
         if accepted:
             T[idx], r, J = T_new, r_n, J_n
             Phi[:, moving] = Phi_n
-            moved = (idx, dPhi_n)
+            if not from_values:
+                moved = (idx, dPhi_n)
         else:
             # masses only (their step was accepted on the current Phi; the
             # gradients kept are still those at the positions)
@@ -1359,28 +1377,30 @@ def _mass_line_search(J_mass, J, h, h_max, n_refine=3):
 
 class _SharedColumns:
     """``Phi[:, i] = U[:, col[i]]``: the columns of particles at the same
-    position (the initial particles of both signs) computed once. Supports
-    ``Phi @ a``, ``v @ Phi``, :meth:`column` and :meth:`subset`; a plain
-    array when the positions are distinct (:meth:`of`)."""
+    position (the initial particles of both signs) computed once, ``U``'s
+    columns the values at the rows of ``points``. Supports ``Phi @ a``, ``v
+    @ Phi``, :meth:`column`, :meth:`subset`, :meth:`dense` and
+    :meth:`gradient`; a plain array when the positions are distinct
+    (:meth:`of`)."""
 
     __array_ufunc__ = None  # ndarray @ self defers to __rmatmul__
 
-    def __init__(self, U, col):
-        self.U, self.col = U, col
+    def __init__(self, U, col, points):
+        self.U, self.col, self.points = U, col, points
 
     @classmethod
     def of(cls, unit, Xp, T):
-        """The values at ``T`` (rows), shared between equal rows; on a tensor
-        grid (the covering grid) from the operator's per-axis factors where
-        it has them (:meth:`SpikeUnit.grid_values`)."""
+        """The values at ``T`` (rows), shared between equal rows."""
         half = T.shape[0] // 2
         if half and np.array_equal(T[:half], T[half:]):
             # (the covering grid twice, one copy per sign: no sort needed)
-            return cls(_grid_values(unit, Xp, T[:half]), np.tile(np.arange(half), 2))
+            return cls(
+                _values(unit, Xp, T[:half]), np.tile(np.arange(half), 2), T[:half]
+            )
         U, first, col = np.unique(T, axis=0, return_index=True, return_inverse=True)
         if U.shape[0] == T.shape[0]:
-            return _grid_values(unit, Xp, T)
-        return cls(_grid_values(unit, Xp, T[first]), col.ravel())
+            return _values(unit, Xp, T)
+        return cls(_values(unit, Xp, T[first]), col.ravel(), T[first])
 
     def __matmul__(self, a):
         return self.U @ np.bincount(self.col, weights=a, minlength=self.U.shape[1])
@@ -1392,11 +1412,17 @@ class _SharedColumns:
         return self.U[:, self.col[i]]
 
     def subset(self, keep):
-        return _SharedColumns(self.U, self.col[keep])
+        return _SharedColumns(self.U, self.col[keep], self.points)
 
     def dense(self):
         """The columns as one array (n, m)."""
         return self.U[:, self.col]
+
+    def gradient(self, unit, Xp, v):
+        """``grad c`` (m, n_dims) of ``c(t) = sum_j v_j phi(t)(x_j)`` at
+        every column's position, by ``unit.gradient_from_values`` once per
+        distinct position."""
+        return unit.gradient_from_values(Xp, self.points, self.U, v)[self.col]
 
 
 def _values(unit, Xp, T):

@@ -244,3 +244,40 @@ def test_user_complex_operator_is_fitted_as_fourier():
     np.testing.assert_allclose(mine.positions_, ref.positions_, atol=1e-10)
     np.testing.assert_allclose(mine.predict(X), ref.predict(X), atol=1e-10)
     assert np.iscomplexobj(mine.predict(X))
+
+
+@pytest.mark.parametrize(
+    "operator, n_dims",
+    [
+        (GaussianKernel(0.1), 1),
+        (GaussianKernel(0.1), 2),
+        (GaussianKernel(0.15), 3),
+        (FourierOperator(), 1),
+        (FourierOperator(), 2),
+    ],
+)
+def test_gradient_from_values_equals_the_contracted_gradients(operator, n_dims):
+    # The flow's grad c from the values alone (Gaussian: moments of the
+    # values; Fourier: the other half of the rows) equals the contraction of
+    # the operator's gradients, for a rescaled unit; a centred unit (whose
+    # values lost the columns' means) does not offer it.
+    rng = np.random.RandomState(n_dims)
+    if isinstance(operator, FourierOperator):
+        X = np.array(np.meshgrid(*[np.arange(-4, 5)] * n_dims, indexing="ij"))
+        X = X.reshape(n_dims, -1).T
+    else:
+        X = rng.rand(150, n_dims)
+    s = np.full(X.shape[0], 1 / X.shape[0])
+    unit = make_spike_unit(operator, X, s).rescaled(2.5)
+    Xp = unit.prepare(X)
+    T = rng.rand(6, n_dims)
+    v = rng.randn(Xp.shape[0])
+    A, dA = unit.forward(Xp, T)
+    assert unit.gradients_from_values
+    g = unit.gradient_from_values(Xp, T, A, v)
+    expected = np.einsum("j,jik->ik", v, dA)
+    np.testing.assert_allclose(
+        g, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max()
+    )
+    if not unit.complex_valued:
+        assert not unit.centred(s).gradients_from_values
