@@ -38,9 +38,9 @@ particles' values and gradients; the light ones keep their columns and
 move once they have grown). Particles lighter than ``DROP_RELATIVE_MASS`` of
 the heaviest leave the flow (amplitude zero: the multiplicative flow would
 need many steps to revive them; a spike they would have found is inserted
-from the
-certificate instead). The first evaluation is of values only, once per
-distinct position (the particles of both signs share the covering grid).
+from the certificate instead). The first evaluation is of values only, once
+per distinct position (the particles of both signs share the covering
+grid).
 
 **Sliding** (:func:`slide`). After ``MIN_FLOW_STEPS`` steps the particles are
 gathered into spikes around the heaviest particles of each sign within
