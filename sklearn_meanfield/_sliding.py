@@ -275,10 +275,7 @@ class CertificateGrid:
         if self.shape is not None and idx.size:
             shape = np.array(self.shape)
             d = shape.size
-            offsets = np.stack(
-                np.meshgrid(*[[-1, 0, 1]] * d, indexing="ij"), axis=-1
-            ).reshape(-1, d)
-            offsets = offsets[np.any(offsets != 0, axis=1)]
+            offsets = _neighbour_offsets(d)
             coords = np.stack(np.unravel_index(idx, self.shape))  # (d, k)
             nb = coords[:, :, None] + offsets.T[:, None, :]  # (d, k, 3^d - 1)
             if self.unit.domain.periodic:
@@ -288,6 +285,21 @@ class CertificateGrid:
             neighbours = absval[np.ravel_multi_index(tuple(nb), self.shape)]
             idx = idx[np.all(absval[idx][:, None] >= neighbours, axis=1)]
         return idx[np.argsort(-absval[idx], kind="stable")[:n_starts]]
+
+
+_OFFSETS = {}
+
+
+def _neighbour_offsets(d):
+    """The ``3^d - 1`` offsets ``{-1, 0, 1}^d`` but zero (kept per ``d``)."""
+    if d not in _OFFSETS:
+        offsets = np.stack(
+            np.meshgrid(*[[-1, 0, 1]] * d, indexing="ij"), axis=-1
+        ).reshape(-1, d)
+        offsets = offsets[np.any(offsets != 0, axis=1)]
+        offsets.flags.writeable = False
+        _OFFSETS[d] = offsets
+    return _OFFSETS[d]
 
 
 def _sample_tensor(X, grid_factors, axes, by_coordinate=False, rtol=1e-12):
