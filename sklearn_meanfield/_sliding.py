@@ -1406,9 +1406,8 @@ class _SharedColumns:
         half = T.shape[0] // 2
         if half and np.array_equal(T[:half], T[half:]):
             # (the covering grid twice, one copy per sign: no sort needed)
-            return cls(
-                _values(unit, Xp, T[:half]), np.tile(np.arange(half), 2), T[:half]
-            )
+            points = T[:half].copy()
+            return cls(_values(unit, Xp, points), np.tile(np.arange(half), 2), points)
         U, first, col = np.unique(T, axis=0, return_index=True, return_inverse=True)
         if U.shape[0] == T.shape[0]:
             return _values(unit, Xp, T)
