@@ -1224,17 +1224,20 @@ def flow_and_slide(
             gc = Phi.gradient(unit, Xp, sr)[moving]
         else:
             gc = unit.gradient_from_values(Xp, T[active], Phi, sr)[moving]
-        if isinstance(Phi, _SharedColumns):
-            Phi = Phi.dense()
-        elif not Phi.flags.writeable:
-            Phi = Phi.copy()
+        every = moving.all()
+        if not every:
+            # (the moving particles' columns are replaced in place)
+            if isinstance(Phi, _SharedColumns):
+                Phi = Phi.dense()
+            elif not Phi.flags.writeable:
+                Phi = Phi.copy()
         move = (ratio * min(h, weight_step) * ell2) * (sg[moving, None] * gc)
         norm = np.sqrt(np.einsum("ik,ik->i", move, move)).max(initial=0.0)
         if norm > 0.5 * unit.length_scale:
             move *= 0.5 * unit.length_scale / norm
         T_mov, a_mov = T[idx], a_h[moving]
         # the residual without the moving particles
-        r_still = y - Phi @ np.where(moving, 0.0, a_h) if not moving.all() else y
+        r_still = y if every else y - Phi @ np.where(moving, 0.0, a_h)
         accepted = False
         for _ in range(4):
             T_new = unit.project(T_mov + move)
@@ -1250,7 +1253,10 @@ def flow_and_slide(
             move *= 0.5
         if accepted:
             T[idx], r, J = T_new, r_n, J_n
-            Phi[:, moving] = Phi_n
+            if every:
+                Phi = Phi_n
+            else:
+                Phi[:, moving] = Phi_n
             if not from_values:
                 moved = (idx, dPhi_n)
         else:
