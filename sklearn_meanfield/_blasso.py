@@ -758,10 +758,13 @@ def extract_spikes(unit, positions, amplitudes, prune_tol, merge_radius):
     n = amplitudes.shape[0]
     if n > 1:
         D = unit.differences(positions, positions)
-        dist = np.sqrt(np.einsum("ijk,ijk->ij", D, D))
-        dist[np.sign(amplitudes)[:, None] != np.sign(amplitudes)[None, :]] = np.inf
+        close = np.einsum("ijk,ijk->ij", D, D) <= radius**2
+        close &= np.sign(amplitudes)[:, None] == np.sign(amplitudes)[None, :]
+        if np.count_nonzero(close) == n:
+            # (no two particles to merge: each its own spike)
+            return _pruned_and_sorted(positions, amplitudes, prune_tol)
         # single linkage at `radius`: connected components of `dist <= radius`
-        labels = connected_labels(dist <= radius)
+        labels = connected_labels(close)
     else:
         labels = np.zeros(n, dtype=int)
     # Representative of each cluster: its heaviest member (first in order).
@@ -783,9 +786,16 @@ def extract_spikes(unit, positions, amplitudes, prune_tol, merge_radius):
         / total[:, None]
     )
     merged_pos = unit.project(positions[rep] + shift)
-    keep = np.abs(merged_amp) >= prune_tol * np.abs(merged_amp).max()
-    order = np.lexsort(merged_pos[keep].T[::-1])
-    return merged_pos[keep][order], merged_amp[keep][order]
+    return _pruned_and_sorted(merged_pos, merged_amp, prune_tol)
+
+
+def _pruned_and_sorted(positions, amplitudes, prune_tol):
+    """The spikes of at least ``prune_tol`` times the largest modulus, in
+    lexicographic order of their positions."""
+    keep = np.abs(amplitudes) >= prune_tol * np.abs(amplitudes).max()
+    positions, amplitudes = positions[keep], amplitudes[keep]
+    order = np.lexsort(positions.T[::-1])
+    return positions[order], amplitudes[order]
 
 
 def debias(

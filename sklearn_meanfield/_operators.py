@@ -550,9 +550,17 @@ class SpikeUnit:
 
     def column_norm(self, Xp, s):
         """The largest weighted norm ``(sum_j s_j phi(t)(x_j)^2)^(1/2)`` of a
-        column over the probe points (values only, no gradients, by
-        :meth:`grid_values`)."""
-        A = self.grid_values(Xp, self.probe_points())
+        column over the probe points (values only, no gradients; from the
+        operator's per-axis factors on the probe grid when it has
+        ``grid_factors``, see :meth:`grid_values`)."""
+        d = self.n_dims
+        if 2 <= d <= 3 and callable(getattr(self.operator, "grid_factors", None)):
+            # (the probe points are the grid of these axes: no projection
+            # moves a grid point, no need to recognise the grid)
+            At = np.empty((5**d, Xp.shape[0]))
+            self._tensor_values(Xp, self.domain.axes([5] * d), At)
+            return float(np.sqrt(np.max(np.square(At) @ s)))
+        A = self.values(Xp, self.probe_points())
         return float(np.sqrt(np.max(s @ np.square(A))))
 
     @property
@@ -890,8 +898,11 @@ def estimate_length_scale(unit, Xp, s):
     a = A * w[:, None]
     da = dA * w[:, None, None]
     aa = np.einsum("jp,jp->p", a, a)
-    G = np.einsum("jpk,jpl->pkl", da, da)
-    b = np.einsum("jp,jpk->pk", a, da)
+    # (batched matrix products over the probes: einsum does not use BLAS
+    # for these)
+    dat = da.transpose(1, 2, 0)  # (p, k, j)
+    G = dat @ dat.transpose(0, 2, 1)
+    b = (dat @ a.T[:, :, None])[:, :, 0]
     ok = aa > 1e-6 * aa.max(initial=0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         M = (

@@ -184,6 +184,7 @@ class CertificateGrid:
         # 1..d-1, formed at the first evaluation and kept (it does not depend
         # on v): the values are then (v F_0)^T KR, one matrix product
         self.kr = None
+        self._points = None
         # (with factors: the samples' distinct coordinates, see
         # _sample_tensor)
         self.tensor = None
@@ -201,18 +202,39 @@ class CertificateGrid:
                     getattr(unit.operator, "grid_factors_by_coordinate", False),
                 )
                 self.shape = tuple(len(a) for a in axes)
-                mesh = np.meshgrid(*axes, indexing="ij")
-                self.points = unit.project(np.column_stack([g.ravel() for g in mesh]))
+                # (the points are formed when first asked for: the starts
+                # of the searches need a few, see point_at)
+                self._axes = axes
+                self._points = None
         if self.factors is None:
             domain = unit.domain.widened(2 * unit.length_scale)
             q = domain.points_per_axis(spacing * unit.length_scale)
             if np.prod(q.astype(float)) <= MAX_GENERIC_GRID_POINTS:
-                self.points = unit.project(domain.grid(q))
+                self._points = unit.project(domain.grid(q))
                 self.shape = tuple(int(v) for v in q)
             else:
-                self.points = unit.certificate_points()
+                self._points = unit.certificate_points()
                 # (a grid when it is small enough)
                 self.shape = _grid_shape(unit)
+
+    @property
+    def points(self):
+        """The grid points (n_points, n_dims), the last axis varying
+        fastest."""
+        if self._points is None:
+            mesh = np.meshgrid(*self._axes, indexing="ij")
+            self._points = self.unit.project(np.column_stack([g.ravel() for g in mesh]))
+        return self._points
+
+    def point_at(self, idx):
+        """The grid points of the (raveled) indices ``idx``, a new array."""
+        if self._points is not None:
+            return self._points[idx]
+        coords = np.unravel_index(idx, self.shape)
+        T = np.empty((np.size(idx), len(self.shape)))
+        for k, (axis, i) in enumerate(zip(self._axes, coords, strict=True)):
+            T[:, k] = axis[i]
+        return self.unit.project(T)
 
     @property
     def cheap(self):
@@ -417,7 +439,7 @@ def certificate_search(
     # a grid local maximum far below the largest cannot be the maximum (a
     # peak is at most a few percent above the grid at spacing l / 2)
     idx = grid.starts(values, n_starts, max(floor, START_FLOOR * max(top, best)))
-    T = grid.points[idx].copy()
+    T = grid.point_at(idx)
     if exclude is not None and exclude.shape[0] and T.shape[0]:
         # the largest of |c| near a spike of the same sign is that spike
         D = unit.differences(T, exclude)
@@ -459,7 +481,7 @@ def certificate_search(
         T[moving] = unit.project(Tm[still] + step[still])
     if best_t is None and values.size:
         i = int(np.argmax(absval))
-        best, best_t, best_v = float(absval[i]), grid.points[i].copy(), float(values[i])
+        best, best_t, best_v = float(absval[i]), grid.point_at([i])[0], float(values[i])
     if return_peaks:
         return best, best_t, best_v, (T, peaks_c)
     return best, best_t, best_v
