@@ -671,7 +671,7 @@ def _separable_product_of_factors(k, dk):
 
 
 #: most sample arrays whose per-sample quantities are kept
-_MAX_SAMPLE_ENTRIES = 8
+_MAX_SAMPLE_ENTRIES = 32
 _SAMPLE_ENTRIES = {}
 
 

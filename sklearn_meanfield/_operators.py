@@ -335,41 +335,67 @@ class FourierOperator(ForwardOperator):
     def domain(self, X):
         return Torus(X.shape[1])
 
-    def _exponentials(self, X, T):
-        """``E[j, i] = exp(-2 i pi <k_j, t_i>)`` as a product over the axes
-        of rows of the tables ``exp(-2 i pi k t_ia)`` over the frequencies
-        ``k`` of each axis (all integers from the smallest to the largest
-        when that range is at most ``4 n``, else the distinct ones): no
-        trigonometric function of an (n, m) array."""
+    def _exponentials(self, X, T, h=None):
+        """``E[j, i] = exp(-2 i pi <k_j, t_i>)`` for the first ``h`` rows of
+        ``X`` (all of them: None) as a product over the axes of rows of the
+        tables ``exp(-2 i pi k t_ia)`` over the frequencies ``k`` of each
+        axis (all integers from the smallest to the largest when that range
+        is at most ``4 n``, else the distinct ones): no trigonometric
+        function of an (n, m) array."""
         E = None
-        n = X.shape[0]
-        for a in range(X.shape[1]):
-            x = X[:, a]
-            lo, hi = (x.min(), x.max()) if n else (0.0, 0.0)
-            if hi - lo < 4 * n:
-                k = np.arange(lo, hi + 1)
-                rows = (x - lo).astype(np.intp)
-            else:
-                k, rows = np.unique(x, return_inverse=True)
-                rows = rows.ravel()
+        for a, (k, rows) in enumerate(self._axis_tables(X, h)):
             table = np.exp((-2j * np.pi) * np.outer(k, T[:, a]))
             E = table[rows] if E is None else np.multiply(E, table[rows], out=E)
         return E
 
     @staticmethod
+    def _axis_tables(X, h):
+        """Per axis, the frequencies ``k`` of the tables of
+        :meth:`_exponentials` and the table row of each measurement (kept
+        for a read-only ``X``)."""
+        from ._kernels import _per_samples
+
+        def build(X):
+            Xh = X if h is None else X[:h]
+            n = Xh.shape[0]
+            tables = []
+            for a in range(Xh.shape[1]):
+                x = Xh[:, a]
+                lo, hi = (x.min(), x.max()) if n else (0.0, 0.0)
+                if hi - lo < 4 * n:
+                    k = np.arange(lo, hi + 1)
+                    rows = (x - lo).astype(np.intp)
+                else:
+                    k, rows = np.unique(x, return_inverse=True)
+                    rows = rows.ravel()
+                tables.append((k, rows))
+            return tables
+
+        return _per_samples(X, ("fourier-tables", h), build)
+
+    @staticmethod
     def _halves(X, imag):
         """``n`` if the stacked rows are ``[X0, X0]`` with the imaginary
         flags ``[0, ..., 1, ...]`` (as :meth:`SpikeUnit.prepare` makes
-        them), else None."""
+        them), else None (kept for a read-only ``X`` and the same
+        ``imag``)."""
+        from ._kernels import _per_samples
+
+        memo = _per_samples(X, ("fourier-halves",), lambda X: {})
+        if memo.get("imag") is imag:
+            return memo["h"]
         h = X.shape[0] // 2
-        if (
+        if not (
             2 * h == X.shape[0]
             and not imag[:h].any()
             and imag[h:].all()
             and np.array_equal(X[:h], X[h:])
         ):
-            return h
-        return None
+            h = None
+        if not imag.flags.writeable:
+            # (the memo holds imag: its identity cannot be reused)
+            memo.update(imag=imag, h=h)
+        return h
 
     def stacked_matrix(self, X, imag, T):
         """The rows ``Re E`` (``imag`` False) and ``Im E`` alone, the
@@ -378,7 +404,7 @@ class FourierOperator(ForwardOperator):
         if h is None:
             F = self._exponentials(X, T)
             return np.where(imag[:, None], F.imag, F.real)
-        E = self._exponentials(X[:h], T)
+        E = self._exponentials(X, T, h)
         return np.concatenate([E.real, E.imag])
 
     def grid_factors(self, X, axes):
@@ -419,7 +445,7 @@ class FourierOperator(ForwardOperator):
         if h is not None:
             # the measurements once: Re E, Im E and their gradients 2 pi k
             # Im E, -2 pi k Re E
-            E = self._exponentials(X[:h], T)
+            E = self._exponentials(X, T, h)
             A = np.concatenate([E.real, E.imag])
             dA = np.empty((*A.shape, X.shape[1]))
             for a in range(X.shape[1]):
@@ -508,6 +534,25 @@ def as_operator(kernel):
 
 
 # ------------------------------------------------------------------------ unit
+def _stacked_inputs(Xp):
+    """The measurements ``X`` and the imaginary-row flags ``imag`` of the
+    prepared rows ``Xp = [X, imag]`` of a complex operator (kept for a
+    read-only ``Xp``: the same two read-only arrays at every call of a fit,
+    on which an operator may keep its own per-sample quantities)."""
+    from ._kernels import _per_samples
+
+    return _per_samples(Xp, ("stacked",), _split_stacked)
+
+
+def _split_stacked(Xp):
+    X = np.array(Xp[:, :-1])
+    imag = Xp[:, -1] > 0
+    if not Xp.flags.writeable:
+        X.flags.writeable = False
+        imag.flags.writeable = False
+    return X, imag
+
+
 class SpikeUnit:
     """A spike seen through a forward operator: ``phi(t)(x)``.
 
@@ -613,8 +658,7 @@ class SpikeUnit:
         if not self.complex_valued:
             A, dA = self.operator.matrix_and_gradient(Xp, positions)
         else:
-            imag = Xp[:, -1] > 0
-            X = Xp[:, :-1]
+            X, imag = _stacked_inputs(Xp)
             stacked = getattr(self.operator, "stacked_matrix_and_gradient", None)
             if callable(stacked):
                 A, dA = stacked(X, imag, positions)
@@ -640,7 +684,7 @@ class SpikeUnit:
         else:
             stacked = getattr(self.operator, "stacked_matrix", None)
             if callable(stacked):
-                A = np.asarray(stacked(Xp[:, :-1], Xp[:, -1] > 0, positions))
+                A = np.asarray(stacked(*_stacked_inputs(Xp), positions))
         if A is None:
             return self.pairwise(Xp, positions)[0]
         if self.scale == 1.0:
@@ -720,7 +764,7 @@ class SpikeUnit:
         gradient times ``scale``."""
         if self.complex_valued:
             return self.operator.stacked_contract_gradient(
-                Xp[:, :-1], Xp[:, -1] > 0, positions, values, v
+                *_stacked_inputs(Xp), positions, values, v
             )
         return self.operator.contract_gradient(Xp, positions, values, v)
 

@@ -116,6 +116,9 @@ INSERT_FRACTION = 0.5
 GATHER_RADIUS = 1.5
 #: flow steps before the first attempt at sliding
 MIN_FLOW_STEPS = 3
+#: the stationarity at which the least-squares refit stops (:func:`refit`;
+#: the sliding's is 1e-11: the BLASSO objective is compared to 1e-9)
+REFIT_GTOL = 1e-8
 #: growth of the wait between two attempts at sliding (flow steps)
 WAIT_GROWTH = 2
 #: particles lighter than this fraction of the heaviest take mass steps only,
@@ -892,7 +895,9 @@ def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50, max_move=None):
     ``index`` the rows of the input spikes that are left, or None if a
     spike moved farther than ``max_move``. The Hessian is the Gauss-Newton
     term while it converges fast (the residual of a refit is usually
-    small), the full one then."""
+    small), the full one then; it stops at the stationarity
+    ``REFIT_GTOL`` (the positions are then within about that many length
+    scales of the least-squares ones, far below the noise's effect)."""
     T, a, info = slide(
         unit,
         Xp,
@@ -906,6 +911,7 @@ def refit(unit, Xp, y, s, T, a, positive=False, max_iter=50, max_move=None):
         max_move=max_move,
         residual_hessian="auto",
         max_iter=max_iter,
+        gtol=REFIT_GTOL,
     )
     if info["moved_away"]:
         return None
