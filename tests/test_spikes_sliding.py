@@ -426,10 +426,40 @@ def test_gaussian_contracted_derivatives_equal_the_operator(centred):
             H[:, :, e], (g_plus - g_minus) / (2 * h), rtol=1e-6, atol=1e-6
         )
     np.testing.assert_array_equal(H, H.transpose(0, 2, 1))
-    F = np.arange(-4, 5)[:, None].astype(float)
-    assert not make_spike_unit(
-        FourierOperator(), F, np.full(9, 1 / 9)
-    ).contracts_derivatives
+
+
+@pytest.mark.parametrize("n_dims", [1, 2])
+def test_fourier_contracted_derivatives_equal_the_operator(n_dims):
+    # the same for Fourier coefficients (stacked real and imaginary rows,
+    # rescaled unit): analytic, against the operator and central differences
+    rng = np.random.RandomState(3)
+    F = rng.randint(-5, 6, size=(25, n_dims)).astype(float)
+    s = np.full(25, 1 / 25)
+    unit = make_spike_unit(FourierOperator(), F, s).rescaled(2.0)
+    assert unit.contracts_derivatives
+    Xp, T = unit.prepare(F), rng.uniform(size=(3, n_dims))
+    v = rng.standard_normal(Xp.shape[0])
+    c, g, H = unit.contract_derivatives(Xp, T, v)
+    A, dA = unit.pairwise(Xp, T)
+    np.testing.assert_allclose(c, v @ A, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(g, np.einsum("j,jik->ik", v, dA), rtol=1e-10, atol=1e-10)
+    h = 1e-6
+    for e in range(n_dims):
+        step = np.zeros(n_dims)
+        step[e] = h
+        g_plus = np.einsum("j,jik->ik", v, unit.pairwise(Xp, T + step)[1])
+        g_minus = np.einsum("j,jik->ik", v, unit.pairwise(Xp, T - step)[1])
+        np.testing.assert_allclose(
+            H[:, :, e], (g_plus - g_minus) / (2 * h), rtol=1e-6, atol=1e-5
+        )
+    np.testing.assert_allclose(H, H.transpose(0, 2, 1), rtol=1e-13, atol=1e-13)
+    # rows in another order (not [Re; Im] halves): the same sums
+    perm = rng.permutation(Xp.shape[0])
+    shuffled = FourierOperator().stacked_contract_derivatives(
+        Xp[perm, :-1], Xp[perm, -1] > 0, T, v[perm]
+    )
+    for got, want in zip(shuffled, (c, g, H), strict=True):
+        np.testing.assert_allclose(2.0 * got, want, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize(
