@@ -472,11 +472,9 @@ def certificate_search(
         sign = np.where(c < 0, -1.0, 1.0)
         # ascent of |c| = sign c: Newton where sign c is concave
         Hs = -sign[:, None, None] * H
-        ok = np.linalg.eigvalsh(Hs)[:, 0] > 0
         gs = sign[:, None] * g
         step = (ell**2 / np.maximum(np.abs(c), 1e-300))[:, None] * gs
-        if ok.any():
-            step[ok] = np.linalg.solve(Hs[ok], gs[ok][..., None])[..., 0]
+        _newton_where_concave(Hs, gs, step)
         norm = np.sqrt(np.einsum("ik,ik->i", step, step))
         step *= np.minimum(1.0, 0.5 * ell / np.maximum(norm, 1e-300))[:, None]
         still = norm > step_tol * ell
@@ -488,6 +486,32 @@ def certificate_search(
     if return_peaks:
         return best, best_t, best_v, (T, peaks_c)
     return best, best_t, best_v
+
+
+def _newton_where_concave(Hs, gs, step):
+    """``step[i] = Hs[i]^-1 gs[i]`` where the symmetric ``Hs[i]`` (k, d, d)
+    is positive definite (in place; the other rows are left): in closed
+    form for ``d <= 2``."""
+    d = Hs.shape[1]
+    if d == 1:
+        h = Hs[:, 0, 0]
+        ok = h > 0
+        step[ok] = gs[ok] / h[ok, None]
+    elif d == 2:
+        a, b, e = Hs[:, 0, 0], Hs[:, 0, 1], Hs[:, 1, 1]
+        det = a * e - b * b
+        # (positive definite: both eigenvalues positive)
+        ok = (a > 0) & (det > 0)
+        if ok.any():
+            a, b, e, det, g = a[ok], b[ok], e[ok], det[ok], gs[ok]
+            step[ok] = (
+                np.stack([e * g[:, 0] - b * g[:, 1], a * g[:, 1] - b * g[:, 0]], axis=1)
+                / det[:, None]
+            )
+    else:
+        ok = np.linalg.eigvalsh(Hs)[:, 0] > 0
+        if ok.any():
+            step[ok] = np.linalg.solve(Hs[ok], gs[ok][..., None])[..., 0]
 
 
 def _stencil(unit, T, h):

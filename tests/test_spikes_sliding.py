@@ -21,6 +21,7 @@ from sklearn_meanfield._sliding import (
     CertificateGrid,
     _gather,
     _merge,
+    _newton_where_concave,
     _sample_tensor,
     _subset_objective,
     certificate_search,
@@ -582,3 +583,23 @@ def test_gather_does_not_chain():
     for g, i in zip(groups, order, strict=True):
         assert A[i] == pytest.approx(a[g].sum())
         assert P[i, 0] == pytest.approx(np.abs(a[g]) @ T[g, 0] / np.abs(a[g]).sum())
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_newton_steps_where_concave(d):
+    # the closed forms (d <= 2) against the eigenvalues and a linear solve:
+    # Newton steps where Hs is positive definite, the given step elsewhere
+    rng = np.random.RandomState(d)
+    M = rng.standard_normal((40, d, d))
+    Hs = M @ M.transpose(0, 2, 1) + 0.1 * np.eye(d)
+    Hs[::3] -= 5.0 * np.eye(d)  # indefinite or negative definite
+    Hs[1::4] *= -1
+    gs = rng.standard_normal((40, d))
+    step = np.full((40, d), 7.0)
+    _newton_where_concave(Hs, gs, step)
+    pd = np.linalg.eigvalsh(Hs)[:, 0] > 0
+    assert 0 < pd.sum() < 40
+    np.testing.assert_allclose(
+        step[pd], np.linalg.solve(Hs[pd], gs[pd][..., None])[..., 0], rtol=1e-9
+    )
+    np.testing.assert_array_equal(step[~pd], 7.0)
