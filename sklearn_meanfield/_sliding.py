@@ -188,6 +188,8 @@ class CertificateGrid:
         # on v): the values are then (v F_0)^T KR, one matrix product
         self.kr = None
         self._points = None
+        # (the axes of the grid, when the points are one)
+        self._axes = None
         # (with factors: the samples' distinct coordinates, see
         # _sample_tensor)
         self.tensor = None
@@ -213,6 +215,7 @@ class CertificateGrid:
             domain = unit.domain.widened(2 * unit.length_scale)
             q = domain.points_per_axis(spacing * unit.length_scale)
             if np.prod(q.astype(float)) <= MAX_GENERIC_GRID_POINTS:
+                self._axes = domain.axes(q)
                 self._points = unit.project(domain.grid(q))
                 self.shape = tuple(int(v) for v in q)
             else:
@@ -311,8 +314,75 @@ class CertificateGrid:
             idx = idx[np.all(absval[idx][:, None] >= neighbours, axis=1)]
         return idx[np.argsort(-absval[idx], kind="stable")[:n_starts]]
 
+    def start_points(self, values, idx):
+        """The grid points ``idx`` (local maxima of ``|values|``) moved to
+        the maximum of the quadratic through their ``3^d`` neighbourhood
+        (central differences: gradient, Hessian with its cross terms) where
+        that quadratic is concave (its maximum clipped to the cell): Newton's
+        method then starts closer. Points at the border of a box, or of a
+        set that is not a grid, are left where they are."""
+        T = self.point_at(idx)
+        if self._axes is None or idx.size == 0:
+            return T
+        shape = np.array(self.shape)
+        d = shape.size
+        spacing = np.array([a[1] - a[0] if a.size > 1 else 0.0 for a in self._axes])
+        offsets = _neighbour_offsets(d)
+        coords = np.stack(np.unravel_index(idx, self.shape))  # (d, k)
+        nb = coords[:, :, None] + offsets.T[:, None, :]  # (d, k, 3^d - 1)
+        if self.unit.domain.periodic:
+            nb %= shape[:, None, None]
+            inside = np.ones(idx.size, dtype=bool)
+        else:
+            inside = np.all((nb >= 0) & (nb < shape[:, None, None]), axis=(0, 2))
+            np.clip(nb, 0, (shape - 1)[:, None, None], out=nb)
+        if not (inside.any() and np.all(spacing > 0)):
+            return T
+        f0 = values[idx]
+        sign = np.where(f0 < 0, -1.0, 1.0)
+        f = sign[:, None] * values[np.ravel_multi_index(tuple(nb), self.shape)]
+        f0 = np.abs(f0)
+        at = _offset_columns(d)
+        g = np.empty((idx.size, d))
+        H = np.empty((idx.size, d, d))
+        for k in range(d):
+            plus, minus = f[:, at[(k, 1)]], f[:, at[(k, -1)]]
+            g[:, k] = 0.5 * (plus - minus)
+            H[:, k, k] = plus - 2 * f0 + minus
+            for m in range(k):
+                H[:, k, m] = H[:, m, k] = 0.25 * (
+                    f[:, at[(k, 1, m, 1)]]
+                    - f[:, at[(k, 1, m, -1)]]
+                    - f[:, at[(k, -1, m, 1)]]
+                    + f[:, at[(k, -1, m, -1)]]
+                )
+        # the maximum of f0 + g u + u^T H u / 2 (u in cells): -H u = g
+        u = np.zeros((int(inside.sum()), d))
+        _newton_where_concave(-H[inside], g[inside], u)
+        np.clip(u, -0.5, 0.5, out=u)
+        T[inside] += u * spacing
+        return self.unit.project(T)
+
 
 _OFFSETS = {}
+_COLUMNS = {}
+
+
+def _offset_columns(d):
+    """For the offsets of :func:`_neighbour_offsets`, the column of
+    ``(k, sk)`` (the offset ``sk e_k``) and of ``(k, sk, m, sm)`` (``sk e_k
+    + sm e_m``, ``m < k``), kept per ``d``."""
+    if d not in _COLUMNS:
+        at = {}
+        for i, o in enumerate(_neighbour_offsets(d)):
+            nz = np.flatnonzero(o)
+            if nz.size == 1:
+                at[(int(nz[0]), int(o[nz[0]]))] = i
+            elif nz.size == 2:
+                k, m = int(nz[1]), int(nz[0])
+                at[(k, int(o[k]), m, int(o[m]))] = i
+        _COLUMNS[d] = at
+    return _COLUMNS[d]
 
 
 def _neighbour_offsets(d):
@@ -442,7 +512,7 @@ def certificate_search(
     # a grid local maximum far below the largest cannot be the maximum (a
     # peak is at most a few percent above the grid at spacing l / 2)
     idx = grid.starts(values, n_starts, max(floor, START_FLOOR * max(top, best)))
-    T = grid.point_at(idx)
+    T = grid.start_points(values, idx)
     if exclude is not None and exclude.shape[0] and T.shape[0]:
         # the largest of |c| near a spike of the same sign is that spike
         D = unit.differences(T, exclude)
@@ -455,6 +525,7 @@ def certificate_search(
     h = FD_STEP * ell
     peaks_c = np.zeros(T.shape[0])
     moving = np.arange(T.shape[0])
+    done = []
     for it in range(n_iter + 1):
         if moving.size == 0:
             break
@@ -478,8 +549,22 @@ def certificate_search(
         norm = np.sqrt(np.einsum("ik,ik->i", step, step))
         step *= np.minimum(1.0, 0.5 * ell / np.maximum(norm, 1e-300))[:, None]
         still = norm > step_tol * ell
+        if not still.all():
+            # the starts that stop take their last (short) step too, and
+            # are valued there at the end (values alone): within about
+            # step^2 of the maximum instead of step
+            done.append((moving[~still], unit.project(Tm[~still] + step[~still])))
         moving = moving[still]
         T[moving] = unit.project(Tm[still] + step[still])
+    if done:
+        idx = np.concatenate([i for i, _ in done])
+        T_done = np.vstack([t for _, t in done])
+        c = v @ _values(unit, Xp, T_done)
+        better = np.abs(c) > np.abs(peaks_c[idx])
+        T[idx[better]], peaks_c[idx[better]] = T_done[better], c[better]
+        i = int(np.argmax(np.abs(c)))
+        if abs(c[i]) > best:
+            best, best_t, best_v = float(abs(c[i])), T_done[i].copy(), float(c[i])
     if best_t is None and values.size:
         i = int(np.argmax(absval))
         best, best_t, best_v = float(absval[i]), grid.point_at([i])[0], float(values[i])

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.optimize import least_squares
+from scipy.optimize import least_squares, minimize
 from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_meanfield import (
@@ -603,3 +603,48 @@ def test_newton_steps_where_concave(d):
         step[pd], np.linalg.solve(Hs[pd], gs[pd][..., None])[..., 0], rtol=1e-9
     )
     np.testing.assert_array_equal(step[~pd], 7.0)
+
+
+@pytest.mark.parametrize("case", ["gaussian", "fourier"])
+def test_alpha_max_is_the_maximum_to_rounding(case):
+    # alpha_max_ = max_t |sum_j s_j y_j phi(t)(x_j)|: at least the largest
+    # value on a fine grid of the domain, and not below the largest value
+    # on a much finer grid around where it is reached (Newton's method
+    # converged, its last step taken)
+    rng = np.random.RandomState(11)
+    if case == "gaussian":
+        axis = np.linspace(0, 1, 24)
+        X = np.array([[u, w] for u in axis for w in axis])
+        T0 = rng.uniform(0.15, 0.85, size=(3, 2))
+        kernel = GaussianKernel(0.06)
+        y = kernel.matrix(X, T0) @ np.array([1.0, -0.7, 0.5])
+        est = SparseSpikeDeconvolver("gaussian", bandwidth=0.06, alpha=1e-3)
+    else:
+        X = np.arange(-10, 11)[:, None].astype(float)
+        T0 = rng.uniform(size=(3, 1))
+        y = np.exp(-2j * np.pi * X @ T0.T) @ np.array([1.0, -0.6, 0.8])
+        kernel = FourierOperator()
+        est = SparseSpikeDeconvolver("fourier", alpha=1e-3)
+    y = y + 1e-3 * rng.standard_normal(y.shape)
+    est.fit(X, y)
+    s = np.full(X.shape[0], 1 / X.shape[0])
+    unit = make_spike_unit(kernel, X, s)
+    Xp, v = unit.prepare(X), unit.stack_weights(s) * unit.stack(y)
+    d = X.shape[1] if case == "gaussian" else 1
+    fine = np.stack(
+        np.meshgrid(*[np.linspace(0, 1, 400 if d == 1 else 200)] * d, indexing="ij"),
+        axis=-1,
+    ).reshape(-1, d)
+    c_fine = np.abs(v @ unit.values(Xp, fine))
+    assert est.alpha_max_ >= c_fine.max()
+    # the maximum near the fine grid's, by L-BFGS-B on -|c| to gtol 1e-15
+
+    def f(t):
+        A, dA = unit.pairwise(Xp, unit.project(t[None].copy()))
+        c, g = float(v @ A[:, 0]), np.einsum("j,jk->k", v, dA[:, 0])
+        return -abs(c), -np.sign(c) * g
+
+    t0 = fine[np.argmax(c_fine)]
+    ref = -minimize(f, t0, jac=True, method="L-BFGS-B", options={"gtol": 1e-15}).fun
+    assert ref >= c_fine.max()
+    assert est.alpha_max_ == pytest.approx(ref, rel=1e-12)
