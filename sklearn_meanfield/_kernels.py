@@ -337,6 +337,9 @@ class GaussianKernel(ConvolutionKernel):
 
     periodic = False
     grid_factors_by_coordinate = True
+    #: (its matrix is one exponential of a matrix product: values on a grid
+    #: from the factors do not pay)
+    tensor_values = False
 
     def __init__(self, bandwidth):
         if isinstance(bandwidth, bool) or not isinstance(bandwidth, Real):

@@ -59,6 +59,14 @@ holds the defaults, the built-in operators derive from it):
     tensor contraction (:class:`~sklearn_meanfield._sliding.CertificateGrid`;
     over the distinct coordinates of the samples when ``F_k[j]`` depends on
     ``x_jk`` alone and they are few, as on an image).
+``tensor_values : bool`` (default True)
+    With ``grid_factors``: values on a tensor grid (the covering grid of the
+    initial particles) are computed from the factors, ``n sum_k q_k``
+    factor evaluations and ``n prod_k q_k`` products instead of ``n prod_k
+    q_k`` evaluations of the operator. False for an operator whose matrix
+    already costs about one product per entry (the Gaussian kernel: one
+    exponential of a matrix product; Fourier coefficients: products of
+    per-axis tables).
 ``grid_factors_by_coordinate : bool`` (default False)
     ``F_k[j]`` of ``grid_factors`` depends on ``x_jk`` alone: the factors
     are then computed at the distinct coordinates only (without it, at
@@ -315,6 +323,8 @@ class FourierOperator(ForwardOperator):
 
     complex_valued = True
     grid_factors_by_coordinate = True
+    #: (its matrix is already a product of per-axis tables)
+    tensor_values = False
     _trusted = True
 
     def __repr__(self):
@@ -608,6 +618,9 @@ class SpikeUnit:
         self.periodic = domain.periodic
         self.complex_valued = bool(getattr(operator, "complex_valued", False))
         self.scale = float(scale)
+        # the last covering grid and its axes (None: not a tensor grid), see
+        # covering_grid and grid_values
+        self._covering = None
 
     def rescaled(self, scale):
         """The same unit with ``phi`` multiplied by ``scale``."""
@@ -739,8 +752,22 @@ class SpikeUnit:
         products run along the samples.)"""
         factors = getattr(self.operator, "grid_factors", None)
         axes = None
-        if callable(factors) and self.n_dims >= 2:
-            axes = tensor_axes(positions)
+        if (
+            callable(factors)
+            and self.n_dims >= 2
+            and getattr(self.operator, "tensor_values", True)
+        ):
+            known = self._covering
+            if (
+                known is not None
+                and known[0].shape == positions.shape
+                and np.array_equal(known[0], positions)
+            ):
+                # (the covering grid: its axes are known, None if it is not
+                # a tensor grid)
+                axes = known[1]
+            else:
+                axes = tensor_axes(positions)
         if axes is None:
             return self.values(Xp, positions)
         At = np.empty((positions.shape[0], Xp.shape[0]))
@@ -858,12 +885,32 @@ class SpikeUnit:
         ``n - floor(n ** (1/d))**d`` uniform random points.
         """
         n = n_particles
+        axes = None
         if n is None:
             q = self.domain.points_per_axis(self.length_scale)
             if np.prod(q.astype(float)) <= MAX_AUTO_PARTICLES:
-                return self.project(self.domain.grid(q))
-            n = MAX_AUTO_PARTICLES
-        return self.project(grid_and_random(self.domain, n, random_state))
+                axes = self.domain.axes(q)
+            else:
+                n = MAX_AUTO_PARTICLES
+        if axes is None:
+            d = self.n_dims
+            per_axis = int(np.floor(n ** (1 / d) + 1e-9))
+            if per_axis**d == n:
+                # (grid_and_random's grid alone)
+                axes = self.domain.axes([per_axis] * d)
+        if axes is None:
+            points = self.project(grid_and_random(self.domain, n, random_state))
+        else:
+            grid = _mesh(axes)
+            points = self.project(grid.copy())
+            if not np.array_equal(points, grid):
+                axes = None
+        # (remembered with its axes when it is a tensor grid: grid_values
+        # then knows it)
+        known = points.copy()
+        known.flags.writeable = False
+        self._covering = (known, axes)
+        return points
 
     def covers(self, n_particles):
         """Whether :meth:`covering_grid` gives at least one particle per
@@ -909,6 +956,7 @@ class CentredSpikeUnit(SpikeUnit):
     def __init__(self, unit, s):
         super().__init__(unit.operator, unit.length_scale, unit.domain, unit.scale)
         self.s = np.asarray(s, dtype=float)
+        self._covering = unit._covering
 
     def rescaled(self, scale):
         return CentredSpikeUnit(SpikeUnit.rescaled(self, scale), self.s)

@@ -1545,16 +1545,20 @@ class _SharedColumns:
 
     @classmethod
     def of(cls, unit, Xp, T):
-        """The values at ``T`` (rows), shared between equal rows."""
+        """The values at ``T`` (rows), shared between equal rows; on a tensor
+        grid (the covering grid) from the operator's per-axis factors where
+        it has them (:meth:`SpikeUnit.grid_values`)."""
         half = T.shape[0] // 2
         if half and np.array_equal(T[:half], T[half:]):
             # (the covering grid twice, one copy per sign: no sort needed)
             points = T[:half].copy()
-            return cls(_values(unit, Xp, points), np.tile(np.arange(half), 2), points)
+            return cls(
+                _grid_values(unit, Xp, points), np.tile(np.arange(half), 2), points
+            )
         U, first, col = np.unique(T, axis=0, return_index=True, return_inverse=True)
         if U.shape[0] == T.shape[0]:
-            return _values(unit, Xp, T)
-        return cls(_values(unit, Xp, T[first]), col.ravel(), T[first])
+            return _grid_values(unit, Xp, T)
+        return cls(_grid_values(unit, Xp, T[first]), col.ravel(), T[first])
 
     def __matmul__(self, a):
         return self.U @ np.bincount(self.col, weights=a, minlength=self.U.shape[1])

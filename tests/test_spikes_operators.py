@@ -104,11 +104,19 @@ def test_grid_values_from_factors_match_the_operator(operator, n_dims):
     assert tensor_axes(grid) is not None
     shuffled = grid[rng.permutation(grid.shape[0])]
     assert tensor_axes(shuffled) is None
+    # (the covering grid's axes are known to the unit)
+    for known, detected in zip(unit._covering[1], tensor_axes(grid), strict=True):
+        np.testing.assert_array_equal(known, detected)
     for u in (unit, unit.centred(unit.stack_weights(s))):
         expected = u.values(Xp, grid)
         np.testing.assert_allclose(
             u.grid_values(Xp, grid), expected, rtol=0, atol=1e-13
         )
+        # (the products of the factors, also for the operators whose
+        # grid_values do not use them)
+        At = np.empty((grid.shape[0], Xp.shape[0]))
+        u._tensor_values(Xp, tensor_axes(grid), At)
+        np.testing.assert_allclose(At.T, expected, rtol=0, atol=1e-13)
         # (not a grid: the operator's values)
         np.testing.assert_array_equal(
             u.grid_values(Xp, shuffled), u.values(Xp, shuffled)
