@@ -64,9 +64,10 @@ holds the defaults, the built-in operators derive from it):
     initial particles) are computed from the factors, ``n sum_k q_k``
     factor evaluations and ``n prod_k q_k`` products instead of ``n prod_k
     q_k`` evaluations of the operator. False for an operator whose matrix
-    already costs about one product per entry (the Gaussian kernel: one
-    exponential of a matrix product; Fourier coefficients: products of
-    per-axis tables).
+    costs about as little (the Gaussian kernel: one exponential of a matrix
+    product per entry); the flow's first step then takes the correlations
+    on the covering grid from the factors, and the values of the particles
+    that grow alone.
 ``grid_factors_by_coordinate : bool`` (default False)
     ``F_k[j]`` of ``grid_factors`` depends on ``x_jk`` alone: the factors
     are then computed at the distinct coordinates only (without it, at
@@ -323,8 +324,6 @@ class FourierOperator(ForwardOperator):
 
     complex_valued = True
     grid_factors_by_coordinate = True
-    #: (its matrix is already a product of per-axis tables)
-    tensor_values = False
     _trusted = True
 
     def __repr__(self):
@@ -774,6 +773,43 @@ class SpikeUnit:
         self._tensor_values(Xp, axes, At)
         return At.T
 
+    def covering_axes(self, positions):
+        """The axes of the last :meth:`covering_grid` if ``positions`` are
+        that grid and it is a tensor grid of an operator with
+        ``grid_factors``, else None."""
+        known = self._covering
+        if (
+            known is None
+            or known[1] is None
+            or not callable(getattr(self.operator, "grid_factors", None))
+            or known[0].shape != positions.shape
+            or not np.array_equal(known[0], positions)
+        ):
+            return None
+        return known[1]
+
+    def grid_correlations(self, Xp, axes, v):
+        """``c(t) = sum_j v_j phi(t)(x_j)`` at the points of the tensor grid
+        of ``axes`` (in the order of :func:`_mesh`), times ``scale``, from the
+        operator's per-axis factors ``F_k``:
+
+            c[i_1, ..., i_d] = sum_j v_j F_1[j, i_1] ... F_d[j, i_d],
+
+        the row-wise Kronecker product of ``v F_1, F_2, ..., F_{d-1}``
+        times ``F_d``: no (n_samples, n_points) array."""
+        X = Xp[: Xp.shape[0] // 2, :-1] if self.complex_valued else Xp
+        F = [np.asarray(f) for f in self.operator.grid_factors(X, axes)]
+        if self.complex_valued:
+            # rows [Re E; Im E]: sum_j v_j A_j = Re sum_j (v_re - i v_im) E_j
+            h = Xp.shape[0] // 2
+            v = v[:h] - 1j * v[h:]
+        n = X.shape[0]
+        M = v[:, None] * F[0]
+        for f in F[1:-1]:
+            M = (M[:, :, None] * f[:, None, :]).reshape(n, -1)
+        c = M.T @ F[-1] if len(F) > 1 else M.sum(axis=0)
+        return np.ascontiguousarray(c.real).ravel() * self.scale
+
     def _tensor_values(self, Xp, axes, out):
         """``out[i, j] = phi(t_i)(x_j)`` times ``scale`` at the points
         ``t_i`` of the tensor grid of ``axes`` (the last axis varying
@@ -972,6 +1008,9 @@ class CentredSpikeUnit(SpikeUnit):
     def _tensor_values(self, Xp, axes, out):
         super()._tensor_values(Xp, axes, out)
         out -= (out @ self.s)[:, None]
+
+    def grid_correlations(self, Xp, axes, v):
+        return super().grid_correlations(Xp, axes, v - self.s * v.sum())
 
     @property
     def gradients_from_values(self):

@@ -1279,9 +1279,18 @@ def flow_and_slide(
     if max_insertions is None:
         max_insertions = n_rows
     active = np.flatnonzero(a != 0)
-    # values only (the gradients are needed for the particles that keep
-    # their mass after the first mass step), once per distinct position
-    Phi = _SharedColumns.of(unit, Xp, T[active])
+    grow = _growing(unit, Xp, y, s, lam, T[active], sigma[active])
+    if grow is not None and grow.any():
+        # only the particles whose mass grows at the first step take part
+        # (the others would lose theirs: the flow drops them)
+        a[active[~grow]] = 0.0
+        active = active[grow]
+        Phi = _values(unit, Xp, T[active])
+    else:
+        # values only (the gradients are needed for the particles that
+        # keep their mass after the first mass step), once per distinct
+        # position
+        Phi = _SharedColumns.of(unit, Xp, T[active])
     # the last moving particles (indices) and their gradients, at their
     # current positions; none needed when the operator gives grad c from the
     # values (the Gaussian kernel, Fourier measurements)
@@ -1463,6 +1472,35 @@ def flow_and_slide(
     if record_every:
         result.records.append((len(curve), result.positions, result.amplitudes))
     return result
+
+
+def _growing(unit, Xp, y, s, lam, T, sigma):
+    """Which particles ``(T, sigma)`` (small masses of signs ``sigma``)
+    grow at the first step of the flow, ``sigma c(t) > lam`` for ``c(t) =
+    sum_j s_j y_j phi(t)(x_j)`` (the correlation of the data: the initial
+    masses are negligible), when they sit on the unit's covering grid (once,
+    or once per sign) and ``c`` there comes from the operator's per-axis
+    factors (:meth:`SpikeUnit.grid_correlations`, no (n_samples, n_points)
+    array); None otherwise, and for an operator whose values on the grid
+    come from those factors (``tensor_values``, see
+    :meth:`SpikeUnit.grid_values`: they then cost about as much as the
+    correlations)."""
+    axes_of = getattr(unit, "covering_axes", None)
+    if (
+        not callable(axes_of)
+        or T.shape[0] == 0
+        or getattr(unit.operator, "tensor_values", True)
+    ):
+        return None
+    half = T.shape[0] // 2
+    twice = half > 0 and 2 * half == T.shape[0] and np.array_equal(T[:half], T[half:])
+    axes = axes_of(T[:half] if twice else T)
+    if axes is None:
+        return None
+    c = unit.grid_correlations(Xp, axes, s * y)
+    if twice:
+        c = np.concatenate([c, c])
+    return sigma * c > lam
 
 
 def _moving_gradients(unit, Xp, T, idx, moved, v):

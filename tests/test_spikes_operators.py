@@ -117,10 +117,19 @@ def test_grid_values_from_factors_match_the_operator(operator, n_dims):
         At = np.empty((grid.shape[0], Xp.shape[0]))
         u._tensor_values(Xp, tensor_axes(grid), At)
         np.testing.assert_allclose(At.T, expected, rtol=0, atol=1e-13)
+        # correlations on the grid from the factors, no (n, m) array
+        v = rng.standard_normal(Xp.shape[0])
+        np.testing.assert_allclose(
+            u.grid_correlations(Xp, u.covering_axes(grid), v),
+            v @ expected,
+            rtol=1e-12,
+            atol=1e-12,
+        )
         # (not a grid: the operator's values)
         np.testing.assert_array_equal(
             u.grid_values(Xp, shuffled), u.values(Xp, shuffled)
         )
+    assert unit.covering_axes(shuffled) is None
 
 
 def test_length_scale_estimate():

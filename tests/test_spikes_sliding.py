@@ -20,6 +20,7 @@ from sklearn_meanfield._sliding import (
     ANALYTIC,
     CertificateGrid,
     _gather,
+    _growing,
     _merge,
     _newton_where_concave,
     _sample_tensor,
@@ -648,3 +649,30 @@ def test_alpha_max_is_the_maximum_to_rounding(case):
     ref = -minimize(f, t0, jac=True, method="L-BFGS-B", options={"gtol": 1e-15}).fun
     assert ref >= c_fine.max()
     assert est.alpha_max_ == pytest.approx(ref, rel=1e-12)
+
+
+def test_first_step_support_from_the_grid_correlations():
+    # Gaussian kernel on its covering grid (both signs): the particles that
+    # grow at the first step are those with sigma c(t) > lam for the data's
+    # correlation c, from the per-axis factors; not decided (None) off the
+    # covering grid or for an operator whose grid values come from factors
+    rng = np.random.RandomState(5)
+    X = rng.uniform(size=(300, 2))
+    s = np.full(300, 1 / 300)
+    y = GaussianKernel(0.07).matrix(X, np.array([[0.3, 0.4], [0.7, 0.6]])) @ [1.0, -0.8]
+    unit = make_spike_unit(GaussianKernel(0.07), X, s)
+    Xp, grid = unit.prepare(X), unit.covering_grid(None, 0)
+    T = np.vstack([grid, grid])
+    sigma = np.repeat([1.0, -1.0], grid.shape[0])
+    c = (s * y) @ unit.values(Xp, grid)
+    lam = 0.3 * np.abs(c).max()
+    grow = _growing(unit, Xp, y, s, lam, T, sigma)
+    np.testing.assert_array_equal(grow, np.concatenate([c, -c]) > lam)
+    assert 0 < grow.sum() < 0.2 * T.shape[0]
+    np.testing.assert_array_equal(
+        _growing(unit, Xp, y, s, lam, grid, sigma[: grid.shape[0]]), c > lam
+    )
+    assert _growing(unit, Xp, y, s, lam, T + 1e-3, sigma) is None
+    dirichlet = make_spike_unit(DirichletKernel(4), X, s)
+    grid = dirichlet.covering_grid(None, 0)
+    assert _growing(dirichlet, Xp, y, s, lam, grid, sigma[: grid.shape[0]]) is None
