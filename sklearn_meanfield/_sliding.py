@@ -188,8 +188,9 @@ class CertificateGrid:
         # on v): the values are then (v F_0)^T KR, one matrix product
         self.kr = None
         self._points = None
-        # (the axes of the grid, when the points are one)
+        # (the axes of the grid, when the points are one, and their spacings)
         self._axes = None
+        self._spacing = None
         # (with factors: the samples' distinct coordinates, see
         # _sample_tensor)
         self.tensor = None
@@ -222,6 +223,10 @@ class CertificateGrid:
                 self._points = unit.certificate_points()
                 # (a grid when it is small enough)
                 self.shape = _grid_shape(unit)
+        if self._axes is not None:
+            spacing = np.array([a[1] - a[0] if a.size > 1 else 0.0 for a in self._axes])
+            if np.all(spacing > 0):
+                self._spacing = spacing
 
     @property
     def points(self):
@@ -292,59 +297,56 @@ class CertificateGrid:
         # (the factors are the operator's: times the unit's scale)
         return np.ascontiguousarray(M.real).ravel() * getattr(self.unit, "scale", 1.0)
 
-    def starts(self, values, n_starts, floor=0.0):
+    def starts(self, values, n_starts, floor=0.0, refine=False):
         """Indices of the largest local maxima of ``|values|`` on the grid
         that are at least ``floor`` (of the largest values when the points
         are not a grid). A local maximum is at least each of its ``3^d - 1``
         neighbours (periodic on the torus, the border repeated on a box);
-        only the points at least ``floor`` are compared."""
+        only the points at least ``floor`` are compared.
+
+        With ``refine``, ``(indices, points)``: the points where Newton's
+        method should start, each grid point moved to the maximum of the
+        quadratic through its ``3^d`` neighbourhood (central differences:
+        gradient, and Hessian with its cross terms) where that quadratic is
+        concave, clipped to the cell; left where it is at the border of a
+        box, or when the points are not a grid."""
         absval = np.abs(values)
         idx = np.flatnonzero(absval >= floor)
+        nb = inside = None
         if self.shape is not None and idx.size:
             shape = np.array(self.shape)
-            d = shape.size
-            offsets = _neighbour_offsets(d)
+            offsets = _neighbour_offsets(shape.size)
             coords = np.stack(np.unravel_index(idx, self.shape))  # (d, k)
             nb = coords[:, :, None] + offsets.T[:, None, :]  # (d, k, 3^d - 1)
             if self.unit.domain.periodic:
                 nb %= shape[:, None, None]
             else:
+                inside = np.all((nb >= 0) & (nb < shape[:, None, None]), axis=(0, 2))
                 np.clip(nb, 0, (shape - 1)[:, None, None], out=nb)
-            neighbours = absval[np.ravel_multi_index(tuple(nb), self.shape)]
-            idx = idx[np.all(absval[idx][:, None] >= neighbours, axis=1)]
-        return idx[np.argsort(-absval[idx], kind="stable")[:n_starts]]
-
-    def start_points(self, values, idx):
-        """The grid points ``idx`` (local maxima of ``|values|``) moved to
-        the maximum of the quadratic through their ``3^d`` neighbourhood
-        (central differences: gradient, Hessian with its cross terms) where
-        that quadratic is concave (its maximum clipped to the cell): Newton's
-        method then starts closer. Points at the border of a box, or of a
-        set that is not a grid, are left where they are."""
+            nb = np.ravel_multi_index(tuple(nb), self.shape)  # (k, 3^d - 1)
+            peak = np.all(absval[idx][:, None] >= absval[nb], axis=1)
+            idx, nb = idx[peak], nb[peak]
+            if inside is not None:
+                inside = inside[peak]
+        order = np.argsort(-absval[idx], kind="stable")[:n_starts]
+        idx = idx[order]
+        if not refine:
+            return idx
         T = self.point_at(idx)
-        if self._axes is None or idx.size == 0:
-            return T
-        shape = np.array(self.shape)
-        d = shape.size
-        spacing = np.array([a[1] - a[0] if a.size > 1 else 0.0 for a in self._axes])
-        offsets = _neighbour_offsets(d)
-        coords = np.stack(np.unravel_index(idx, self.shape))  # (d, k)
-        nb = coords[:, :, None] + offsets.T[:, None, :]  # (d, k, 3^d - 1)
-        if self.unit.domain.periodic:
-            nb %= shape[:, None, None]
-            inside = np.ones(idx.size, dtype=bool)
-        else:
-            inside = np.all((nb >= 0) & (nb < shape[:, None, None]), axis=(0, 2))
-            np.clip(nb, 0, (shape - 1)[:, None, None], out=nb)
-        if not (inside.any() and np.all(spacing > 0)):
-            return T
-        f0 = values[idx]
+        if nb is None or self._spacing is None or idx.size == 0:
+            return idx, T
+        nb = nb[order]
+        rows = slice(None) if inside is None else inside[order]
+        f0 = values[idx[rows]]
+        if f0.size == 0:
+            return idx, T
         sign = np.where(f0 < 0, -1.0, 1.0)
-        f = sign[:, None] * values[np.ravel_multi_index(tuple(nb), self.shape)]
+        f = sign[:, None] * values[nb[rows]]
         f0 = np.abs(f0)
+        d = len(self.shape)
         at = _offset_columns(d)
-        g = np.empty((idx.size, d))
-        H = np.empty((idx.size, d, d))
+        g = np.empty((f0.size, d))
+        H = np.empty((f0.size, d, d))
         for k in range(d):
             plus, minus = f[:, at[(k, 1)]], f[:, at[(k, -1)]]
             g[:, k] = 0.5 * (plus - minus)
@@ -357,11 +359,11 @@ class CertificateGrid:
                     + f[:, at[(k, -1, m, -1)]]
                 )
         # the maximum of f0 + g u + u^T H u / 2 (u in cells): -H u = g
-        u = np.zeros((int(inside.sum()), d))
-        _newton_where_concave(-H[inside], g[inside], u)
+        u = np.zeros((f0.size, d))
+        _newton_where_concave(-H, g, u)
         np.clip(u, -0.5, 0.5, out=u)
-        T[inside] += u * spacing
-        return self.unit.project(T)
+        T[rows] = self.unit.project(T[rows] + u * self._spacing)
+        return idx, T
 
 
 _OFFSETS = {}
@@ -511,8 +513,9 @@ def certificate_search(
             best, best_t, best_v = float(abs(ce[i])), extra[i].copy(), float(ce[i])
     # a grid local maximum far below the largest cannot be the maximum (a
     # peak is at most a few percent above the grid at spacing l / 2)
-    idx = grid.starts(values, n_starts, max(floor, START_FLOOR * max(top, best)))
-    T = grid.start_points(values, idx)
+    idx, T = grid.starts(
+        values, n_starts, max(floor, START_FLOOR * max(top, best)), refine=True
+    )
     if exclude is not None and exclude.shape[0] and T.shape[0]:
         # the largest of |c| near a spike of the same sign is that spike
         D = unit.differences(T, exclude)

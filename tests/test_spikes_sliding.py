@@ -488,6 +488,49 @@ def test_grid_starts_are_the_local_maxima_above_the_floor(kernel, X):
         expected = local[np.abs(values[local]) >= floor]
         expected = expected[np.argsort(-np.abs(values[expected]), kind="stable")]
         np.testing.assert_array_equal(grid.starts(values, 10, floor), expected[:10])
+        idx, T = grid.starts(values, 10, floor, refine=True)
+        assert T.shape == (idx.size, X.shape[1])
+        np.testing.assert_array_equal(idx, expected[:10])
+
+
+@pytest.mark.parametrize(
+    "kernel, X",
+    [
+        (DirichletKernel(3), _mesh(np.arange(9) / 9, np.arange(8) / 8)),
+        (GaussianKernel(0.15), _mesh(*[np.linspace(0, 1, 6)] * 3)),
+    ],
+)
+def test_refined_starts_are_the_maxima_of_quadratics(kernel, X):
+    # values of two concave quadratics (one negative), with cross terms:
+    # the refined starts are their maxima (within the cell of the grid
+    # maximum), exactly; a start at the border of a box is left there
+    s = np.full(X.shape[0], 1 / X.shape[0])
+    unit = make_spike_unit(kernel, X, s)
+    grid = CertificateGrid(unit, unit.prepare(X))
+    P, d = grid.points, X.shape[1]
+    rng = np.random.RandomState(d)
+    centres = P[[P.shape[0] // 3, 2 * P.shape[0] // 3]] + 0.3 * grid._spacing * (
+        rng.uniform(-1, 1, size=(2, d))
+    )
+    M = rng.standard_normal((d, d))
+    B = M @ M.T + 0.5 * np.eye(d)
+    B /= np.linalg.eigvalsh(B)[-1]
+    # (in cells: q <= |u|^2, below 20 on the 3^d neighbourhood of a peak)
+    D = [unit.differences(P, c[None])[:, 0] / grid._spacing for c in centres]
+    q = [np.einsum("ik,kl,il->i", Dk, B, Dk) for Dk in D]
+    near = np.argmin([np.einsum("ik,ik->i", Dk, Dk) for Dk in D], axis=0)
+    values = np.where(
+        near == 0, np.maximum(20.0 - q[0], 0.0), -np.maximum(16.0 - q[1], 0.0)
+    )
+    idx, T = grid.starts(values, 2, 10.0, refine=True)
+    assert idx.size == 2
+    found = T[np.argsort(np.abs(values[idx]))[::-1]]
+    np.testing.assert_allclose(found, centres, atol=1e-10)
+    if not unit.periodic:
+        corner = np.zeros(P.shape[0])
+        corner[0] = 1.0
+        idx, T = grid.starts(corner, 1, 0.5, refine=True)
+        np.testing.assert_array_equal(T, P[[0]])
 
 
 def test_gaussian_kept_sample_quantities_follow_the_array():
