@@ -764,7 +764,7 @@ class SpikeUnit:
             ):
                 # (the covering grid: its axes are known, None if it is not
                 # a tensor grid)
-                axes = known[1]
+                axes = known[1] if known[2] == positions.shape[0] else None
             else:
                 axes = tensor_axes(positions)
         if axes is None:
@@ -774,9 +774,10 @@ class SpikeUnit:
         return At.T
 
     def covering_axes(self, positions):
-        """The axes of the last :meth:`covering_grid` if ``positions`` are
-        that grid and it is a tensor grid of an operator with
-        ``grid_factors``, else None."""
+        """``(axes, n_grid)`` if ``positions`` are the last
+        :meth:`covering_grid`, its first ``n_grid`` points the tensor grid
+        of ``axes`` (the others random), for an operator with
+        ``grid_factors``; else None."""
         known = self._covering
         if (
             known is None
@@ -786,7 +787,7 @@ class SpikeUnit:
             or not np.array_equal(known[0], positions)
         ):
             return None
-        return known[1]
+        return known[1], known[2]
 
     def grid_correlations(self, Xp, axes, v):
         """``c(t) = sum_j v_j phi(t)(x_j)`` at the points of the tensor grid
@@ -929,23 +930,21 @@ class SpikeUnit:
             else:
                 n = MAX_AUTO_PARTICLES
         if axes is None:
+            # grid_and_random: a grid of these axes, then random points
             d = self.n_dims
             per_axis = int(np.floor(n ** (1 / d) + 1e-9))
-            if per_axis**d == n:
-                # (grid_and_random's grid alone)
-                axes = self.domain.axes([per_axis] * d)
-        if axes is None:
+            axes = self.domain.axes([per_axis] * d)
             points = self.project(grid_and_random(self.domain, n, random_state))
         else:
-            grid = _mesh(axes)
-            points = self.project(grid.copy())
-            if not np.array_equal(points, grid):
-                axes = None
-        # (remembered with its axes when it is a tensor grid: grid_values
-        # then knows it)
+            points = self.project(_mesh(axes))
+        n_grid = int(np.prod([len(g) for g in axes]))
+        if not np.array_equal(points[:n_grid], _mesh(axes)):
+            axes = None
+        # (remembered with the axes of its first n_grid points when they are
+        # a tensor grid: grid_values and covering_axes then know it)
         known = points.copy()
         known.flags.writeable = False
-        self._covering = (known, axes)
+        self._covering = (known, axes, n_grid)
         return points
 
     def covers(self, n_particles):

@@ -1482,10 +1482,10 @@ def _growing(unit, Xp, y, s, lam, T, sigma):
     grow at the first step of the flow, ``sigma c(t) > lam`` for ``c(t) =
     sum_j s_j y_j phi(t)(x_j)`` (the correlation of the data: the initial
     masses are negligible), when they sit on the unit's covering grid (once,
-    or once per sign) and ``c`` there comes from the operator's per-axis
-    factors (:meth:`SpikeUnit.grid_correlations`, no (n_samples, n_points)
-    array); None otherwise, and for an operator whose values on the grid
-    come from those factors (``tensor_values``, see
+    or once per sign) and ``c`` on its tensor grid comes from the operator's
+    per-axis factors (:meth:`SpikeUnit.grid_correlations`, no (n_samples,
+    n_points) array; values at its random points); None otherwise, and for
+    an operator whose values on the grid come from those factors (``tensor_values``, see
     :meth:`SpikeUnit.grid_values`: they then cost about as much as the
     correlations)."""
     axes_of = getattr(unit, "covering_axes", None)
@@ -1497,10 +1497,16 @@ def _growing(unit, Xp, y, s, lam, T, sigma):
         return None
     half = T.shape[0] // 2
     twice = half > 0 and 2 * half == T.shape[0] and np.array_equal(T[:half], T[half:])
-    axes = axes_of(T[:half] if twice else T)
-    if axes is None:
+    P = T[:half] if twice else T
+    known = axes_of(P)
+    if known is None:
         return None
-    c = unit.grid_correlations(Xp, axes, s * y)
+    axes, n_grid = known
+    v = s * y
+    c = unit.grid_correlations(Xp, axes, v)
+    if n_grid < P.shape[0]:
+        # (the random points of the covering grid)
+        c = np.concatenate([c, v @ _values(unit, Xp, P[n_grid:])])
     if twice:
         c = np.concatenate([c, c])
     return sigma * c > lam

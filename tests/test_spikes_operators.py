@@ -105,6 +105,7 @@ def test_grid_values_from_factors_match_the_operator(operator, n_dims):
     shuffled = grid[rng.permutation(grid.shape[0])]
     assert tensor_axes(shuffled) is None
     # (the covering grid's axes are known to the unit)
+    assert unit.covering_axes(grid)[1] == grid.shape[0]
     for known, detected in zip(unit._covering[1], tensor_axes(grid), strict=True):
         np.testing.assert_array_equal(known, detected)
     for u in (unit, unit.centred(unit.stack_weights(s))):
@@ -120,7 +121,7 @@ def test_grid_values_from_factors_match_the_operator(operator, n_dims):
         # correlations on the grid from the factors, no (n, m) array
         v = rng.standard_normal(Xp.shape[0])
         np.testing.assert_allclose(
-            u.grid_correlations(Xp, u.covering_axes(grid), v),
+            u.grid_correlations(Xp, u.covering_axes(grid)[0], v),
             v @ expected,
             rtol=1e-12,
             atol=1e-12,

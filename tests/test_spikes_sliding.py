@@ -716,6 +716,14 @@ def test_first_step_support_from_the_grid_correlations():
         _growing(unit, Xp, y, s, lam, grid, sigma[: grid.shape[0]]), c > lam
     )
     assert _growing(unit, Xp, y, s, lam, T + 1e-3, sigma) is None
+    # a covering grid completed at random: the grid's part from the factors,
+    # the random points' from the values
+    mixed = unit.covering_grid(40, 0)
+    assert unit.covering_axes(mixed)[1] == 36
+    c = (s * y) @ unit.values(Xp, mixed)
+    np.testing.assert_array_equal(
+        _growing(unit, Xp, y, s, lam, mixed, np.ones(40)), c > lam
+    )
     dirichlet = make_spike_unit(DirichletKernel(4), X, s)
     grid = dirichlet.covering_grid(None, 0)
     assert _growing(dirichlet, Xp, y, s, lam, grid, sigma[: grid.shape[0]]) is None
