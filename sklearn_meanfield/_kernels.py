@@ -686,7 +686,7 @@ def _per_samples(X, key, build):
     prepared measurements of a fit, which the solver holds read-only. They
     are kept for an ``X`` that owns its data and is not writeable (its
     values cannot change while it lives), keyed by the object and ``key``
-    (a weak reference: the entry is void once ``X`` is gone); any other
+    (a weak reference: the entry is removed once ``X`` is gone); any other
     ``X`` gets ``build(X)`` afresh. At most ``_MAX_SAMPLE_ENTRIES`` entries
     are kept."""
     if X.flags.writeable or not X.flags.owndata:
@@ -698,7 +698,11 @@ def _per_samples(X, key, build):
     value = build(X)
     if len(_SAMPLE_ENTRIES) >= _MAX_SAMPLE_ENTRIES:
         _SAMPLE_ENTRIES.clear()
-    _SAMPLE_ENTRIES[slot] = (weakref.ref(X), value)
+    # (the entry goes with X: nothing is kept for an array that is gone)
+    _SAMPLE_ENTRIES[slot] = (
+        weakref.ref(X, lambda _, slot=slot: _SAMPLE_ENTRIES.pop(slot, None)),
+        value,
+    )
     return value
 
 

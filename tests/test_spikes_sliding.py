@@ -727,3 +727,20 @@ def test_first_step_support_from_the_grid_correlations():
     dirichlet = make_spike_unit(DirichletKernel(4), X, s)
     grid = dirichlet.covering_grid(None, 0)
     assert _growing(dirichlet, Xp, y, s, lam, grid, sigma[: grid.shape[0]]) is None
+
+
+def test_kept_sample_quantities_go_with_the_array():
+    # an entry of the per-sample cache is removed with its array (nothing
+    # kept for arrays that are gone)
+    import gc
+
+    from sklearn_meanfield._kernels import _SAMPLE_ENTRIES, _per_samples
+
+    X = np.random.RandomState(0).uniform(size=(50, 2))
+    X.flags.writeable = False
+    assert _per_samples(X, ("test",), lambda X: float(X.sum())) == float(X.sum())
+    slot = (id(X), ("test",))
+    assert slot in _SAMPLE_ENTRIES
+    del X
+    gc.collect()
+    assert slot not in _SAMPLE_ENTRIES
