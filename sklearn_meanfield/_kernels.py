@@ -213,14 +213,30 @@ class DirichletKernel(ConvolutionKernel):
         array."""
         X = np.asarray(X, dtype=float)
         T = np.asarray(T, dtype=float)
+        left = _per_samples(X, ("dirichlet", self.cutoff), self._sample_sines)
         if X.shape[1] == 1:
-            k, dk = self._pairwise_profile(X[:, 0], T[:, 0])
+            k, dk = self._pairwise_profile(X[:, 0], T[:, 0], left[0])
             return k, dk[:, :, None]
         shape = (X.shape[0], T.shape[0], X.shape[1])
         k, dk = np.empty(shape), np.empty(shape)
         for axis in range(X.shape[1]):
-            k[..., axis], dk[..., axis] = self._pairwise_profile(X[:, axis], T[:, axis])
+            k[..., axis], dk[..., axis] = self._pairwise_profile(
+                X[:, axis], T[:, axis], left[axis]
+            )
         return _separable_product(k, dk)
+
+    def _sample_sines(self, X):
+        """Per axis, ``[sin(a x), cos(a x)]`` (n, 2) of the samples'
+        coordinates for ``a = pi`` and ``a = N pi`` (see
+        ``_pairwise_profile``; kept for a read-only ``X``)."""
+        N = 2 * self.cutoff + 1
+        return [
+            tuple(
+                np.column_stack([np.sin(a * X[:, axis]), np.cos(a * X[:, axis])])
+                for a in (np.pi, N * np.pi)
+            )
+            for axis in range(X.shape[1])
+        ]
 
     def matrix(self, X, T):
         """``K(x_j - t_i)`` (n, m) alone: the product over the axes of
@@ -258,7 +274,7 @@ class DirichletKernel(ConvolutionKernel):
             for k, g in enumerate(axes)
         ]
 
-    def _pairwise_profile(self, x, t):
+    def _pairwise_profile(self, x, t, left=None):
         """``k(x_j - t_i)`` and ``k'(x_j - t_i)``, shape (n, m), for 1-D ``x``
         (n,) and ``t`` (m,).
 
@@ -276,16 +292,20 @@ class DirichletKernel(ConvolutionKernel):
         which the division by ``sin(pi u)^2`` amplifies near ``u = 0 mod 1``:
         where ``|sin(pi u)| < 0.05`` (about 3% of random pairs) the entries
         are recomputed from the wrapped difference ``u`` by ``_profile``.
+        ``left``: the samples' ``[sin(a x), cos(a x)]`` for both ``a`` if
+        known (:meth:`_sample_sines`).
         """
         N = 2 * self.cutoff + 1
 
-        def sin_cos_of_differences(a):
-            left = np.column_stack([np.sin(a * x), np.cos(a * x)])
+        def sin_cos_of_differences(a, left):
+            if left is None:
+                left = np.column_stack([np.sin(a * x), np.cos(a * x)])
             sa, ca = np.sin(a * t), np.cos(a * t)
             return left @ np.vstack([ca, -sa]), left @ np.vstack([sa, ca])
 
-        s1, c1 = sin_cos_of_differences(np.pi)
-        sN, cN = sin_cos_of_differences(N * np.pi)
+        left_1, left_N = (None, None) if left is None else left
+        s1, c1 = sin_cos_of_differences(np.pi, left_1)
+        sN, cN = sin_cos_of_differences(N * np.pi, left_N)
         near = np.abs(s1) < 0.05
         denom = np.where(near, 1.0, s1)
         k = sN / denom
@@ -700,7 +720,7 @@ def _per_samples(X, key, build):
         _SAMPLE_ENTRIES.clear()
     # (the entry goes with X: nothing is kept for an array that is gone)
     _SAMPLE_ENTRIES[slot] = (
-        weakref.ref(X, lambda _, slot=slot: _SAMPLE_ENTRIES.pop(slot, None)),
+        weakref.ref(X, lambda _, s=slot, e=_SAMPLE_ENTRIES: e.pop(s, None)),
         value,
     )
     return value

@@ -562,6 +562,32 @@ def test_gaussian_kept_sample_quantities_follow_the_array():
     assert not unit.prepare(X).flags.writeable
 
 
+def test_dirichlet_kept_sample_sines_follow_the_array():
+    # the samples' sines and cosines are kept for a read-only array only:
+    # values and gradients as those of a writeable copy, for two read-only
+    # arrays of the same shape and a writeable one changed in place
+    rng = np.random.RandomState(4)
+    kernel = DirichletKernel(5)
+    T = rng.uniform(size=(4, 2))
+    for _ in range(2):
+        X = rng.uniform(size=(30, 2))
+        X.flags.writeable = False
+        for _ in range(2):  # (the second call uses what was kept)
+            for got, want in zip(
+                kernel.pairwise_value_and_gradient(X, T),
+                kernel.pairwise_value_and_gradient(X.copy(), T),
+                strict=True,
+            ):
+                np.testing.assert_array_equal(got, want)
+    X = rng.uniform(size=(30, 2))
+    before = kernel.pairwise_value_and_gradient(X, T)[0]
+    X += 0.1
+    after = kernel.pairwise_value_and_gradient(X, T)[0]
+    D = X[:, None, :] - T[None]
+    np.testing.assert_allclose(after, kernel.value(D), atol=1e-12)
+    assert not np.allclose(after, before)
+
+
 @pytest.mark.parametrize(
     "kernel, d",
     [(DirichletKernel(4), 1), (DirichletKernel(3), 2), (GaussianKernel(0.1), 2)],
