@@ -297,49 +297,51 @@ class CertificateGrid:
         # (the factors are the operator's: times the unit's scale)
         return np.ascontiguousarray(M.real).ravel() * getattr(self.unit, "scale", 1.0)
 
-    def starts(self, values, n_starts, floor=0.0, refine=False):
+    def starts(self, values, n_starts, floor=0.0):
         """Indices of the largest local maxima of ``|values|`` on the grid
         that are at least ``floor`` (of the largest values when the points
         are not a grid). A local maximum is at least each of its ``3^d - 1``
         neighbours (periodic on the torus, the border repeated on a box);
-        only the points at least ``floor`` are compared.
-
-        With ``refine``, ``(indices, points)``: the points where Newton's
-        method should start, each grid point moved to the maximum of the
-        quadratic through its ``3^d`` neighbourhood (central differences:
-        gradient, and Hessian with its cross terms) where that quadratic is
-        concave, clipped to the cell; left where it is at the border of a
-        box, or when the points are not a grid."""
+        only the points at least ``floor`` are compared."""
         absval = np.abs(values)
         idx = np.flatnonzero(absval >= floor)
-        nb = inside = None
         if self.shape is not None and idx.size:
-            shape = np.array(self.shape)
-            offsets = _neighbour_offsets(shape.size)
-            coords = np.stack(np.unravel_index(idx, self.shape))  # (d, k)
-            nb = coords[:, :, None] + offsets.T[:, None, :]  # (d, k, 3^d - 1)
-            if self.unit.domain.periodic:
-                nb %= shape[:, None, None]
-            else:
-                inside = np.all((nb >= 0) & (nb < shape[:, None, None]), axis=(0, 2))
-                np.clip(nb, 0, (shape - 1)[:, None, None], out=nb)
-            nb = np.ravel_multi_index(tuple(nb), self.shape)  # (k, 3^d - 1)
-            peak = np.all(absval[idx][:, None] >= absval[nb], axis=1)
-            idx, nb = idx[peak], nb[peak]
-            if inside is not None:
-                inside = inside[peak]
-        order = np.argsort(-absval[idx], kind="stable")[:n_starts]
-        idx = idx[order]
-        if not refine:
-            return idx
+            nb, _ = self._neighbours(idx)
+            idx = idx[np.all(absval[idx][:, None] >= absval[nb], axis=1)]
+        return idx[np.argsort(-absval[idx], kind="stable")[:n_starts]]
+
+    def _neighbours(self, idx):
+        """The raveled indices of the ``3^d - 1`` neighbours of the grid
+        points ``idx`` (k, 3^d - 1), periodic on the torus, the border
+        repeated on a box, and whether all of them are in the box (None on
+        the torus)."""
+        shape = np.array(self.shape)
+        offsets = _neighbour_offsets(shape.size)
+        coords = np.stack(np.unravel_index(idx, self.shape))  # (d, k)
+        nb = coords[:, :, None] + offsets.T[:, None, :]  # (d, k, 3^d - 1)
+        inside = None
+        if self.unit.domain.periodic:
+            nb %= shape[:, None, None]
+        else:
+            inside = np.all((nb >= 0) & (nb < shape[:, None, None]), axis=(0, 2))
+            np.clip(nb, 0, (shape - 1)[:, None, None], out=nb)
+        return np.ravel_multi_index(tuple(nb), self.shape), inside
+
+    def refined(self, values, idx):
+        """The grid points ``idx`` (local maxima of ``|values|``) moved to
+        the maximum of the quadratic through their ``3^d`` neighbourhood
+        (central differences: gradient, and Hessian with its cross terms)
+        where that quadratic is concave, clipped to the cell: where Newton's
+        method should start. Left where they are at the border of a box, or
+        when the points are not a grid."""
         T = self.point_at(idx)
-        if nb is None or self._spacing is None or idx.size == 0:
-            return idx, T
-        nb = nb[order]
-        rows = slice(None) if inside is None else inside[order]
+        if self.shape is None or self._spacing is None or idx.size == 0:
+            return T
+        nb, inside = self._neighbours(idx)
+        rows = slice(None) if inside is None else inside
         f0 = values[idx[rows]]
         if f0.size == 0:
-            return idx, T
+            return T
         sign = np.where(f0 < 0, -1.0, 1.0)
         f = sign[:, None] * values[nb[rows]]
         f0 = np.abs(f0)
@@ -363,7 +365,7 @@ class CertificateGrid:
         _newton_where_concave(-H, g, u)
         np.clip(u, -0.5, 0.5, out=u)
         T[rows] = self.unit.project(T[rows] + u * self._spacing)
-        return idx, T
+        return T
 
 
 _OFFSETS = {}
@@ -513,17 +515,16 @@ def certificate_search(
             best, best_t, best_v = float(abs(ce[i])), extra[i].copy(), float(ce[i])
     # a grid local maximum far below the largest cannot be the maximum (a
     # peak is at most a few percent above the grid at spacing l / 2)
-    idx, T = grid.starts(
-        values, n_starts, max(floor, START_FLOOR * max(top, best)), refine=True
-    )
-    if exclude is not None and exclude.shape[0] and T.shape[0]:
+    idx = grid.starts(values, n_starts, max(floor, START_FLOOR * max(top, best)))
+    if exclude is not None and exclude.shape[0] and idx.size:
         # the largest of |c| near a spike of the same sign is that spike
-        D = unit.differences(T, exclude)
+        D = unit.differences(grid.point_at(idx), exclude)
         near = np.einsum("ijk,ijk->ij", D, D) < (0.5 * unit.length_scale) ** 2
         same = np.sign(values[idx])[:, None] == np.sign(exclude_values)[None, :]
         # (unless the grid is above the spike there: a violation next to it)
         below = absval[idx][:, None] <= np.abs(exclude_values)[None, :]
-        T = T[~(near & same & below).any(axis=1)]
+        idx = idx[~(near & same & below).any(axis=1)]
+    T = grid.refined(values, idx)
     ell = unit.length_scale
     h = FD_STEP * ell
     peaks_c = np.zeros(T.shape[0])
