@@ -117,7 +117,7 @@ GATHER_RADIUS = 1.5
 #: flow steps before the first attempt at sliding
 MIN_FLOW_STEPS = 3
 #: the stationarity at which the least-squares refit stops (:func:`refit`;
-#: the sliding's is 1e-11: the BLASSO objective is compared to 1e-9)
+#: the sliding's is 1e-11, for the BLASSO objective to 1e-9 relative)
 REFIT_GTOL = 1e-8
 #: growth of the wait between two attempts at sliding (flow steps)
 WAIT_GROWTH = 2
@@ -1480,15 +1480,16 @@ def flow_and_slide(
 
 def _growing(unit, Xp, y, s, lam, T, sigma):
     """Which particles ``(T, sigma)`` (small masses of signs ``sigma``)
-    grow at the first step of the flow, ``sigma c(t) > lam`` for ``c(t) =
-    sum_j s_j y_j phi(t)(x_j)`` (the correlation of the data: the initial
-    masses are negligible), when they sit on the unit's covering grid (once,
-    or once per sign) and ``c`` on its tensor grid comes from the operator's
-    per-axis factors (:meth:`SpikeUnit.grid_correlations`, no (n_samples,
-    n_points) array; values at its random points); None otherwise, and for
-    an operator whose values on the grid come from those factors (``tensor_values``, see
-    :meth:`SpikeUnit.grid_values`: they then cost about as much as the
-    correlations)."""
+    grow at the first step of the flow: ``sigma c(t) > lam`` for the data's
+    correlation ``c(t) = sum_j s_j y_j phi(t)(x_j)`` (the initial masses are
+    negligible). Decided when the particles sit on the unit's covering grid
+    (once, or once per sign) and the operator's values on a grid do not
+    come from its per-axis factors (``tensor_values`` False, see
+    :meth:`SpikeUnit.grid_values`; otherwise the first values cost about
+    what the correlations do): ``c`` on the tensor grid from the factors
+    (:meth:`SpikeUnit.grid_correlations`, no (n_samples, n_points) array),
+    at the covering grid's random points from their values. None when not
+    decided."""
     axes_of = getattr(unit, "covering_axes", None)
     if (
         not callable(axes_of)
