@@ -464,13 +464,17 @@ def test_fourier_contracted_derivatives_equal_the_operator(n_dims):
         np.testing.assert_allclose(2.0 * got, want, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize(
+# certificate grids on a torus (2-D Dirichlet) and a box (3-D Gaussian)
+_GRID_CASES = pytest.mark.parametrize(
     "kernel, X",
     [
         (DirichletKernel(3), _mesh(np.arange(9) / 9, np.arange(8) / 8)),
         (GaussianKernel(0.15), _mesh(*[np.linspace(0, 1, 6)] * 3)),
     ],
 )
+
+
+@_GRID_CASES
 def test_grid_starts_are_the_local_maxima_above_the_floor(kernel, X):
     # against scipy's maximum filter (wrapped on the torus, the border
     # repeated on a box), on values with many local maxima and ties
@@ -490,13 +494,7 @@ def test_grid_starts_are_the_local_maxima_above_the_floor(kernel, X):
         np.testing.assert_array_equal(grid.starts(values, 10, floor), expected[:10])
 
 
-@pytest.mark.parametrize(
-    "kernel, X",
-    [
-        (DirichletKernel(3), _mesh(np.arange(9) / 9, np.arange(8) / 8)),
-        (GaussianKernel(0.15), _mesh(*[np.linspace(0, 1, 6)] * 3)),
-    ],
-)
+@_GRID_CASES
 def test_refined_starts_are_the_maxima_of_quadratics(kernel, X):
     # values of two concave quadratics (one negative), with cross terms:
     # the refined starts are their maxima (within the cell of the grid
