@@ -756,17 +756,12 @@ class SpikeUnit:
             and self.n_dims >= 2
             and getattr(self.operator, "tensor_values", True)
         ):
-            known = self._covering
-            if (
-                known is not None
-                and known[0].shape == positions.shape
-                and np.array_equal(known[0], positions)
-            ):
-                # (the covering grid: its axes are known, None if it is not
-                # a tensor grid)
-                axes = known[1] if known[2] == positions.shape[0] else None
-            else:
+            known = self.covering_axes(positions)
+            if known is None:
                 axes = tensor_axes(positions)
+            elif known[1] == positions.shape[0]:
+                # (the covering grid, a tensor grid of known axes)
+                axes = known[0]
         if axes is None:
             return self.values(Xp, positions)
         At = np.empty((positions.shape[0], Xp.shape[0]))
