@@ -199,7 +199,7 @@ class CertificateGrid:
             domain = unit.domain.widened(2 * unit.length_scale)
             q = domain.points_per_axis(spacing * unit.length_scale)
             if np.prod(q.astype(float)) <= MAX_SEPARABLE_GRID_POINTS:
-                axes = _grid_axes(domain, q)
+                axes = domain.axes(q)
                 X = Xp[: Xp.shape[0] // 2, :-1] if unit.complex_valued else Xp
                 self.tensor, self.factors = _sample_tensor(
                     X,
@@ -450,11 +450,6 @@ def _sample_tensor(X, grid_factors, axes, by_coordinate=False, rtol=1e-12):
         if not np.all(np.abs(F - Gk[inv]) <= rtol * scale):
             return None, factors
     return (index, tuple(p), G, work), factors
-
-
-def _grid_axes(domain, q):
-    """The axes of ``domain.grid(q)``."""
-    return domain.axes(q)
 
 
 def _grid_shape(unit):
