@@ -72,6 +72,63 @@ class BlassoResult:
     trajectory: dict | None = None
 
 
+class AlphaMax:
+    """``alpha_max = scale max_t |c(t)|``, ``c(t) = sum_j v_j phi(t)(x_j)``
+    for ``v = s (y - mean)`` (normalised units; ``scale`` converts to those
+    of ``y``): the smallest ``alpha`` whose solution is the zero measure.
+
+    The maximum on a grid (``lower``, normalised units) is known at once and
+    is a lower bound, which is all a fit needs when ``alpha`` is below it:
+    the exact maximum (:func:`~sklearn_meanfield._sliding.certificate_search`
+    from that grid's local maxima) is computed at the first call, or at
+    once by :meth:`exact`, and the data are then let go. A pickled or copied
+    ``AlphaMax`` carries the value.
+
+    Parameters
+    ----------
+    unit : SpikeUnit
+    Xp, v : ndarray
+        The prepared measurements and the row vector ``v``.
+    grid : CertificateGrid
+        Where ``|c|`` is first evaluated (kept only until :meth:`exact`; a
+        grid of the same spacing is built again for a later call).
+    scale : float
+    """
+
+    def __init__(self, unit, Xp, v, grid, scale):
+        self.scale = float(scale)
+        self.lower = float(np.abs(grid.values(v)).max(initial=0.0))
+        self._data = (unit, Xp, v, grid.spacing)
+        self._value = None
+
+    @classmethod
+    def known(cls, lam_max, scale):
+        """The exact maximum ``lam_max`` (normalised units) already known."""
+        self = cls.__new__(cls)
+        self.scale, self.lower, self._data = float(scale), float(lam_max), None
+        self._value = float(lam_max)
+        return self
+
+    def exact(self, grid=None):
+        """The exact maximum in normalised units (``grid``: the one given at
+        construction, to save building it again)."""
+        if self._value is None:
+            unit, Xp, v, spacing = self._data
+            if grid is None:
+                grid = CertificateGrid(unit, Xp, spacing=spacing)
+            self._value = certificate_search(unit, Xp, v, grid, n_starts=4)[0]
+            self._data = None
+        return self._value
+
+    def __call__(self):
+        """``alpha_max`` in the units of ``y``."""
+        return self.exact() * self.scale
+
+    def __getstate__(self):
+        self.exact()
+        return self.__dict__.copy()
+
+
 class SpikeStep(ConicStep):
     """The conic step of the spikes, with an intercept step and birth-death.
 
@@ -442,17 +499,23 @@ record_every, verbose
         # (no spike to resolve from: where the grid is costly, one of
         # spacing l and Newton's method from its largest local maxima)
         coarse = grid if grid.cheap else CertificateGrid(sliding_unit, Xp, spacing=1.0)
-        lam_max = certificate_search(sliding_unit, Xp, s * yc, coarse, n_starts=4)[0]
+        alpha_max = AlphaMax(sliding_unit, Xp, s * yc, coarse, c * kappa)
     else:
-        lam_max = certificate_max(
-            unit, Xp, s * yc, 1.0, np.vstack([candidates, unit.input_points(Xp)])
+        alpha_max = AlphaMax.known(
+            certificate_max(
+                unit, Xp, s * yc, 1.0, np.vstack([candidates, unit.input_points(Xp)])
+            ),
+            c * kappa,
         )
     # (to rounding: alpha = alpha_max_ of a previous fit, as a
-    # regularisation path starts, comes back as lam_max times 1 - 1e-16)
-    if lam >= lam_max * (1 - 1e-12):
-        return _zero_solution(
-            objective, Xp, yn, s, lam, c, lam_max, kappa, particles, known=polish
-        )
+    # regularisation path starts, comes back as lam_max times 1 - 1e-16;
+    # below the grid's maximum, the zero measure is not a solution)
+    if lam >= alpha_max.lower * (1 - 1e-12):
+        lam_max = alpha_max.exact(coarse if polish else None)
+        if lam >= lam_max * (1 - 1e-12):
+            return _zero_solution(
+                objective, Xp, yn, s, lam, c, alpha_max, particles, known=polish
+            )
     target = tol * 0.5 * float(s @ np.square(yc))
     history = {}
 
@@ -573,7 +636,7 @@ record_every, verbose
         intercept=0.0 if intercept is None else intercept * c,
         particle_positions=particles.positions.copy(),
         particle_amplitudes=particle_amplitudes,
-        alpha_max=lam_max * c * kappa,
+        alpha_max=alpha_max,
         certificate_max=float(eta_max),
         dual_gap=_times_square(gap, c),
         loss_curve=[_times_square(v, c) for v in run.loss_curve],
@@ -582,11 +645,13 @@ record_every, verbose
     )
 
 
-def _zero_solution(objective, Xp, y, s, lam, c, lam_max, kappa, particles, known=False):
+def _zero_solution(objective, Xp, y, s, lam, c, alpha_max, particles, known=False):
     """The zero measure (and the weighted mean of ``y`` as background),
     optimal when ``alpha >= alpha_max`` (normalised units in, units of ``y``
-    out; ``alpha_max = lam_max c kappa``); with ``known``, ``max|eta| = lam_max /
-    lam`` (at most 1: the duality gap is 0)."""
+    out; ``alpha_max`` an :class:`AlphaMax` with its exact maximum
+    ``lam_max``); with ``known``, ``max|eta| = lam_max / lam`` (at most 1:
+    the duality gap is 0)."""
+    lam_max = alpha_max.exact()
     zero = Particles(
         np.zeros_like(particles.weights), particles.positions, particles.intercept
     )
@@ -600,7 +665,7 @@ def _zero_solution(objective, Xp, y, s, lam, c, lam_max, kappa, particles, known
         intercept=0.0 if zero.intercept is None else float(zero.intercept[0]) * c,
         particle_positions=zero.positions.copy(),
         particle_amplitudes=zero.weights[:, 0].copy(),
-        alpha_max=lam_max * c * kappa,
+        alpha_max=alpha_max,
         certificate_max=float(eta_max),
         dual_gap=_times_square(gap, c),
         loss_curve=[],

@@ -181,6 +181,7 @@ class CertificateGrid:
     def __init__(self, unit, Xp, spacing=0.5):
         self.unit = unit
         self.Xp = Xp
+        self.spacing = spacing
         self.shape = None
         self.factors = None
         # with factors: the row-wise Kronecker product of those of axes
@@ -224,9 +225,9 @@ class CertificateGrid:
                 # (a grid when it is small enough)
                 self.shape = _grid_shape(unit)
         if self._axes is not None:
-            spacing = np.array([a[1] - a[0] if a.size > 1 else 0.0 for a in self._axes])
-            if np.all(spacing > 0):
-                self._spacing = spacing
+            steps = np.array([a[1] - a[0] if a.size > 1 else 0.0 for a in self._axes])
+            if np.all(steps > 0):
+                self._spacing = steps
 
     @property
     def points(self):
@@ -1307,6 +1308,33 @@ def flow_and_slide(
     def budget():
         return max_iter - len(curve)
 
+    def attempt():
+        # the particles gathered into spikes, slid and certified: (spikes or
+        # None, whether there were spikes to slide)
+        P, A = _clusters(unit, T[active], a[active], EXTRACT_PRUNE, merge_radius)
+        k = A.shape[0]
+        if k == 0 or k * (d + 1) > n_rows:
+            return None, False
+        spikes = _slide_and_certify(
+            unit,
+            Xp,
+            y,
+            s,
+            lam,
+            P,
+            A,
+            grid,
+            tol,
+            max_insertions,
+            T.shape[0],
+            budget,
+            curve,
+            result,
+            verbose,
+            units,
+        )
+        return spikes, True
+
     while budget() > 0:
         # ---------------------------------------------- one step of the flow
         sr = s * r
@@ -1339,7 +1367,13 @@ def flow_and_slide(
                     )
         h, J_h, a_h = _mass_line_search(J_mass, J, h, MAX_MASS_STEP_RATIO * weight_step)
         if not J_h < J:
-            break  # stationary for the masses: nothing left to do
+            # stationary for the masses, or their change below the rounding
+            # of J (alpha just below alpha_max: the one growing particle's
+            # rate is tiny): the sliding from the particles as they are
+            # (its amplitudes are solved for, not grown), then stop
+            if result.n_flow > 0:
+                spikes = attempt()[0]
+            break
         # drop the particles that have lost their mass
         alive = np.abs(a_h) >= DROP_RELATIVE_MASS * np.abs(a_h).max()
         if not alive.all():
@@ -1422,29 +1456,10 @@ def flow_and_slide(
         next_try -= 1
         if next_try > 0:
             continue
-        P, A = _clusters(unit, T[active], a[active], EXTRACT_PRUNE, merge_radius)
-        k = A.shape[0]
-        if k == 0 or k * (d + 1) > n_rows:
+        spikes, tried = attempt()
+        if not tried:
             next_try = 1
             continue
-        spikes = _slide_and_certify(
-            unit,
-            Xp,
-            y,
-            s,
-            lam,
-            P,
-            A,
-            grid,
-            tol,
-            max_insertions,
-            T.shape[0],
-            budget,
-            curve,
-            result,
-            verbose,
-            units,
-        )
         if spikes is not None:
             break
         wait *= WAIT_GROWTH

@@ -487,7 +487,8 @@ forward operator or kernel object, default="dirichlet"
         )
         # every fitted attribute from the result, after the solver returned
         self._unit = unit
-        self.alpha_max_ = result.alpha_max
+        # (computed when first read: see the property)
+        self._alpha_max = result.alpha_max
         self.particle_positions_ = result.particle_positions
         self.particle_weights_ = result.particle_amplitudes
         if result.trajectory is not None:
@@ -503,6 +504,27 @@ forward operator or kernel object, default="dirichlet"
         return self
 
     # ------------------------------------------------------------ prediction
+    @property
+    def alpha_max_(self):
+        """``max_t |sum_j s_j phi(t)(x_j) y_j|`` (``y`` centred with
+        ``fit_intercept``), in the units of ``y``: the zero measure is the
+        solution for every ``alpha >= alpha_max_``.
+
+        A fit only needs it when ``alpha`` is close to it: otherwise the
+        maximum is searched (Newton's method from the largest local maxima
+        on a grid) when this attribute is first read, from the fit's data
+        (a copy of them, kept until then, or until the estimator is pickled
+        or copied).
+        """
+        try:
+            value = self.__dict__["_alpha_max"]
+        except KeyError:
+            raise AttributeError(
+                f"This {type(self).__name__} has no attribute 'alpha_max_': "
+                "call fit first."
+            ) from None
+        return value() if callable(value) else value
+
     def predict(self, X):
         """The measurements ``sum_i a_i phi(t_i)(x)`` of the spikes found
         (the blurred signal ``sum_i a_i K(x - t_i)`` for a kernel).

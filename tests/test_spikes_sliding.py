@@ -715,6 +715,40 @@ def test_alpha_max_is_the_maximum_to_rounding(case):
     assert est.alpha_max_ == pytest.approx(ref, rel=1e-12)
 
 
+def test_alpha_max_read_late_pickled_or_near_alpha():
+    # alpha_max_ is searched when first read: the same value read at once,
+    # read late, after a pickle or a deep copy (which carry the value, not
+    # the data); a fit with alpha between the grid's maximum and alpha_max
+    # is not mistaken for the zero measure
+    import copy
+    import pickle
+
+    X, y = make_spikes(3, 101, random_state=0, noise=1e-3)[:2]
+    assert not hasattr(SparseSpikeDeconvolver(), "alpha_max_")
+    first = SparseSpikeDeconvolver(random_state=0).fit(X, y)
+    value = first.alpha_max_
+    late = SparseSpikeDeconvolver(random_state=0).fit(X, y)
+    pickled = pickle.loads(pickle.dumps(late))
+    copied = copy.deepcopy(SparseSpikeDeconvolver(random_state=0).fit(X, y))
+    assert pickled._alpha_max._data is None and copied._alpha_max._data is None
+    assert pickled.alpha_max_ == late.alpha_max_ == copied.alpha_max_ == value > 0
+    # the grid's maximum is below the maximum: alpha between them leaves
+    # one spike (certified: its mass grows too slowly for the flow to see,
+    # the sliding solves for it), alpha_max itself the zero measure
+    lower = late._alpha_max.lower * late._alpha_max.scale
+    assert lower < value * (1 - 1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        near = SparseSpikeDeconvolver(alpha=(lower + value) / 2, random_state=0)
+        near.fit(X, y)
+    assert near.n_iter_ > 0 and near.n_spikes_ == 1
+    assert near.certificate_max_ == pytest.approx(1.0, abs=1e-9)
+    assert near.alpha_max_ == value
+    top = SparseSpikeDeconvolver(alpha=value, random_state=0).fit(X, y)
+    assert top.n_iter_ == 0 and top.n_spikes_ == 0
+    assert top.certificate_max_ == pytest.approx(1.0, abs=1e-12)
+
+
 def test_first_step_support_from_the_grid_correlations():
     # Gaussian kernel on its covering grid (both signs): the particles that
     # grow at the first step are those with sigma c(t) > lam for the data's
