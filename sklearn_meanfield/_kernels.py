@@ -33,7 +33,6 @@ built-in kernels derive from :class:`ConvolutionKernel`, and a user's kernel
 object is wrapped in a :class:`KernelAdapter`.
 """
 
-import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -44,6 +43,7 @@ from ._operators import (
     ForwardOperator,
     SpikeUnit,
     Torus,
+    _per_samples,
     _wrap_difference,
     as_operator,
 )
@@ -691,39 +691,6 @@ def _separable_product_of_factors(k, dk):
     for i in range(1, d - 1):
         np.multiply(dk[i], left[i] * right[i], out=grad[:, :, i])
     return left[d - 1] * k[d - 1], grad
-
-
-#: most sample arrays whose per-sample quantities are kept
-_MAX_SAMPLE_ENTRIES = 32
-_SAMPLE_ENTRIES = {}
-
-
-def _per_samples(X, key, build):
-    """``build(X)``, kept between calls for the same read-only ``X``.
-
-    A kernel's quantities that depend on the samples alone (their
-    coordinates, products of them) are the same at every call with the
-    prepared measurements of a fit, which the solver holds read-only. They
-    are kept for an ``X`` that owns its data and is not writeable (its
-    values cannot change while it lives), keyed by the object and ``key``
-    (a weak reference: the entry is removed once ``X`` is gone); any other
-    ``X`` gets ``build(X)`` afresh. At most ``_MAX_SAMPLE_ENTRIES`` entries
-    are kept."""
-    if X.flags.writeable or not X.flags.owndata:
-        return build(X)
-    slot = (id(X), key)
-    entry = _SAMPLE_ENTRIES.get(slot)
-    if entry is not None and entry[0]() is X:
-        return entry[1]
-    value = build(X)
-    if len(_SAMPLE_ENTRIES) >= _MAX_SAMPLE_ENTRIES:
-        _SAMPLE_ENTRIES.clear()
-    # (the entry goes with X: nothing is kept for an array that is gone)
-    _SAMPLE_ENTRIES[slot] = (
-        weakref.ref(X, lambda _, s=slot, e=_SAMPLE_ENTRIES: e.pop(s, None)),
-        value,
-    )
-    return value
 
 
 def _normal_pdf(z):

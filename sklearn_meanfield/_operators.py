@@ -82,6 +82,8 @@ and imaginary parts), so that ``|r|^2 = Re(r)^2 + Im(r)^2`` is an ordinary
 squared loss.
 """
 
+import weakref
+
 import numpy as np
 from sklearn.utils import check_random_state
 
@@ -238,6 +240,39 @@ def _mesh(axes):
     return np.column_stack([g.ravel() for g in mesh])
 
 
+#: most sample arrays whose per-sample quantities are kept
+_MAX_SAMPLE_ENTRIES = 32
+_SAMPLE_ENTRIES = {}
+
+
+def _per_samples(X, key, build):
+    """``build(X)``, kept between calls for the same read-only ``X``.
+
+    A kernel's quantities that depend on the samples alone (their
+    coordinates, products of them) are the same at every call with the
+    prepared measurements of a fit, which the solver holds read-only. They
+    are kept for an ``X`` that owns its data and is not writeable (its
+    values cannot change while it lives), keyed by the object and ``key``
+    (a weak reference: the entry is removed once ``X`` is gone); any other
+    ``X`` gets ``build(X)`` afresh. At most ``_MAX_SAMPLE_ENTRIES`` entries
+    are kept."""
+    if X.flags.writeable or not X.flags.owndata:
+        return build(X)
+    slot = (id(X), key)
+    entry = _SAMPLE_ENTRIES.get(slot)
+    if entry is not None and entry[0]() is X:
+        return entry[1]
+    value = build(X)
+    if len(_SAMPLE_ENTRIES) >= _MAX_SAMPLE_ENTRIES:
+        _SAMPLE_ENTRIES.clear()
+    # (the entry goes with X: nothing is kept for an array that is gone)
+    _SAMPLE_ENTRIES[slot] = (
+        weakref.ref(X, lambda _, s=slot, e=_SAMPLE_ENTRIES: e.pop(s, None)),
+        value,
+    )
+    return value
+
+
 def tensor_axes(P):
     """The 1-D arrays ``axes`` of which the rows of ``P`` (n, d) are the
     tensor grid ``_mesh(axes)`` (the last axis varying fastest), or None
@@ -267,9 +302,13 @@ def grid_and_random(domain, n, random_state):
     grid = domain.grid([per_axis] * d)
     if grid.shape[0] >= n:
         return grid
-    u = check_random_state(random_state).uniform(size=(n - grid.shape[0], d))
-    extra = domain.lower + (domain.upper - domain.lower) * u
-    return np.vstack([grid, extra])
+    return np.vstack([grid, _random_points(domain, n - grid.shape[0], random_state)])
+
+
+def _random_points(domain, n, random_state):
+    """``n`` uniform random points of ``domain``'s box."""
+    u = check_random_state(random_state).uniform(size=(n, domain.n_dims))
+    return domain.lower + (domain.upper - domain.lower) * u
 
 
 def _as_domain(domain, name):
@@ -363,7 +402,6 @@ class FourierOperator(ForwardOperator):
         """Per axis, the frequencies ``k`` of the tables of
         :meth:`_exponentials` and the table row of each measurement (kept
         for a read-only ``X``)."""
-        from ._kernels import _per_samples
 
         def build(X):
             Xh = X if h is None else X[:h]
@@ -389,8 +427,6 @@ class FourierOperator(ForwardOperator):
         flags ``[0, ..., 1, ...]`` (as :meth:`SpikeUnit.prepare` makes
         them), else None (kept for a read-only ``X`` and the same
         ``imag``)."""
-        from ._kernels import _per_samples
-
         memo = _per_samples(X, ("fourier-halves",), lambda X: {})
         if memo.get("imag") is imag:
             return memo["h"]
@@ -577,8 +613,6 @@ def _stacked_inputs(Xp):
     prepared rows ``Xp = [X, imag]`` of a complex operator (kept for a
     read-only ``Xp``: the same two read-only arrays at every call of a fit,
     on which an operator may keep its own per-sample quantities)."""
-    from ._kernels import _per_samples
-
     return _per_samples(Xp, ("stacked",), _split_stacked)
 
 
@@ -620,6 +654,8 @@ class SpikeUnit:
         # the last covering grid and its axes (None: not a tensor grid), see
         # covering_grid and grid_values
         self._covering = None
+        # (X, prepare(X)) of the last preparation kept (see prepare)
+        self._prepared = None
 
     def rescaled(self, scale):
         """The same unit with ``phi`` multiplied by ``scale``."""
@@ -658,7 +694,10 @@ class SpikeUnit:
         """The operator's prepared measurements (a float64 copy), twice for a
         complex operator (real rows, then imaginary rows), read-only: the
         same array at every call of a fit, whose per-sample quantities an
-        operator may keep (see :func:`~sklearn_meanfield._kernels._per_samples`)."""
+        operator may keep (see :func:`~sklearn_meanfield._operators._per_samples`)."""
+        kept = self._prepared
+        if kept is not None and kept[0] is X and np.array_equal(kept[1], X):
+            return kept[2]
         prepare = getattr(self.operator, "prepare", None)
         X = np.array(X if prepare is None else prepare(X), dtype=np.float64)
         if self.complex_valued:
@@ -929,11 +968,19 @@ class SpikeUnit:
             d = self.n_dims
             per_axis = int(np.floor(n ** (1 / d) + 1e-9))
             axes = self.domain.axes([per_axis] * d)
-            points = self.project(grid_and_random(self.domain, n, random_state))
+            mesh = _mesh(axes)
+            n_random = n - mesh.shape[0]
+            if n_random > 0:
+                extra = _random_points(self.domain, n_random, random_state)
+                points = np.vstack([mesh, extra])
+            else:
+                points = mesh.copy()
         else:
-            points = self.project(_mesh(axes))
-        n_grid = int(np.prod([len(g) for g in axes]))
-        if not np.array_equal(points[:n_grid], _mesh(axes)):
+            mesh = _mesh(axes)
+            points = mesh.copy()
+        points = self.project(points)
+        n_grid = mesh.shape[0]
+        if not np.array_equal(points[:n_grid], mesh):
             axes = None
         # (remembered with the axes of its first n_grid points when they are
         # a tensor grid: grid_values and covering_axes then know it)
@@ -1021,9 +1068,20 @@ class CentredSpikeUnit(SpikeUnit):
 def _fresh_matrix_types():
     """The built-in operators, whose ``matrix`` and ``stacked_matrix``
     return a new array at every call (which may then be scaled in place)."""
-    from ._kernels import DirichletKernel, GaussianKernel, IntegratedGaussianKernel
+    global _FRESH
+    if _FRESH is None:
+        from ._kernels import DirichletKernel, GaussianKernel, IntegratedGaussianKernel
 
-    return (DirichletKernel, GaussianKernel, IntegratedGaussianKernel, FourierOperator)
+        _FRESH = (
+            DirichletKernel,
+            GaussianKernel,
+            IntegratedGaussianKernel,
+            FourierOperator,
+        )
+    return _FRESH
+
+
+_FRESH = None
 
 
 #: most particles (per sign) an automatic covering grid may have
@@ -1102,15 +1160,20 @@ def make_spike_unit(kernel, X, s):
     length_scale = getattr(operator, "length_scale", None)
     if callable(length_scale):
         length_scale = length_scale(active)
+    prepared = None
     if length_scale is None:
         unit = SpikeUnit(operator, 1.0, domain)
-        length_scale = estimate_length_scale(
-            unit, unit.prepare(X), unit.stack_weights(s)
-        )
+        Xp = unit.prepare(X)
+        length_scale = estimate_length_scale(unit, Xp, unit.stack_weights(s))
+        # (the fit prepares the same X: the same array, and the operator's
+        # per-sample quantities kept for it, serve again)
+        prepared = (X, np.array(X, copy=True), Xp)
     length_scale = float(np.max(length_scale))
     if not (np.isfinite(length_scale) and length_scale > 0):
         raise ValueError(
             f"The length_scale of {operator!r} must be positive and finite; got "
             f"{length_scale}."
         )
-    return SpikeUnit(operator, length_scale, domain)
+    unit = SpikeUnit(operator, length_scale, domain)
+    unit._prepared = prepared
+    return unit

@@ -14,6 +14,7 @@ from sklearn_meanfield import (
 )
 from sklearn_meanfield._operators import (
     FourierOperator,
+    SpikeUnit,
     estimate_length_scale,
     make_spike_unit,
     tensor_axes,
@@ -154,6 +155,24 @@ def test_length_scale_estimate():
     unit = make_spike_unit(DecayOperator(), X, np.full(2000, 1 / 2000))
     assert unit.length_scale == pytest.approx(2.0, rel=0.02)
     assert not unit.periodic and unit.domain.bounded
+
+
+def test_unit_prepares_once_and_never_stale():
+    # the length scale's preparation of X serves the fit (the same read-only
+    # array), unless X changed in place since: then it is prepared afresh
+    X = np.arange(-8, 9, dtype=float)[:, None]
+    s = np.full(17, 1 / 17)
+    unit = make_spike_unit(FourierOperator(), X, s)
+    Xp = unit.prepare(X)
+    assert unit.prepare(X) is Xp and not Xp.flags.writeable
+    assert Xp.shape == (34, 2)
+    np.testing.assert_array_equal(
+        Xp, SpikeUnit(FourierOperator(), 1.0, unit.domain).prepare(X)
+    )
+    assert unit.prepare(X.copy()) is not Xp
+    X[0, 0] = 11.0
+    fresh = unit.prepare(X)
+    assert fresh is not Xp and fresh[0, 0] == 11.0 and Xp[0, 0] == -8.0
 
 
 # --------------------------------------------- recovery through an operator

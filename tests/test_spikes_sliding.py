@@ -789,7 +789,7 @@ def test_kept_sample_quantities_go_with_the_array():
     # kept for arrays that are gone)
     import gc
 
-    from sklearn_meanfield._kernels import _SAMPLE_ENTRIES, _per_samples
+    from sklearn_meanfield._operators import _SAMPLE_ENTRIES, _per_samples
 
     X = np.random.RandomState(0).uniform(size=(50, 2))
     X.flags.writeable = False
