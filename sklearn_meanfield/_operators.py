@@ -654,7 +654,8 @@ class SpikeUnit:
         # the last covering grid and its axes (None: not a tensor grid), see
         # covering_grid and grid_values
         self._covering = None
-        # (X, prepare(X)) of the last preparation kept (see prepare)
+        # (X, a copy of X, prepare(X)) of a preparation to serve the next
+        # call of prepare (once) if X is unchanged
         self._prepared = None
 
     def rescaled(self, scale):
@@ -695,7 +696,7 @@ class SpikeUnit:
         complex operator (real rows, then imaginary rows), read-only: the
         same array at every call of a fit, whose per-sample quantities an
         operator may keep (see :func:`~sklearn_meanfield._operators._per_samples`)."""
-        kept = self._prepared
+        kept, self._prepared = self._prepared, None
         if kept is not None and kept[0] is X and np.array_equal(kept[1], X):
             return kept[2]
         prepare = getattr(self.operator, "prepare", None)

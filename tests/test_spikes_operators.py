@@ -158,18 +158,27 @@ def test_length_scale_estimate():
 
 
 def test_unit_prepares_once_and_never_stale():
-    # the length scale's preparation of X serves the fit (the same read-only
-    # array), unless X changed in place since: then it is prepared afresh
+    # the length scale's preparation of X serves the fit's (the same
+    # read-only array, once: the unit does not keep it), unless X changed
+    # in place since: then it is prepared afresh
     X = np.arange(-8, 9, dtype=float)[:, None]
     s = np.full(17, 1 / 17)
     unit = make_spike_unit(FourierOperator(), X, s)
+    first = unit._prepared[2]
     Xp = unit.prepare(X)
-    assert unit.prepare(X) is Xp and not Xp.flags.writeable
+    assert Xp is first and not Xp.flags.writeable and unit._prepared is None
+    again = unit.prepare(X)
+    assert again is not Xp
+    np.testing.assert_array_equal(again, Xp)
+    unit = make_spike_unit(FourierOperator(), X, s)
+    Xp = unit._prepared[2]
     assert Xp.shape == (34, 2)
     np.testing.assert_array_equal(
         Xp, SpikeUnit(FourierOperator(), 1.0, unit.domain).prepare(X)
     )
     assert unit.prepare(X.copy()) is not Xp
+    unit = make_spike_unit(FourierOperator(), X, s)
+    Xp = unit._prepared[2]
     X[0, 0] = 11.0
     fresh = unit.prepare(X)
     assert fresh is not Xp and fresh[0, 0] == 11.0 and Xp[0, 0] == -8.0
