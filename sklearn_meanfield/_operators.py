@@ -538,15 +538,35 @@ class FourierOperator(ForwardOperator):
 
 
 class _CheckedOperator:
-    """A user's operator whose outputs are checked at every call."""
+    """A user's operator whose outputs are checked at every call.
+
+    The optional members of the contract (see the module docstring) that
+    the operator has are forwarded, their outputs checked as well (shapes,
+    finite values, real where the contract says so)."""
+
+    #: the optional methods forwarded, and the wrapper of each
+    _HOOKS = {
+        "stacked_matrix_and_gradient": "_stacked",
+        "matrix": "_matrix",
+        "stacked_matrix": "_stacked_matrix",
+        "contract_gradient": "_contract_gradient",
+        "stacked_contract_gradient": "_stacked_contract_gradient",
+        "contract_derivatives": "_contract_derivatives",
+        "stacked_contract_derivatives": "_stacked_contract_derivatives",
+        "grid_factors": "_grid_factors",
+    }
 
     def __init__(self, operator):
         self.operator = operator
         self.name = type(operator).__name__
         self.complex_valued = bool(getattr(operator, "complex_valued", False))
         self.length_scale = getattr(operator, "length_scale", None)
-        if callable(getattr(operator, "stacked_matrix_and_gradient", None)):
-            self.stacked_matrix_and_gradient = self._stacked
+        for hook, wrapper in self._HOOKS.items():
+            if callable(getattr(operator, hook, None)):
+                setattr(self, hook, getattr(self, wrapper))
+        for flag in ("tensor_values", "grid_factors_by_coordinate"):
+            if hasattr(operator, flag):
+                setattr(self, flag, bool(getattr(operator, flag)))
 
     def __repr__(self):
         return repr(self.operator)
@@ -568,6 +588,87 @@ class _CheckedOperator:
     def _stacked(self, X, imag, T):
         A, dA = self.operator.stacked_matrix_and_gradient(X, imag, T)
         return self._check(A, dA, X, T, "stacked_matrix_and_gradient", False)
+
+    def _matrix(self, X, T):
+        A = self.operator.matrix(X, T)
+        return self._array(A, (X.shape[0], T.shape[0]), "matrix", "matrix", T)
+
+    def _stacked_matrix(self, X, imag, T):
+        A = self.operator.stacked_matrix(X, imag, T)
+        return self._array(A, (X.shape[0], T.shape[0]), "stacked_matrix", "matrix", T)
+
+    def _contract_gradient(self, X, T, values, v):
+        g = self.operator.contract_gradient(X, T, values, v)
+        return self._array(g, T.shape, "contract_gradient", "gradient", T)
+
+    def _stacked_contract_gradient(self, X, imag, T, values, v):
+        g = self.operator.stacked_contract_gradient(X, imag, T, values, v)
+        return self._array(g, T.shape, "stacked_contract_gradient", "gradient", T)
+
+    def _contract_derivatives(self, X, T, v):
+        out = self.operator.contract_derivatives(X, T, v)
+        return self._derivatives(out, T, "contract_derivatives")
+
+    def _stacked_contract_derivatives(self, X, imag, T, v):
+        out = self.operator.stacked_contract_derivatives(X, imag, T, v)
+        return self._derivatives(out, T, "stacked_contract_derivatives")
+
+    def _derivatives(self, out, T, method):
+        m, d = T.shape
+        try:
+            c, g, H = out
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{self.name}.{method} must return (values, gradients, "
+                f"hessians); got {type(out).__name__}."
+            ) from None
+        return (
+            self._array(c, (m,), method, "values", T),
+            self._array(g, (m, d), method, "gradients", T),
+            self._array(H, (m, d, d), method, "hessians", T),
+        )
+
+    def _grid_factors(self, X, axes):
+        F = list(self.operator.grid_factors(X, axes))
+        if len(F) != len(axes):
+            raise ValueError(
+                f"{self.name}.grid_factors(X, axes) returned {len(F)} factors "
+                f"for {len(axes)} axes; expected one per axis."
+            )
+        return [
+            self._array(
+                f,
+                (X.shape[0], len(axis)),
+                "grid_factors",
+                f"factor {k}",
+                None,
+                self.complex_valued,
+            )
+            for k, (f, axis) in enumerate(zip(F, axes, strict=True))
+        ]
+
+    def _array(self, a, shape, method, what, T, complex_ok=False):
+        """``a`` as an array of ``shape``, finite (real unless
+        ``complex_ok``), or a ValueError naming the operator's ``method``."""
+        a = np.asarray(a)
+        where = f"{self.name}.{method}"
+        if a.shape != tuple(shape):
+            raise ValueError(
+                f"{where} returned {what} of shape {a.shape}; expected {tuple(shape)}."
+            )
+        if np.iscomplexobj(a) and not complex_ok:
+            raise ValueError(f"{where} returned complex {what}; they must be real.")
+        if not (np.issubdtype(a.dtype, np.number) and np.isfinite(a).all()):
+            at = (
+                ""
+                if T is None
+                else f" (positions in [{T.min(initial=0):.3g}, {T.max(initial=0):.3g}])"
+            )
+            raise ValueError(
+                f"{where} returned {what} with NaN, infinite or non-numeric "
+                f"values{at}; check the operator and its domain."
+            )
+        return a if np.iscomplexobj(a) else a.astype(float, copy=False)
 
     def _check(self, A, dA, X, T, method, complex_ok):
         where = f"{self.name}.{method}(X, T)"

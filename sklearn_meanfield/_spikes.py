@@ -274,7 +274,8 @@ forward operator or kernel object, default="dirichlet"
         ``max_t |sum_j s_j phi(t)(x_j) y_j|`` (``y`` centred with
         ``fit_intercept``): the zero measure is the solution for every
         ``alpha >= alpha_max_`` (then the flow is not run, ``n_iter_ = 0``
-        and no spike is returned).
+        and no spike is returned). Searched when first read unless the fit
+        needed it.
     loss_curve_ : list of float
         ``J`` after each step (of the flow, then of Newton's method), in the
         units of ``y**2``.

@@ -2,6 +2,8 @@
 built-in kernels as operators, checks of a user's operator, and spikes
 recovered through an operator that is not a convolution."""
 
+import collections
+
 import numpy as np
 import pytest
 
@@ -182,6 +184,67 @@ def test_unit_prepares_once_and_never_stale():
     X[0, 0] = 11.0
     fresh = unit.prepare(X)
     assert fresh is not Xp and fresh[0, 0] == 11.0 and Xp[0, 0] == -8.0
+
+
+def test_users_operator_optional_members_are_used_and_checked():
+    # a user's operator (not built in) with the contract's optional members:
+    # forwarded through the output checks and used by the solver (the fit is
+    # the built-in Gaussian kernel's, which has the same members); a bad
+    # output of one is a ValueError naming the operator and the member
+    kernel = GaussianKernel(0.06)
+    calls = collections.Counter()
+
+    class UserGaussian:
+        length_scale = 0.06
+        tensor_values = False
+        grid_factors_by_coordinate = True
+
+        def __init__(self, broken=None):
+            self.broken = broken
+
+        def domain(self, X):
+            return kernel.domain(X)
+
+        def _call(self, name, *args):
+            calls[name] += 1
+            out = getattr(kernel, name)(*args)
+            if name == self.broken:
+                out = out[:-1] if isinstance(out, list) else np.asarray(out)[..., :-1]
+            return out
+
+        def matrix_and_gradient(self, X, T):
+            return self._call("matrix_and_gradient", X, T)
+
+        def matrix(self, X, T):
+            return self._call("matrix", X, T)
+
+        def contract_gradient(self, X, T, values, v):
+            return self._call("contract_gradient", X, T, values, v)
+
+        def contract_derivatives(self, X, T, v):
+            calls["contract_derivatives"] += 1
+            return kernel.contract_derivatives(X, T, v)
+
+        def grid_factors(self, X, axes):
+            return self._call("grid_factors", X, axes)
+
+    axis = np.linspace(0, 1, 20)
+    X = np.array([[u, w] for u in axis for w in axis])
+    T0 = np.array([[0.3, 0.35], [0.7, 0.6], [0.35, 0.75]])
+    y = kernel.matrix(X, T0) @ np.array([1.0, -0.8, 0.6])
+    y = y + 1e-3 * np.random.RandomState(0).standard_normal(y.shape)
+    ref = SparseSpikeDeconvolver(kernel, alpha=1e-3, random_state=0).fit(X, y)
+    est = SparseSpikeDeconvolver(UserGaussian(), alpha=1e-3, random_state=0)
+    est.fit(X, y)
+    for name in ("matrix", "contract_gradient", "contract_derivatives", "grid_factors"):
+        assert calls[name] > 0, name
+    assert est.n_spikes_ == ref.n_spikes_ == 3
+    np.testing.assert_allclose(est.positions_, ref.positions_, atol=1e-9)
+    np.testing.assert_allclose(est.weights_, ref.weights_, rtol=1e-7)
+    for broken in ("matrix", "contract_gradient", "grid_factors"):
+        bad = SparseSpikeDeconvolver(UserGaussian(broken), alpha=1e-3, random_state=0)
+        with pytest.raises(ValueError, match=f"UserGaussian.{broken}"):
+            bad.fit(X, y)
 
 
 # --------------------------------------------- recovery through an operator
