@@ -623,9 +623,9 @@ class _CheckedOperator:
                 f"hessians); got {type(out).__name__}."
             ) from None
         return (
-            self._array(c, (m,), method, "values", T),
-            self._array(g, (m, d), method, "gradients", T),
-            self._array(H, (m, d, d), method, "hessians", T),
+            self._array(c, (m,), method, "values array", T),
+            self._array(g, (m, d), method, "gradient array", T),
+            self._array(H, (m, d, d), method, "Hessian array", T),
         )
 
     def _grid_factors(self, X, axes):
@@ -640,24 +640,29 @@ class _CheckedOperator:
                 f,
                 (X.shape[0], len(axis)),
                 "grid_factors",
-                f"factor {k}",
+                f"factor (axis {k})",
                 None,
                 self.complex_valued,
             )
             for k, (f, axis) in enumerate(zip(F, axes, strict=True))
         ]
 
-    def _array(self, a, shape, method, what, T, complex_ok=False):
+    def _array(self, a, shape, method, what, T, complex_ok=False, hint=None):
         """``a`` as an array of ``shape``, finite (real unless
-        ``complex_ok``), or a ValueError naming the operator's ``method``."""
+        ``complex_ok``), or a ValueError naming the operator's ``method``
+        and ``what`` it returned (``hint``: what to do about complex
+        values)."""
         a = np.asarray(a)
         where = f"{self.name}.{method}"
         if a.shape != tuple(shape):
             raise ValueError(
-                f"{where} returned {what} of shape {a.shape}; expected {tuple(shape)}."
+                f"{where} returned a {what} of shape {a.shape}; expected "
+                f"{tuple(shape)}."
             )
         if np.iscomplexobj(a) and not complex_ok:
-            raise ValueError(f"{where} returned complex {what}; they must be real.")
+            raise ValueError(
+                f"{where} returned a complex {what}; {hint or 'it must be real'}."
+            )
         if not (np.issubdtype(a.dtype, np.number) and np.isfinite(a).all()):
             at = (
                 ""
@@ -665,7 +670,7 @@ class _CheckedOperator:
                 else f" (positions in [{T.min(initial=0):.3g}, {T.max(initial=0):.3g}])"
             )
             raise ValueError(
-                f"{where} returned {what} with NaN, infinite or non-numeric "
+                f"{where} returned a {what} with NaN, infinite or non-numeric "
                 f"values{at}; check the operator and its domain."
             )
         return a if np.iscomplexobj(a) else a.astype(float, copy=False)
@@ -680,18 +685,9 @@ class _CheckedOperator:
                 f"shape {dA.shape} for {n} samples and {m} positions in {d} "
                 f"dimensions; expected {(n, m)} and {(n, m, d)}."
             )
+        hint = "set complex_valued = True on the operator for complex measurements"
         for name, a in (("matrix", A), ("gradient", dA)):
-            if np.iscomplexobj(a) and not complex_ok:
-                raise ValueError(
-                    f"{where} returned a complex {name}; set complex_valued = "
-                    "True on the operator for complex measurements."
-                )
-            if not (np.issubdtype(a.dtype, np.number) and np.isfinite(a).all()):
-                raise ValueError(
-                    f"{where} returned a {name} with NaN, infinite or non-numeric "
-                    f"values (positions in [{T.min(initial=0):.3g}, "
-                    f"{T.max(initial=0):.3g}]); check the operator and its domain."
-                )
+            self._array(a, a.shape, f"{method}(X, T)", name, T, complex_ok, hint)
         dtype = complex if complex_ok and np.iscomplexobj(A) else float
         return A.astype(dtype, copy=False), dA.astype(dtype, copy=False)
 
