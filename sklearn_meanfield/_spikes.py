@@ -504,7 +504,6 @@ forward operator or kernel object, default="dirichlet"
         self.n_spikes_ = int(result.amplitudes.shape[0])
         return self
 
-    # ------------------------------------------------------------ prediction
     @property
     def alpha_max_(self):
         """``max_t |sum_j s_j phi(t)(x_j) y_j|`` (``y`` centred with
@@ -526,6 +525,7 @@ forward operator or kernel object, default="dirichlet"
             ) from None
         return value() if callable(value) else value
 
+    # ------------------------------------------------------------ prediction
     def predict(self, X):
         """The measurements ``sum_i a_i phi(t_i)(x)`` of the spikes found
         (the blurred signal ``sum_i a_i K(x - t_i)`` for a kernel).
