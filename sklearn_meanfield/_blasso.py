@@ -75,7 +75,9 @@ class BlassoResult:
 class AlphaMax:
     """``alpha_max = scale max_t |c(t)|``, ``c(t) = sum_j v_j phi(t)(x_j)``
     for ``v = s (y - mean)`` (normalised units; ``scale`` converts to those
-    of ``y``): the smallest ``alpha`` whose solution is the zero measure.
+    of ``y``), or ``scale max(max_t c(t), 0)`` for non-negative amplitudes
+    (``positive``): the smallest ``alpha`` whose solution is the zero
+    measure.
 
     The maximum on a grid (``lower``, normalised units) is known at once and
     is a lower bound, which is all a fit needs when ``alpha`` is below it:
@@ -93,12 +95,14 @@ class AlphaMax:
         Where ``|c|`` is first evaluated (kept only until :meth:`exact`; a
         grid of the same spacing is built again for a later call).
     scale : float
+    positive : bool, default=False
     """
 
-    def __init__(self, unit, Xp, v, grid, scale):
+    def __init__(self, unit, Xp, v, grid, scale, positive=False):
         self.scale = float(scale)
-        self.lower = float(np.abs(grid.values(v)).max(initial=0.0))
-        self._data = (unit, Xp, v, grid.spacing)
+        values = grid.values(v)
+        self.lower = float((values if positive else np.abs(values)).max(initial=0.0))
+        self._data = (unit, Xp, v, grid.spacing, positive)
         self._value = None
 
     @classmethod
@@ -113,10 +117,12 @@ class AlphaMax:
         """The exact maximum in normalised units (``grid``: the one given at
         construction, to save building it again)."""
         if self._value is None:
-            unit, Xp, v, spacing = self._data
+            unit, Xp, v, spacing, positive = self._data
             if grid is None:
                 grid = CertificateGrid(unit, Xp, spacing=spacing)
-            self._value = certificate_search(unit, Xp, v, grid, n_starts=4)[0]
+            self._value = certificate_search(
+                unit, Xp, v, grid, n_starts=4, positive=positive
+            )[0]
             self._data = None
         return self._value
 
@@ -499,13 +505,11 @@ record_every, verbose
         # (no spike to resolve from: where the grid is costly, one of
         # spacing l and Newton's method from its largest local maxima)
         coarse = grid if grid.cheap else CertificateGrid(sliding_unit, Xp, spacing=1.0)
-        alpha_max = AlphaMax(sliding_unit, Xp, s * yc, coarse, c * kappa)
+        alpha_max = AlphaMax(sliding_unit, Xp, s * yc, coarse, c * kappa, positive)
     else:
+        points = np.vstack([candidates, unit.input_points(Xp)])
         alpha_max = AlphaMax.known(
-            certificate_max(
-                unit, Xp, s * yc, 1.0, np.vstack([candidates, unit.input_points(Xp)])
-            ),
-            c * kappa,
+            certificate_max(unit, Xp, s * yc, 1.0, points, positive), c * kappa
         )
     # (to rounding: alpha = alpha_max_ of a previous fit, as a
     # regularisation path starts, comes back as lam_max times 1 - 1e-16;
@@ -514,7 +518,16 @@ record_every, verbose
         lam_max = alpha_max.exact(coarse if polish else None)
         if lam >= lam_max * (1 - 1e-12):
             return _zero_solution(
-                objective, Xp, yn, s, lam, c, alpha_max, particles, known=polish
+                objective,
+                Xp,
+                yn,
+                s,
+                lam,
+                c,
+                alpha_max,
+                particles,
+                known=polish,
+                positive=positive,
             )
     target = tol * 0.5 * float(s @ np.square(yc))
     history = {}
@@ -526,9 +539,13 @@ record_every, verbose
         # the gap (the dual objective decreases with max|eta| near a
         # solution): the grid is only needed once this lower bound is below
         # the target.
-        gap, eta_max = duality_gap(objective, Xp, yn, s, lam, particles, candidates[:0])
+        gap, eta_max = duality_gap(
+            objective, Xp, yn, s, lam, particles, candidates[:0], positive
+        )
         if gap <= target:
-            gap, eta_max = duality_gap(objective, Xp, yn, s, lam, particles, candidates)
+            gap, eta_max = duality_gap(
+                objective, Xp, yn, s, lam, particles, candidates, positive
+            )
         history.update(gap=gap, eta_max=eta_max, n_iter=n_iter)
         if verbose:
             print(
@@ -557,6 +574,7 @@ record_every, verbose
             record_every=record_every,
             verbose=verbose,
             units=_times_square(1.0, c),
+            positive=positive,
         )
         if fit_intercept:
             # (the spikes only: the other slots have zero amplitude)
@@ -590,7 +608,9 @@ record_every, verbose
     else:
         if candidates is None:
             candidates = unit.certificate_points()
-        gap, eta_max = duality_gap(objective, Xp, yn, s, lam, particles, candidates)
+        gap, eta_max = duality_gap(
+            objective, Xp, yn, s, lam, particles, candidates, positive
+        )
 
     m = particles.n_particles
     particle_amplitudes = particles.weights[:, 0] * (amp / m)  # units of y
@@ -645,7 +665,9 @@ record_every, verbose
     )
 
 
-def _zero_solution(objective, Xp, y, s, lam, c, alpha_max, particles, known=False):
+def _zero_solution(
+    objective, Xp, y, s, lam, c, alpha_max, particles, known=False, positive=False
+):
     """The zero measure (and the weighted mean of ``y`` as background),
     optimal when ``alpha >= alpha_max`` (normalised units in, units of ``y``
     out; ``alpha_max`` an :class:`AlphaMax` with its exact maximum
@@ -658,7 +680,9 @@ def _zero_solution(objective, Xp, y, s, lam, c, alpha_max, particles, known=Fals
     if known:
         gap, eta_max = 0.0, lam_max / lam
     else:
-        gap, eta_max = duality_gap(objective, Xp, y, s, lam, zero, zero.positions)
+        gap, eta_max = duality_gap(
+            objective, Xp, y, s, lam, zero, zero.positions, positive
+        )
     return BlassoResult(
         positions=zero.positions[:0].copy(),
         amplitudes=np.zeros(0),
@@ -767,27 +791,30 @@ def certificate_values(unit, Xp, sr, T):
     )
 
 
-def certificate_max(unit, Xp, sr, lam, candidates):
+def certificate_max(unit, Xp, sr, lam, candidates, positive=False):
     """``max_t |eta(t)|``: the largest of ``|eta|`` on the candidates,
-    after local ascent from the 32 best of them."""
+    after local ascent from the 32 best of them (``max(max_t eta(t), 0)``
+    with ``positive``: non-negative amplitudes)."""
+    score = (lambda c: np.maximum(c, 0.0)) if positive else np.abs
     values = certificate_values(unit, Xp, sr, candidates)
-    best = np.abs(values).max(initial=0.0)
-    T = candidates[np.argsort(-np.abs(values))[:32]].copy()
+    best = score(values).max(initial=0.0)
+    T = candidates[np.argsort(-score(values))[:32]].copy()
     ell2 = unit.length_scale**2
     for _ in range(10):
         v, g = certificate_and_gradient(unit, Xp, sr, T)
-        best = max(best, np.abs(v).max(initial=0.0))
+        best = max(best, score(v).max(initial=0.0))
         # Newton-like step for |eta| ~ |v| (1 - |t - t*|^2 / (2 l^2)).
         scale = ell2 / np.maximum(np.abs(v), 1e-300)
         T += 0.7 * (np.sign(v) * scale)[:, None] * g
         unit.project(T)
     v, _ = certificate_and_gradient(unit, Xp, sr, T)
-    best = max(best, np.abs(v).max(initial=0.0))
+    best = max(best, score(v).max(initial=0.0))
     return best / lam
 
 
-def duality_gap(objective, Xp, y, s, lam, particles, candidates):
-    """``(gap, max|eta|)`` of the BLASSO at ``particles`` (normalised units).
+def duality_gap(objective, Xp, y, s, lam, particles, candidates, positive=False):
+    """``(gap, max|eta|)`` of the BLASSO at ``particles`` (normalised units;
+    ``max eta`` with ``positive``, whose dual constraint is ``eta <= 1``).
 
     With an intercept (``particles.intercept`` not None) the residual and
     ``y`` are centred: the dual point must have ``sum_j s_j p_j = 0``, and
@@ -801,7 +828,7 @@ def duality_gap(objective, Xp, y, s, lam, particles, candidates):
         y = y - float(s @ y)
         sr = s * residual
     candidates = np.vstack([candidates, particles.positions])
-    eta_max = certificate_max(objective.unit, Xp, sr, lam, candidates)
+    eta_max = certificate_max(objective.unit, Xp, sr, lam, candidates, positive)
     # Dual point p_j = s_j r_j / (lam M), feasible: max|Phi* p| <= 1.
     M = max(1.0, eta_max)
     dual = float(sr @ y) / M - 0.5 * float(sr @ residual) / M / M
@@ -897,6 +924,10 @@ def debias(
         A = w[:, None] * unit.forward(Xp, T)[0]
         if n_b:
             A = np.hstack([A, w[:, None]])
+        if A.shape[1] == 0:
+            # (no spike and no background; scipy's nnls aborts the process
+            # on a matrix without columns)
+            return T, np.zeros(0), None
         if not positive:
             z = np.linalg.lstsq(A, w * y, rcond=None)[0]
         elif n_b:

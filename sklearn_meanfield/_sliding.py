@@ -474,8 +474,11 @@ def certificate_search(
     n_iter=10,
     step_tol=1e-4,
     return_peaks=False,
+    positive=False,
 ):
-    """``(max_t |c(t)|, t*, c(t*))`` for ``c(t) = sum_j v_j phi(t)(x_j)``.
+    """``(max_t |c(t)|, t*, c(t*))`` for ``c(t) = sum_j v_j phi(t)(x_j)``;
+    with ``positive``, ``max_t c(t)`` (at least 0) instead: the certificate
+    of amplitudes constrained to be non-negative is bounded above only.
 
     ``|c|`` on the grid and at the points ``extra`` (e.g. the spikes), then
     Newton's method on ``|c|`` from the grid's ``n_starts`` largest local
@@ -491,8 +494,9 @@ def certificate_search(
     ``return_peaks``, also ``(T, c)``: where the starts ended and ``c``
     there.
     """
+    score = _positive_part if positive else np.abs
     values = grid.values(v)
-    absval = np.abs(values)
+    absval = score(values)
     top = float(absval.max(initial=0.0))
     # the maximum from the refined points (the largest grid local maximum
     # is one of them) and the points given
@@ -506,12 +510,25 @@ def certificate_search(
         extra = exclude if ce is None else np.vstack([extra, exclude])
         ce = exclude_values if ce is None else np.concatenate([ce, exclude_values])
     if ce is not None:
-        i = int(np.argmax(np.abs(ce)))
-        if abs(ce[i]) > best:
-            best, best_t, best_v = float(abs(ce[i])), extra[i].copy(), float(ce[i])
+        sc = score(ce)
+        i = int(np.argmax(sc))
+        if sc[i] > best:
+            best, best_t, best_v = float(sc[i]), extra[i].copy(), float(ce[i])
     # a grid local maximum far below the largest cannot be the maximum (a
     # peak is at most a few percent above the grid at spacing l / 2)
-    idx = grid.starts(values, n_starts, max(floor, START_FLOOR * max(top, best)))
+    start_floor = max(floor, START_FLOOR * max(top, best))
+    start_values = values
+    if positive:
+        # the local maxima of c itself (its positive part is flat where c
+        # <= 0), within (1 - START_FLOOR) of the spread of |c| below the
+        # largest value or the floor: a peak's height above the grid is a
+        # fraction of the variation of c, not of c itself (c barely above 0
+        # on a large negative background is missed on the grid)
+        spread = float(np.abs(values).max(initial=0.0))
+        lo = min(float(values.min(initial=0.0)), 0.0)
+        start_values = values - lo
+        start_floor = max(max(floor, top, best) - (1 - START_FLOOR) * spread - lo, 0.0)
+    idx = grid.starts(start_values, n_starts, start_floor)
     if exclude is not None and exclude.shape[0] and idx.size:
         # the largest of |c| near a spike of the same sign is that spike
         D = unit.differences(grid.point_at(idx), exclude)
@@ -520,7 +537,7 @@ def certificate_search(
         # (unless the grid is above the spike there: a violation next to it)
         below = absval[idx][:, None] <= np.abs(exclude_values)[None, :]
         idx = idx[~(near & same & below).any(axis=1)]
-    T = grid.refined(values, idx)
+    T = grid.refined(start_values, idx)
     ell = unit.length_scale
     h = FD_STEP * ell
     peaks_c = np.zeros(T.shape[0])
@@ -535,13 +552,15 @@ def certificate_search(
         else:
             c, g, H = _values_gradients_hessians(unit, Xp, v, Tm, h)
         peaks_c[moving] = c
-        i = int(np.argmax(np.abs(c)))
-        if abs(c[i]) > best:
-            best, best_t, best_v = float(abs(c[i])), Tm[i].copy(), float(c[i])
+        sc = score(c)
+        i = int(np.argmax(sc))
+        if sc[i] > best:
+            best, best_t, best_v = float(sc[i]), Tm[i].copy(), float(c[i])
         if it == n_iter:
             break
-        sign = np.where(c < 0, -1.0, 1.0)
-        # ascent of |c| = sign c: Newton where sign c is concave
+        # ascent of |c| = sign c (of c with positive): Newton where sign c
+        # is concave
+        sign = np.ones_like(c) if positive else np.where(c < 0, -1.0, 1.0)
         Hs = -sign[:, None, None] * H
         gs = sign[:, None] * g
         step = (ell**2 / np.maximum(np.abs(c), 1e-300))[:, None] * gs
@@ -560,17 +579,22 @@ def certificate_search(
         idx = np.concatenate([i for i, _ in done])
         T_done = np.vstack([t for _, t in done])
         c = v @ _values(unit, Xp, T_done)
-        better = np.abs(c) > np.abs(peaks_c[idx])
+        sc = score(c)
+        better = sc > score(peaks_c[idx])
         T[idx[better]], peaks_c[idx[better]] = T_done[better], c[better]
-        i = int(np.argmax(np.abs(c)))
-        if abs(c[i]) > best:
-            best, best_t, best_v = float(abs(c[i])), T_done[i].copy(), float(c[i])
+        i = int(np.argmax(sc))
+        if sc[i] > best:
+            best, best_t, best_v = float(sc[i]), T_done[i].copy(), float(c[i])
     if best_t is None and values.size:
         i = int(np.argmax(absval))
         best, best_t, best_v = float(absval[i]), grid.point_at([i])[0], float(values[i])
     if return_peaks:
         return best, best_t, best_v, (T, peaks_c)
     return best, best_t, best_v
+
+
+def _positive_part(c):
+    return np.maximum(c, 0.0)
 
 
 def _newton_where_concave(Hs, gs, step):
@@ -1233,6 +1257,7 @@ def flow_and_slide(
     max_insertions=None,
     verbose=False,
     units=1.0,
+    positive=False,
 ):
     """Conic flow until the masses have gathered, then sliding, certificate,
     insertion at the largest violation until the duality gap is at most
@@ -1262,6 +1287,10 @@ def flow_and_slide(
         Print ``J`` after each flow step and each sliding.
     units : float, default=1.0
         ``J`` is printed times ``units`` (``c^2`` for the units of ``y^2``).
+    positive : bool, default=False
+        The amplitudes are constrained to be non-negative (the particles
+        given are): the certificate is bounded above only, spikes are
+        inserted where it exceeds 1, never where it is below -1.
 
     Returns
     -------
@@ -1332,6 +1361,7 @@ def flow_and_slide(
             result,
             verbose,
             units,
+            positive,
         )
         return spikes, True
 
@@ -1471,11 +1501,13 @@ def flow_and_slide(
         J_flow = _objective(unit, Xp, y, s, lam, T[keep], a[keep], "values")[0]
         if result.best is not None and result.best[2] < J_flow:
             Tb, ab, _ = result.best
-            gap, eta_max, J = _gap(unit, Xp, y, s, lam, Tb, ab, grid)
+            gap, eta_max, J = _gap(unit, Xp, y, s, lam, Tb, ab, grid, positive)
             T, a = _into_slots(T, sigma, Tb, ab)
             curve.append(J)  # (the loss curve ends at the measure returned)
         else:
-            gap, eta_max, J = _gap(unit, Xp, y, s, lam, T[keep], a[keep], grid)
+            gap, eta_max, J = _gap(
+                unit, Xp, y, s, lam, T[keep], a[keep], grid, positive
+            )
         result.positions, result.amplitudes = T, a
         result.gap, result.eta_max, result.objective = gap, eta_max, J
         return result
@@ -1660,13 +1692,14 @@ def _grid_values(unit, Xp, T):
     return _values(unit, Xp, T)
 
 
-def _gap(unit, Xp, y, s, lam, T, a, grid):
-    """``(gap, max|eta|, J)`` of the measure ``(T, a)``."""
+def _gap(unit, Xp, y, s, lam, T, a, grid, positive=False):
+    """``(gap, max|eta|, J)`` of the measure ``(T, a)`` (``max eta`` with
+    ``positive``)."""
     J, cache = _objective(unit, Xp, y, s, lam, T, a)
     r = y if cache is None else cache[2]
     sr = s * r
     extra = T if T.shape[0] else None
-    cmax, _, _ = certificate_search(unit, Xp, sr, grid, extra)
+    cmax, _, _ = certificate_search(unit, Xp, sr, grid, extra, positive=positive)
     eta_max = cmax / lam
     M = max(1.0, eta_max)
     dual = float(sr @ y) / M - 0.5 * float(sr @ r) / M / M
@@ -1690,12 +1723,13 @@ def _slide_and_certify(
     result,
     verbose,
     units=1.0,
+    positive=False,
 ):
     """Slide the spikes ``(P, A)``; while the duality gap exceeds ``tol J``,
     insert spikes at the largest violations of the certificate (at most
-    ``max_spikes`` spikes in all) and slide again. Returns ``(T, a, gap,
-    max|eta|, J)``, or None when this does not end certified within the
-    budget."""
+    ``max_spikes`` spikes in all; with ``positive``, only where it exceeds
+    1) and slide again. Returns ``(T, a, gap, max|eta|, J)``, or None when
+    this does not end certified within the budget."""
     T, a = P, A
     n_inserted = 0
     while True:
@@ -1719,8 +1753,19 @@ def _slide_and_certify(
         J, r = info["objective"], info["residual"]
         sr = s * r
         cmax, t_star, c_star, peaks = certificate_search(
-            unit, Xp, sr, grid, floor=0.5 * lam, exclude=T, return_peaks=True
+            unit,
+            Xp,
+            sr,
+            grid,
+            floor=0.5 * lam,
+            exclude=T,
+            return_peaks=True,
+            positive=positive,
         )
+        if positive:
+            # (the peaks of c below zero are no violation)
+            up = peaks[1] > 0
+            peaks = (peaks[0][up], peaks[1][up])
         eta_max = cmax / lam
         M = max(1.0, eta_max)
         gap = J - (float(sr @ y) / M - 0.5 * float(sr @ r) / M / M)
@@ -1841,6 +1886,7 @@ def sliding_run(
     record_every=None,
     verbose=False,
     units=1.0,
+    positive=False,
 ):
     """:func:`flow_and_slide` on mean-field particles (``a_i = w_i / m``)."""
     m = particles.n_particles
@@ -1861,6 +1907,7 @@ def sliding_run(
         record_every=record_every,
         verbose=verbose,
         units=units,
+        positive=positive,
     )
     if not out.certified:
         reason = (

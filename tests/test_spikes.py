@@ -4,6 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils._param_validation import InvalidParameterError
@@ -281,6 +282,52 @@ def test_positive_spikes_and_scale_equivariance():
     big.fit(X, 1e3 * y)
     np.testing.assert_allclose(big.positions_, est.positions_, atol=1e-8)
     np.testing.assert_allclose(big.weights_, 1e3 * est.weights_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("polish", [True, False])
+def test_positive_is_kept_when_the_data_pull_negative(polish):
+    # positive=True on data of negative spikes: the certificate is bounded
+    # above only, so no spike of the wrong sign is inserted (the sliding
+    # used to insert them where c < -alpha), alpha_max_ is max_t c(t), and
+    # below it a (positive) spike is found and certified
+    X, y, _, a = make_spikes(3, 101, random_state=0, noise=1e-3)[:4]
+    assert np.all(a < 0)
+    kw = dict(positive=True, random_state=0)
+    if not polish:
+        kw.update(polish=False, max_iter=400)
+    for data in (-y, y.min() - y):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            est = SparseSpikeDeconvolver(**kw).fit(X, data)
+        assert np.all(est.weights_ >= 0) and np.all(est.particle_weights_ >= 0)
+        assert est.certificate_max_ <= 1 + 1e-4
+    # y.min() - y: c(t) = sum_j s_j phi(t)(x_j) y_j is barely positive at
+    # its largest (between grid points), negative almost everywhere
+    unit = est._unit
+    t = np.linspace(0, 1, 20001)[:, None]
+    c = (data / 101) @ unit.values(unit.prepare(X), t)
+    assert 0 < c.max() < 1e-3 * np.abs(c).max()
+    if polish:
+        assert est.alpha_max_ == pytest.approx(c.max(), rel=1e-3)
+        assert est.n_spikes_ == 0 and est.certificate_max_ < 1
+        below = SparseSpikeDeconvolver(alpha=0.25 * c.max(), **kw).fit(X, data)
+        assert below.n_spikes_ == 1 and below.weights_[0] > 0
+        assert abs(below.positions_[0, 0] - t[np.argmax(c), 0]) < 1e-3
+        assert below.certificate_max_ == pytest.approx(1.0, abs=1e-6)
+
+
+def test_amplitude_refit_of_no_spike():
+    # scipy's nnls aborts the process on a matrix without columns: a refit
+    # of the amplitudes of no spike (all pruned) returns none
+    from sklearn_meanfield._blasso import debias
+
+    X = (np.arange(40) / 40)[:, None]
+    unit = SparseSpikeDeconvolver(cutoff=5).fit(X, np.sin(6 * X[:, 0]))._unit
+    s = np.full(40, 1 / 40)
+    T, amp, b = debias(
+        unit, unit.prepare(X), np.ones(40), s, X[:0], np.zeros(0), "amplitudes", True
+    )
+    assert T.shape == (0, 1) and amp.shape == (0,) and b is None
 
 
 def test_user_kernel_object():
