@@ -27,6 +27,7 @@ from ._objective import MeanFieldObjective, Particles
 from ._rules import ConicStep
 from ._sliding import (
     CertificateGrid,
+    _positive_part,
     certificate_search,
     connected_labels,
     refit,
@@ -795,7 +796,7 @@ def certificate_max(unit, Xp, sr, lam, candidates, positive=False):
     """``max_t |eta(t)|``: the largest of ``|eta|`` on the candidates,
     after local ascent from the 32 best of them (``max(max_t eta(t), 0)``
     with ``positive``: non-negative amplitudes)."""
-    score = (lambda c: np.maximum(c, 0.0)) if positive else np.abs
+    score = _positive_part if positive else np.abs
     values = certificate_values(unit, Xp, sr, candidates)
     best = score(values).max(initial=0.0)
     T = candidates[np.argsort(-score(values))[:32]].copy()
