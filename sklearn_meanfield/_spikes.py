@@ -1,6 +1,7 @@
 """SparseSpikeDeconvolver: off-the-grid sparse spikes recovery (BLASSO) by
 conic particle gradient descent."""
 
+import functools
 from numbers import Integral, Real
 
 import numpy as np
@@ -613,6 +614,13 @@ forward operator or kernel object, default="dirichlet"
             return 1.0 if residual == 0 else 0.0
         return 1.0 - residual / total
 
+    @classmethod
+    def _get_param_names(cls):
+        # (BaseEstimator's reads the signature of __init__ at every call:
+        # every fit's parameter validation and every clone; it is the same
+        # for the life of the class)
+        return list(_init_parameter_names(cls))
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # A sum of a few bumps of the kernel cannot fit scikit-learn's
@@ -670,3 +678,10 @@ def _pixel_pitch(X):
             "along some axis; give pixel_size."
         )
     return float(min(gaps))
+
+
+@functools.cache
+def _init_parameter_names(cls):
+    """BaseEstimator's ``_get_param_names`` of ``cls``, read once per
+    class."""
+    return tuple(BaseEstimator._get_param_names.__func__(cls))
