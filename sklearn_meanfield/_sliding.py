@@ -116,6 +116,9 @@ INSERT_FRACTION = 0.5
 GATHER_RADIUS = 1.5
 #: flow steps before the first attempt at sliding
 MIN_FLOW_STEPS = 3
+#: a predicted decrease of J (Newton's model) below this fraction of J is
+#: none: J is computed to about that (the residual cancels the data)
+DECREASE_FLOOR = 1e-13
 #: the stationarity at which the least-squares refit stops (:func:`refit`;
 #: the sliding's is 1e-11, for the BLASSO objective to 1e-9 relative)
 REFIT_GTOL = 1e-8
@@ -751,8 +754,10 @@ def slide(
     held there (projected Newton: its row and column of ``H`` and its
     gradient are left out of the step). Stops when ``|sigma_i -
     eta(t_i)|`` and ``l |grad eta(t_i)|`` (the free coordinates) are at
-    most ``gtol`` for every spike, when ``J`` no longer decreases, or after
-    ``max_iter`` steps.
+    most ``gtol`` for every spike, when ``J`` no longer decreases (Newton's
+    predicted decrease ``grad^T H^-1 grad / 2`` at most ``DECREASE_FLOOR J``,
+    after an undamped step from the last step's factorisation, no new
+    Hessian), or after ``max_iter`` steps.
 
     Parameters
     ----------
@@ -842,6 +847,10 @@ def slide(
         else 1.0
     )
     k_index = -1  # the number of spikes of the index arrays below
+    # (k, Cholesky factor of H) of the last accepted step when it was
+    # Newton's own (no damping): near convergence H hardly changes, so the
+    # decrease left is estimated from it without a new Hessian
+    newton_factor = None
     while a.size and n_iter < max_iter:
         k = a.size
         Phi, dPhi, r, stencil = cache
@@ -862,6 +871,20 @@ def slide(
         )
         if stat <= gtol:
             break
+        if (
+            newton_factor is not None
+            and newton_factor[0] == k
+            and pinned is None
+            and stat <= 1e-6
+        ):
+            # Newton's decrease from here, grad^T H^-1 grad / 2, with the
+            # last H: at J's rounding, no step can decrease J
+            grad = np.concatenate([g_a, g_T.T.ravel()])
+            if 0.5 * float(grad @ dpotrs(newton_factor[1], grad, lower=1)[0]) <= (
+                DECREASE_FLOOR * abs(J)
+            ):
+                break
+        newton_factor = None
         if residual_hessian == "auto" and h is None and stat > 0.25 * stat_prev:
             # Gauss-Newton converges slowly (a large residual): the full
             # Hessian from here on
@@ -925,7 +948,7 @@ def slide(
                 dz *= 0.5 * ell / move
                 move = 0.5 * ell
             predicted = -float(grad @ dz + 0.5 * dz @ (H @ dz))
-            if 0 <= predicted <= 1e-15 * abs(J) and stat <= 1e-6:
+            if 0 <= predicted <= DECREASE_FLOOR * abs(J) and stat <= 1e-6:
                 break  # converged: no decrease left above rounding
             a_new = a + dz[:k]
             if fixed_signs:
@@ -947,6 +970,8 @@ def slide(
             mu, nu = _more_damping(mu, nu, mu_next)
         if not accepted:
             break
+        if mu == 0.0 and pinned is None:
+            newton_factor = (k, L)
         n_iter += 1
         decrease = J - J_new
         rho = decrease / predicted if predicted > 0 else 0.0
