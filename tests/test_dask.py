@@ -65,7 +65,11 @@ def test_incremental_partial_fit_on_a_chunked_dask_array(client):
     X, y = make_teacher_student(2000, 5, n_teacher=3, random_state=0)
     X_dask = da.from_array(X, chunks=(200, 5))
     y_dask = da.from_array(y, chunks=200)
-    model = wrappers.Incremental(MeanFieldRegressor(20, batch_size=50, random_state=0))
+    # the blocks in their order (Incremental shuffles them by default, with an
+    # unseeded generator: a different order, and a different model, at each run)
+    model = wrappers.Incremental(
+        MeanFieldRegressor(20, batch_size=50, random_state=0), shuffle_blocks=False
+    )
     for _ in range(5):
         model.partial_fit(X_dask, y_dask)
     estimator = model.estimator_
@@ -73,6 +77,14 @@ def test_incremental_partial_fit_on_a_chunked_dask_array(client):
     assert estimator.t_ == 5 * 2000
     prediction = model.predict(X_dask).compute()
     assert r2_score(y, prediction) > 0.99
+    # the same model as partial_fit on the same blocks in memory
+    local = MeanFieldRegressor(20, batch_size=50, random_state=0)
+    for _ in range(5):
+        for start in range(0, 2000, 200):
+            local.partial_fit(X[start : start + 200], y[start : start + 200])
+    np.testing.assert_allclose(estimator.weights_, local.weights_, rtol=1e-12)
+    np.testing.assert_allclose(estimator.positions_, local.positions_, rtol=1e-12)
+    np.testing.assert_allclose(prediction, local.predict(X), rtol=1e-10, atol=1e-12)
 
 
 def test_incremental_classifier_on_a_dask_array(client):
@@ -80,7 +92,9 @@ def test_incremental_classifier_on_a_dask_array(client):
     X, y = make_teacher_student(
         2000, 4, n_teacher=3, task="classification", random_state=0
     )
-    model = wrappers.Incremental(MeanFieldClassifier(20, batch_size=50, random_state=0))
+    model = wrappers.Incremental(
+        MeanFieldClassifier(20, batch_size=50, random_state=0), shuffle_blocks=False
+    )
     X_dask = da.from_array(X, chunks=(250, 4))
     y_dask = da.from_array(y, chunks=250)
     for _ in range(3):
