@@ -439,8 +439,9 @@ record_every, verbose
     debias_mode : {"joint", "amplitudes"} or None
         The ``debias`` of the estimator.
     random_state : int, RandomState or None
-        For the random part of the initial positions (converted by
-        ``check_random_state`` only when there is one).
+        For the random part of the initial positions (a generator is made
+        only when there is one: see
+        :func:`~sklearn_meanfield._operators._random_points`).
     polish : bool, default=True
         The flow until the masses gather, then the spikes polished by
         Newton's method and certified (:mod:`~sklearn_meanfield._sliding`);

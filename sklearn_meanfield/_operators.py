@@ -83,6 +83,7 @@ squared loss.
 """
 
 import weakref
+from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -295,8 +296,8 @@ def tensor_axes(P):
 def grid_and_random(domain, n, random_state):
     """A grid of ``floor(n ** (1/d))`` points per axis of ``domain``
     completed by ``n - floor(n ** (1/d))**d`` uniform random points
-    (``random_state``: anything ``check_random_state`` takes, only
-    converted when there are random points)."""
+    (``random_state``: an int, a ``RandomState`` or None, see
+    :func:`_random_points`; only used when there are random points)."""
     d = domain.n_dims
     per_axis = int(np.floor(n ** (1 / d) + 1e-9))
     grid = domain.grid([per_axis] * d)
@@ -306,8 +307,16 @@ def grid_and_random(domain, n, random_state):
 
 
 def _random_points(domain, n, random_state):
-    """``n`` uniform random points of ``domain``'s box."""
-    u = check_random_state(random_state).uniform(size=(n, domain.n_dims))
+    """``n`` uniform random points of ``domain``'s box: from
+    ``np.random.default_rng(random_state)`` for an int (seeding numpy's
+    legacy ``RandomState`` costs about ten times as much: a sizeable part
+    of a small fit), else from ``check_random_state(random_state)`` (None:
+    numpy's global generator; a ``RandomState``: drawn from it)."""
+    size = (n, domain.n_dims)
+    if isinstance(random_state, Integral) and not isinstance(random_state, bool):
+        u = np.random.default_rng(random_state).random(size)
+    else:
+        u = check_random_state(random_state).uniform(size=size)
     return domain.lower + (domain.upper - domain.lower) * u
 
 
@@ -777,9 +786,26 @@ class SpikeUnit:
         if 2 <= d <= 3 and callable(getattr(self.operator, "grid_factors", None)):
             # (the probe points are the grid of these axes: no projection
             # moves a grid point, no need to recognise the grid)
-            At = np.empty((5**d, Xp.shape[0]))
-            self._tensor_values(Xp, self.domain.axes([5] * d), At)
-            return float(np.sqrt(np.max(np.square(At) @ s)))
+            axes = self.domain.axes([5] * d)
+            if type(self)._tensor_values is not SpikeUnit._tensor_values:
+                At = np.empty((5**d, Xp.shape[0]))
+                self._tensor_values(Xp, axes, At)
+                return float(np.sqrt(np.max(np.square(At) @ s)))
+            # |phi(t)(x_j)|^2 = prod_k |F_k[j, i_k]|^2: the squared norms on
+            # the whole grid are (s G_1)^T (G_2 * ... * G_d), G_k = |F_k|^2
+            # and * the row-wise Kronecker product, as CertificateGrid.values
+            # (a complex operator's real and imaginary rows together: |phi|^2)
+            n = Xp.shape[0] // 2 if self.complex_valued else Xp.shape[0]
+            X = Xp[:n, :-1] if self.complex_valued else Xp
+            G = [
+                np.square(np.abs(f) if np.iscomplexobj(f) else f)
+                for f in self.operator.grid_factors(X, axes)
+            ]
+            kr = G[1]
+            for g in G[2:]:
+                kr = (kr[:, :, None] * g[:, None, :]).reshape(n, -1)
+            norms2 = (s[:n] * G[0].T) @ kr
+            return float(abs(self.scale) * np.sqrt(norms2.max()))
         A = self.values(Xp, self.probe_points())
         return float(np.sqrt(np.max(s @ np.square(A))))
 

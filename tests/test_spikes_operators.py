@@ -136,6 +136,66 @@ def test_grid_values_from_factors_match_the_operator(operator, n_dims):
     assert unit.covering_axes(shuffled) is None
 
 
+@pytest.mark.parametrize("n_dims", [2, 3])
+@pytest.mark.parametrize(
+    "operator",
+    [
+        GaussianKernel(0.15),
+        DirichletKernel(3),
+        IntegratedGaussianKernel(1.2, 1.0),
+        FourierOperator(),
+    ],
+)
+def test_column_norm_from_squared_factors(operator, n_dims):
+    # max over the probe points of (sum_j s_j |phi(t)(x_j)|^2)^(1/2), from
+    # the squared per-axis factors, is the one from the operator's values
+    # (a rescaled unit, complex measurements counted by their modulus)
+    rng = np.random.RandomState(10 + n_dims)
+    if isinstance(operator, FourierOperator):
+        X = rng.randint(-4, 5, size=(40, n_dims)).astype(float)
+    elif isinstance(operator, IntegratedGaussianKernel):
+        pixels = np.meshgrid(*[np.arange(6.0)] * n_dims, indexing="ij")
+        X = np.column_stack([g.ravel() for g in pixels])
+    else:
+        X = rng.uniform(size=(60, n_dims))
+    s = rng.uniform(0.5, 1.5, size=X.shape[0])
+    s /= s.sum()
+    unit = make_spike_unit(operator, X, s).rescaled(-0.7)
+    Xp, sp = unit.prepare(X), unit.stack_weights(s)
+    A = unit.values(Xp, unit.probe_points())
+    expected = np.sqrt(np.max(sp @ np.square(A)))
+    assert expected > 0
+    np.testing.assert_allclose(unit.column_norm(Xp, sp), expected, rtol=1e-13)
+    # the centred unit (which has no such product) from its values
+    centred = unit.centred(sp)
+    A = centred.values(Xp, centred.probe_points())
+    np.testing.assert_allclose(
+        centred.column_norm(Xp, sp), np.sqrt(np.max(sp @ np.square(A))), rtol=1e-13
+    )
+
+
+def test_covering_grid_random_points_follow_random_state():
+    # 3-D at one particle per length scale needs more than the 256 automatic
+    # particles: 6^3 grid points and 40 at random, inside the domain
+    X = np.random.RandomState(0).uniform(size=(200, 3))
+    unit = make_spike_unit(GaussianKernel(0.05), X, np.full(200, 1 / 200))
+    first = unit.covering_grid(None, 7)
+    assert first.shape == (256, 3)
+    lower, upper = unit.domain.lower, unit.domain.upper
+    assert np.all((first >= lower) & (first <= upper))
+    # an int seed: the same points; another seed: other random points, the
+    # same grid
+    np.testing.assert_array_equal(unit.covering_grid(None, 7), first)
+    other = unit.covering_grid(None, 8)
+    np.testing.assert_array_equal(other[:216], first[:216])
+    assert not np.any(np.all(other[216:] == first[216:], axis=1))
+    # a RandomState is drawn from: two calls differ, a fresh one repeats
+    rng = np.random.RandomState(3)
+    a, b = unit.covering_grid(None, rng), unit.covering_grid(None, rng)
+    assert not np.array_equal(a, b)
+    np.testing.assert_array_equal(unit.covering_grid(None, np.random.RandomState(3)), a)
+
+
 def test_length_scale_estimate():
     # The curvature of the normalised correlation of the columns: sqrt(2)
     # sigma for a densely sampled Gaussian (the width of its
