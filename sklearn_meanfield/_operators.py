@@ -393,6 +393,15 @@ class FourierOperator(ForwardOperator):
     def domain(self, X):
         return Torus(X.shape[1])
 
+    def correlation_curvature(self, X, s):
+        """The curvature ``M`` of :func:`estimate_length_scale`, the same at
+        every position: with ``|phi(t)(k)| = 1`` and ``d phi / d t = -2 i pi
+        k phi``, ``M = 4 pi^2 sum_j s_j k_j k_j^T / sum_j s_j`` (the
+        correlation of two columns is ``sum_j s_j cos(2 pi <k_j, t - t'>) /
+        sum_j s_j``), shape (n_dims, n_dims)."""
+        X = np.asarray(X, dtype=float)
+        return (4 * np.pi**2 / float(np.sum(s))) * ((X.T * s) @ X)
+
     def _exponentials(self, X, T, h=None):
         """``E[j, i] = exp(-2 i pi <k_j, t_i>)`` for the first ``h`` rows of
         ``X`` (all of them: None) as a product over the axes of rows of the
@@ -1236,7 +1245,27 @@ def estimate_length_scale(unit, Xp, s):
     (``sqrt(2) sigma`` for a Gaussian of standard deviation ``sigma``;
     ``sqrt(3) / (2 pi sqrt(fc (fc + 1)))`` for the Dirichlet kernel and
     Fourier coefficients ``|k|_inf <= fc``).
+
+    An operator whose ``M`` is the same at every position and known in
+    closed form gives it as ``correlation_curvature(X, s)`` (``X`` the
+    measurements as the operator prepares them, ``s`` their weights; for a
+    complex operator one weight per complex measurement), used instead of
+    the probes: :meth:`FourierOperator.correlation_curvature`.
     """
+    curvature = getattr(unit.operator, "correlation_curvature", None)
+    if callable(curvature):
+        n = Xp.shape[0] // 2 if unit.complex_valued else Xp.shape[0]
+        M = np.asarray(
+            curvature(Xp[:n, :-1] if unit.complex_valued else Xp, s[:n]), dtype=float
+        )
+        top = np.linalg.eigvalsh(M)[-1] if np.isfinite(M).all() else np.nan
+        if not top > 0:
+            raise ValueError(
+                f"Could not estimate the length scale of {unit.operator!r} (its "
+                "columns do not vary with the position); give the operator a "
+                "positive length_scale attribute."
+            )
+        return float(1.0 / np.sqrt(top))
     P = unit.probe_points()
     A, dA = unit.pairwise(Xp, P)
     w = np.sqrt(s)

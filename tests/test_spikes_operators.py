@@ -219,6 +219,33 @@ def test_length_scale_estimate():
     assert not unit.periodic and unit.domain.bounded
 
 
+@pytest.mark.parametrize("n_dims", [1, 2, 3])
+def test_fourier_length_scale_in_closed_form(n_dims, monkeypatch):
+    # M = 4 pi^2 sum_j s_j k_j k_j^T / sum_j s_j, the probes' estimate
+    # without the closed form; weighted, on a random subset of frequencies;
+    # sqrt(3) / (2 pi sqrt(fc (fc + 1))) on the full cube |k|_inf <= fc
+    rng = np.random.RandomState(n_dims)
+    fc = 4
+    cube = np.meshgrid(*[np.arange(-fc, fc + 1.0)] * n_dims, indexing="ij")
+    cube = np.column_stack([g.ravel() for g in cube])
+    s = np.full(cube.shape[0], 1 / cube.shape[0])
+    unit = make_spike_unit(FourierOperator(), cube, s)
+    assert unit.length_scale == pytest.approx(
+        np.sqrt(3) / (2 * np.pi * np.sqrt(fc * (fc + 1))), rel=1e-12
+    )
+    X = cube[rng.choice(cube.shape[0], 3 * 3**n_dims, replace=False)]
+    s = rng.uniform(0.1, 2.0, size=X.shape[0])
+    s /= s.sum()
+    closed = make_spike_unit(FourierOperator(), X, s).length_scale
+    monkeypatch.delattr(FourierOperator, "correlation_curvature")
+    probed = make_spike_unit(FourierOperator(), X, s).length_scale
+    assert closed == pytest.approx(probed, rel=1e-12)
+    monkeypatch.undo()
+    # the zero frequency alone: no resolution
+    with pytest.raises(ValueError, match="length scale"):
+        make_spike_unit(FourierOperator(), np.zeros((3, n_dims)), np.full(3, 1 / 3))
+
+
 def test_unit_prepares_once_and_never_stale():
     # the length scale's preparation of X serves the fit's (the same
     # read-only array, once: the unit does not keep it), unless X changed
