@@ -401,6 +401,47 @@ def test_noisy_image_at_small_alpha_is_certified(seed):
     assert est.n_iter_ < 1000
 
 
+@pytest.mark.parametrize("case", ["many spikes", "ridge"])
+def test_certificate_max_is_the_maximum_on_a_fine_grid(case):
+    # max|eta| reported for a certified fit is the maximum of |eta| on a
+    # grid 20 times finer than the pixels. "many spikes": tens of spikes of noise
+    # at alpha = alpha_max / 100, and a violation of 1.03 between them that
+    # the search missed when its 16 starts were all next to spikes;
+    # "ridge": eta above 1 (1.0014) on a ridge 0.6 length scales from a
+    # spike, once taken for that spike's peak. Both fits reported max|eta|
+    # = 1 and a gap of 1e-9, where a spike added at the violation lowers J.
+    g = np.arange(12) + 0.5
+    X = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    if case == "many spikes":
+        rng = np.random.default_rng(29)
+        n = int(rng.integers(1, 6))
+        rng.random(2), rng.choice(3)  # (the draws of the sweep that found it)
+        A = rng.uniform(20, 100, n) * rng.choice([-1, 1], n)
+        kernel, params, fraction = GaussianKernel(1.0), {}, 0.01
+    else:
+        rng = np.random.default_rng(693)
+        n, A = 5, None
+        kernel, params = IntegratedGaussianKernel(1.0, 1.0), {"positive": True}
+        fraction = 0.5
+    T = rng.uniform(1, 11, (n, 2))
+    if A is None:
+        A = rng.uniform(20, 100, n)
+    y = kernel.value(X[:, None] - T[None]) @ A + 3 * rng.standard_normal(144)
+    alpha_max = SparseSpikeDeconvolver(kernel, alpha=1e9, **params).fit(X, y)
+    est = SparseSpikeDeconvolver(
+        kernel, alpha=fraction * alpha_max.alpha_max_, **params
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.certificate_max_ <= 1 + 1e-6
+    axis = np.linspace(0, 12, 241)
+    fine = np.stack(np.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+    eta = est.certificate(fine, X, y)
+    top = eta.max() if params else np.abs(eta).max()
+    assert top <= est.certificate_max_ + 1e-6
+
+
 @pytest.mark.parametrize("centred", [False, True])
 def test_gaussian_contracted_derivatives_equal_the_operator(centred):
     # c, grad c and Hess c of c(t) = sum_j v_j K(x_j - t) through the
