@@ -464,7 +464,29 @@ class BaseMeanFieldNetwork(BaseEstimator):
             objective.unit.fit_inputs(X, s)
             targets = self._fit_targets(Y, s, objective.loss)
         else:
-            objective.unit.inputs = self._objective.unit.inputs
+            # the particles live in the previous fit's coordinates of X and y:
+            # a new position_metric or loss would read them in other ones
+            old_unit = self._objective.unit
+            changed = [
+                f"{name}={old!r} (now {new!r})"
+                for name, old, new in [
+                    ("loss", self._targets.loss, objective.loss.name),
+                    (
+                        "position_metric",
+                        old_unit.metric_kind,
+                        objective.unit.metric_kind,
+                    ),
+                ]
+                if old != new
+            ]
+            if changed:
+                raise ValueError(
+                    "Continuing a fit (warm_start=True or partial_fit) cannot change "
+                    f"{' or '.join(n.split('=')[0] for n in changed)}: the previous "
+                    f"fit had {', '.join(changed)}. Fit from scratch instead "
+                    "(fit with warm_start=False)."
+                )
+            objective.unit.inputs = old_unit.inputs
             targets = self._targets
         Xp = objective.unit.prepare(X)
         Ys = targets.transform(Y)
@@ -567,6 +589,9 @@ class BaseMeanFieldNetwork(BaseEstimator):
         self.n_step_reductions_ = result.n_step_reductions
         if self.record_every:
             self.trajectory_ = self._raw_trajectory(result.trajectory)
+        else:
+            # (a previous fit's would describe other particles)
+            self.__dict__.pop("trajectory_", None)
         self.alpha_ = alpha
         self.alpha_max_, self.certificate_max_, self.dual_gap_ = certificate
         self._set_particle_attributes(result.particles)

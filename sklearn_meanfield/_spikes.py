@@ -495,6 +495,9 @@ forward operator or kernel object, default="dirichlet"
         self.particle_weights_ = result.particle_amplitudes
         if result.trajectory is not None:
             self.trajectory_ = result.trajectory
+        else:
+            # (a previous fit's would describe other particles)
+            self.__dict__.pop("trajectory_", None)
         self.loss_curve_ = result.loss_curve
         self.n_iter_ = result.n_iter
         self.dual_gap_ = result.dual_gap

@@ -279,6 +279,53 @@ def test_convergence_warning_and_stopping_rule():
         assert lc[k] > (1 - 1e-2) * lc[:k].min()
 
 
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize(
+    "change", [{"loss": "squared_error"}, {"position_metric": "euclidean"}]
+)
+def test_continuing_cannot_change_the_coordinates(method, change):
+    # the particles live in the previous fit's coordinates of X and y (the
+    # target map depends on the loss): a continued fit under another loss
+    # read them as if they were in the new ones (R^2 -0.15 where a fresh
+    # fit has 0.82). It raises, and the model is kept.
+    X, y = make_teacher_student(300, 3, n_teacher=2, random_state=0)
+    y = np.random.RandomState(0).poisson(np.exp(y)).astype(float)
+    reg = MeanFieldRegressor(
+        n_particles=20, loss="poisson", max_iter=30, warm_start=True, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    before = reg.predict(X)
+    fitted = {k: v for k, v in vars(reg).items() if k.endswith("_")}
+    name = next(iter(change))
+    with pytest.raises(ValueError, match=f"cannot change {name}"):
+        getattr(reg.set_params(**change), method)(X, y)
+    assert {k: v for k, v in vars(reg).items() if k.endswith("_")}.keys() == (
+        fitted.keys()
+    )
+    assert all(vars(reg)[k] is v for k, v in fitted.items())
+    reg.set_params(loss="poisson", position_metric="standardize")
+    np.testing.assert_array_equal(reg.predict(X), before)
+    # from scratch, the new setting is taken
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.set_params(warm_start=False, **change).fit(X, y)
+    assert reg._targets.loss == reg.loss
+    assert reg._objective.unit.metric_kind == reg.position_metric
+
+
+def test_refit_without_a_record_drops_the_trajectory():
+    X, y = make_teacher_student(200, 3, n_teacher=2, random_state=0)
+    reg = MeanFieldRegressor(n_particles=10, max_iter=20, record_every=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+        assert reg.trajectory_["iterations"][-1] == reg.n_iter_
+        reg.set_params(record_every=None, max_iter=12).fit(X, y)
+    assert not hasattr(reg, "trajectory_")
+
+
 def test_warm_start_continues():
     X, y = make_teacher_student(300, 3, n_teacher=2, random_state=0)
     reg = MeanFieldRegressor(n_particles=20, max_iter=30, random_state=0)

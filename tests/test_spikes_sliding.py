@@ -326,6 +326,10 @@ def test_record_and_warm_start_with_polish():
     first = est.n_iter_
     est.fit(X, y)
     assert est.n_iter_ <= first and est.certificate_max_ <= 1 + 1e-6
+    # a fit without a record leaves none (the last one described other
+    # particles)
+    est.set_params(record_every=None, warm_start=False).fit(X[:60], y[:60])
+    assert not hasattr(est, "trajectory_")
 
 
 def test_uncertified_end_warns():
