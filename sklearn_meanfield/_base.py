@@ -36,6 +36,11 @@ from ._units import (
 
 __all__ = ["BaseMeanFieldNetwork", "TrainingRecord", "atomic_fit"]
 
+#: a partial_fit call whose steps end with more than this many times the
+#: objective it started with (on its data) warns: the step is too large,
+#: and such calls compound (a noisy call ends only somewhat above its start)
+INCREMENTAL_WORSE_FACTOR = 2.0
+
 
 def atomic_fit(method):
     """Make a ``fit``-like method atomic: if it raises (or is interrupted
@@ -393,6 +398,9 @@ class BaseMeanFieldNetwork(BaseEstimator):
             return LBFGS(**options)
         return ParticleFlow(
             rule,
+            # (partial_fit: no max_iter warning, but a call whose steps more
+            # than double J is diverging, not noisy)
+            warn_worse=INCREMENTAL_WORSE_FACTOR if incremental else None,
             learning_rate_init=self._learning_rate(solver),
             batch_size=batch_size,
             shuffle=self.shuffle,

@@ -266,6 +266,18 @@ def _warn_no_step(solver):
     )
 
 
+def _looks_worse(run, loss_curve, factor):
+    """Whether an incremental minibatch run may have ended with more than
+    ``factor`` times its initial ``J``, from what the run computed anyway:
+    its last epoch's mean batch loss above ``factor`` times the first
+    batch's at the initial particles (an estimate of ``J`` there). The two
+    passes over the data that decide it exactly are then worth making;
+    a healthy call, one pass, makes none."""
+    if run.first_batch is None or not loss_curve:
+        return True
+    return not loss_curve[-1] <= factor * run.first_batch
+
+
 def _warn_worse(J_start, J_end):
     warnings.warn(
         f"The run ended with a larger objective than it started with "
@@ -334,6 +346,7 @@ class _RunState:
     previous_start: object = None  # the previous epoch's start,
     J0: float | None = None  # J at the initial particles (computed lazily)
     J0_lower: float = 0.0  # and a lower bound on it from the batches seen
+    first_batch: float | None = None  # the first batch's loss there
 
 
 class ParticleFlow:
@@ -408,6 +421,12 @@ class ParticleFlow:
         Warn with ``ConvergenceWarning`` when ``max_iter`` is reached, and
         when a run of minibatch steps or of a noisy rule ends with a larger
         ``J`` than it started with (which costs a pass over the data).
+    warn_worse : float or None, default=None
+        With ``warn_on_max_iter=False`` (an incremental run, e.g. one
+        ``partial_fit`` call), still warn when such a run ends with more than
+        ``warn_worse`` times the ``J`` it started with (None: never): steps
+        that make ``J`` grow call after call compound, where a noisy run's
+        end is only somewhat above its start.
     """
 
     #: step growth after an accepted step, and the smallest step tried,
@@ -443,6 +462,7 @@ class ParticleFlow:
         max_records=200,
         verbose=False,
         warn_on_max_iter=True,
+        warn_worse=None,
     ):
         self.rule = GradientStep() if rule is None else rule
         self.learning_rate_init = learning_rate_init
@@ -463,6 +483,7 @@ class ParticleFlow:
         self.max_records = max_records
         self.verbose = verbose
         self.warn_on_max_iter = warn_on_max_iter
+        self.warn_worse = warn_worse
 
     def _schedule(self, epoch):
         if self.learning_rate == "invscaling":
@@ -575,16 +596,22 @@ class ParticleFlow:
             _warn_interrupted()
         result.step_size = run.last_eta
         start = run.initial if minibatch else result.particles
+        factor = 1.0 if self.warn_on_max_iter else self.warn_worse
         if (
-            self.warn_on_max_iter
+            factor is not None
             and (minibatch or not self.rule.monotone)
             and start is not None
+            and (
+                self.warn_on_max_iter
+                or not minibatch
+                or _looks_worse(run, result.loss_curve, factor)
+            )
         ):
             J_start = run.J_start if run.J0 is None else run.J0
             if J_start is None:
                 J_start = objective.value(data.Xp, data.Y, data.s, start)
             J_end = objective.value(data.Xp, data.Y, data.s, particles)
-            if not J_end <= J_start:
+            if not J_end <= factor * J_start:
                 _warn_worse(J_start, J_end)
         return monitor.finish(particles)
 
@@ -664,6 +691,8 @@ class ParticleFlow:
                 value, state = objective.forward(batch.Xp, batch.Y, batch.s, current)
                 if current is run.initial and np.isfinite(value):
                     run.J0_lower = max(run.J0_lower, mass * value)
+                    if run.first_batch is None:
+                        run.first_batch = value
                 if not (np.isfinite(value) and mass * value <= 100 * run.J0_lower):
                     if run.J0 is None:
                         run.J0 = objective.value(data.Xp, data.Y, data.s, run.initial)

@@ -62,6 +62,31 @@ def test_langevin_run_that_ends_worse_warns(data):
         ).fit(X, y)
 
 
+def test_partial_fit_calls_that_diverge_warn():
+    # each partial_fit call restarts its divergence guard (up to 100 times
+    # the J it started with): on digits, minibatches of 32 with the
+    # classifier's default step took J from 87 to 1e46 in 20 calls, to 0.36
+    # accuracy, silently. A call that more than doubles J on its data warns
+    # (decided from its batch losses first: a healthy call costs one pass)
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    clf = MeanFieldClassifier(batch_size=32, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="larger objective"):
+        for _ in range(3):
+            clf.partial_fit(X, y, classes=np.arange(10))
+    assert clf.loss_curve_[-1] > 2 * clf.loss_curve_[0]  # (it did diverge)
+    # a healthy stream of calls, a few chunks at a time, does not warn
+    X, y = make_teacher_student(1000, 5, n_teacher=3, random_state=0)
+    reg = MeanFieldRegressor(20, batch_size=50, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        for _ in range(3):
+            for start in range(0, 1000, 200):
+                reg.partial_fit(X[start : start + 200], y[start : start + 200])
+    assert reg.score(X, y) > 0.95
+
+
 def test_a_good_run_does_not_warn(data):
     X, y = data
     with warnings.catch_warnings():
