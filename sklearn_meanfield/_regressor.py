@@ -78,8 +78,12 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         statistical error of a fit decreases, so that small noisy data sets
         are regularised more than large ones; the constant was chosen by
         measurement on noise-free teachers (held-out R^2 above 0.999) and on
-        the data sets scikit-learn ships (``benchmarks/NOTES.md``). The
-        value used is ``alpha_``. To tune it, use
+        the data sets scikit-learn ships (``benchmarks/NOTES.md``); times
+        ``sqrt(k)`` for ``k`` outputs (the loss sums one term per output:
+        for ReLU, ``k`` copies of one target then have the minimisers of
+        that target alone, the output weights ``sqrt(k)^(-1/2)`` times
+        theirs and the positions ``sqrt(k)^(1/2)`` times).
+        The value used is ``alpha_``. To tune it, use
         :class:`MeanFieldRegressorCV`.
     solver : {"auto", "lbfgs", "adam", "flow"}, default="auto"
         How the particles are moved. ``"lbfgs"``: full-batch L-BFGS on all
@@ -367,6 +371,15 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
     _standardize_targets = True
     _default_learning_rates = {"flow": 0.5, "adam": 1e-2}
 
+    def _auto_alpha_terms(self, targets_info):
+        """``sqrt(k)`` for ``k`` outputs: with ``k`` copies of one target the
+        objective is ``k L(w, theta) + (alpha_k / 2) (k |w|^2 + |theta|^2)``
+        (``w`` one output's weights), which the change ``w -> w / c``,
+        ``theta -> c theta``, ``c^2 = sqrt(k)`` (the same network for ReLU)
+        turns into ``k`` times the single target's objective at ``alpha =
+        alpha_k / sqrt(k)``."""
+        return float(np.sqrt(targets_info.get("n_outputs_", 1)))
+
     def _make_loss(self, targets_info=None):
         if self.loss == "poisson":
             return PoissonLoss()
@@ -475,7 +488,7 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
             X,
             Y,
             sample_weight,
-            targets_info={"_y_1d": y_1d},
+            targets_info={"_y_1d": y_1d, "n_outputs_": Y.shape[1]},
             validation_set=validation_set,
         )
 
@@ -518,7 +531,11 @@ class MeanFieldRegressor(RegressorMixin, BaseMeanFieldNetwork):
         first = not hasattr(self, "positions_")
         X, Y, y_1d = self._validate_Xy(X, y, reset=first)
         return self._fit_particles(
-            X, Y, sample_weight, targets_info={"_y_1d": y_1d}, incremental=True
+            X,
+            Y,
+            sample_weight,
+            targets_info={"_y_1d": y_1d, "n_outputs_": Y.shape[1]},
+            incremental=True,
         )
 
     def _score_output(self, F, Y, s, objective):
