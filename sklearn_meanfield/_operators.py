@@ -394,11 +394,28 @@ class FourierOperator(ForwardOperator):
         return Torus(X.shape[1])
 
     def correlation_curvature(self, X, s):
-        """The curvature ``M`` of :func:`estimate_length_scale`, the same at
-        every position: with ``|phi(t)(k)| = 1`` and ``d phi / d t = -2 i pi
-        k phi``, ``M = 4 pi^2 sum_j s_j k_j k_j^T / sum_j s_j`` (the
-        correlation of two columns is ``sum_j s_j cos(2 pi <k_j, t - t'>) /
-        sum_j s_j``), shape (n_dims, n_dims)."""
+        """The curvature of the correlation of two columns, the same at every
+        position (the length scale's estimate reads it instead of probing
+        the operator).
+
+        With ``|phi(t)(k)| = 1`` and ``d phi / d t = -2 i pi k phi``, the
+        correlation of the columns at ``t`` and ``t'`` is ``sum_j s_j
+        cos(2 pi <k_j, t - t'>) / sum_j s_j = 1 - (1/2) h^T M h + o(h^2)``
+        (``h = t' - t``), with::
+
+            M = 4 pi^2 sum_j s_j k_j k_j^T / sum_j s_j.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_dims)
+            The frequency vectors (as :meth:`prepare` returns them).
+        s : ndarray of shape (n_samples,)
+            Their weights.
+
+        Returns
+        -------
+        M : ndarray of shape (n_dims, n_dims)
+        """
         X = np.asarray(X, dtype=float)
         return (4 * np.pi**2 / float(np.sum(s))) * ((X.T * s) @ X)
 
