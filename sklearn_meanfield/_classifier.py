@@ -67,10 +67,9 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
         units). ``"auto"``: ``0.05 / sqrt(n)``, ``n`` the number of training
         samples (the sum of the sample weights): the ``1 / sqrt(n)`` rule of
         :class:`MeanFieldRegressor` with the constant measured best on
-        classification data (``benchmarks/NOTES.md``), times the square
-        root of the number of labels for multilabel ``y`` (whose loss sums
-        one logistic loss per label: as for the outputs of
-        :class:`MeanFieldRegressor`); the value used is ``alpha_``. To tune it, use
+        classification data (``benchmarks/NOTES.md``), times the number of
+        labels for multilabel ``y`` (whose loss sums one logistic loss per
+        label); the value used is ``alpha_``. To tune it, use
         :class:`MeanFieldClassifierCV`.
     solver : {"auto", "lbfgs", "adam", "flow"}, default="auto"
         How the particles are moved; ``"auto"`` as in
@@ -341,10 +340,11 @@ class MeanFieldClassifier(ClassifierMixin, BaseMeanFieldNetwork):
     _auto_alpha_scale = 0.05
 
     def _auto_alpha_terms(self, targets_info):
-        # multilabel: one logistic loss per label, summed (see
-        # MeanFieldRegressor._auto_alpha_terms)
+        # multilabel: one logistic loss per label, summed (k labels: k, not
+        # the sqrt(k) of MeanFieldRegressor's outputs, which held-out subset
+        # accuracy on noisy multilabel data did not favour; NOTES.md)
         if targets_info.get("_multilabel"):
-            return float(np.sqrt(len(targets_info["classes_"])))
+            return len(targets_info["classes_"])
         return 1
 
     def _make_loss(self, targets_info=None):
