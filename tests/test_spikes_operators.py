@@ -78,20 +78,18 @@ def test_builtin_kernels_are_forward_operators(kernel, n_dims):
     assert domain.n_dims == n_dims
 
 
-@pytest.mark.parametrize("n_dims", [2, 3])
-@pytest.mark.parametrize(
-    "operator",
-    [
-        GaussianKernel(0.15),
-        DirichletKernel(3),
-        IntegratedGaussianKernel(1.2, 1.0),
-        FourierOperator(),
-    ],
-)
-def test_grid_values_from_factors_match_the_operator(operator, n_dims):
-    # on a tensor grid, phi(t)(x_j) = prod_k F_k[j, i_k] (row-wise Kronecker
-    # product of the factors); scaled, centred and complex units alike
-    rng = np.random.RandomState(n_dims)
+#: the built-in operators with per-axis factors (grid_factors)
+SEPARABLE_OPERATORS = [
+    GaussianKernel(0.15),
+    DirichletKernel(3),
+    IntegratedGaussianKernel(1.2, 1.0),
+    FourierOperator(),
+]
+
+
+def _samples_and_weights(operator, n_dims, rng):
+    """Measurements for ``operator`` (integer frequencies, a pixel grid or
+    random locations) and positive weights summing to one."""
     if isinstance(operator, FourierOperator):
         X = rng.randint(-4, 5, size=(40, n_dims)).astype(float)
     elif isinstance(operator, IntegratedGaussianKernel):
@@ -100,7 +98,16 @@ def test_grid_values_from_factors_match_the_operator(operator, n_dims):
     else:
         X = rng.uniform(size=(60, n_dims))
     s = rng.uniform(0.5, 1.5, size=X.shape[0])
-    s /= s.sum()
+    return X, s / s.sum()
+
+
+@pytest.mark.parametrize("n_dims", [2, 3])
+@pytest.mark.parametrize("operator", SEPARABLE_OPERATORS)
+def test_grid_values_from_factors_match_the_operator(operator, n_dims):
+    # on a tensor grid, phi(t)(x_j) = prod_k F_k[j, i_k] (row-wise Kronecker
+    # product of the factors); scaled, centred and complex units alike
+    rng = np.random.RandomState(n_dims)
+    X, s = _samples_and_weights(operator, n_dims, rng)
     unit = make_spike_unit(operator, X, s).rescaled(0.7)
     Xp = unit.prepare(X)
     grid = unit.covering_grid(4**n_dims, np.random.RandomState(0))
@@ -137,29 +144,12 @@ def test_grid_values_from_factors_match_the_operator(operator, n_dims):
 
 
 @pytest.mark.parametrize("n_dims", [2, 3])
-@pytest.mark.parametrize(
-    "operator",
-    [
-        GaussianKernel(0.15),
-        DirichletKernel(3),
-        IntegratedGaussianKernel(1.2, 1.0),
-        FourierOperator(),
-    ],
-)
+@pytest.mark.parametrize("operator", SEPARABLE_OPERATORS)
 def test_column_norm_from_squared_factors(operator, n_dims):
     # max over the probe points of (sum_j s_j |phi(t)(x_j)|^2)^(1/2), from
     # the squared per-axis factors, is the one from the operator's values
     # (a rescaled unit, complex measurements counted by their modulus)
-    rng = np.random.RandomState(10 + n_dims)
-    if isinstance(operator, FourierOperator):
-        X = rng.randint(-4, 5, size=(40, n_dims)).astype(float)
-    elif isinstance(operator, IntegratedGaussianKernel):
-        pixels = np.meshgrid(*[np.arange(6.0)] * n_dims, indexing="ij")
-        X = np.column_stack([g.ravel() for g in pixels])
-    else:
-        X = rng.uniform(size=(60, n_dims))
-    s = rng.uniform(0.5, 1.5, size=X.shape[0])
-    s /= s.sum()
+    X, s = _samples_and_weights(operator, n_dims, np.random.RandomState(10 + n_dims))
     unit = make_spike_unit(operator, X, s).rescaled(-0.7)
     Xp, sp = unit.prepare(X), unit.stack_weights(s)
     A = unit.values(Xp, unit.probe_points())
