@@ -476,7 +476,7 @@ class BaseMeanFieldNetwork(BaseEstimator):
             # a new position_metric or loss would read them in other ones
             old_unit = self._objective.unit
             changed = [
-                f"{name}={old!r} (now {new!r})"
+                (name, old, new)
                 for name, old, new in [
                     ("loss", self._targets.loss, objective.loss.name),
                     (
@@ -488,10 +488,11 @@ class BaseMeanFieldNetwork(BaseEstimator):
                 if old != new
             ]
             if changed:
+                names = " or ".join(name for name, _, _ in changed)
+                had = ", ".join(f"{n}={o!r} (now {w!r})" for n, o, w in changed)
                 raise ValueError(
                     "Continuing a fit (warm_start=True or partial_fit) cannot change "
-                    f"{' or '.join(n.split('=')[0] for n in changed)}: the previous "
-                    f"fit had {', '.join(changed)}. Fit from scratch instead "
+                    f"{names}: the previous fit had {had}. Fit from scratch instead "
                     "(fit with warm_start=False)."
                 )
             objective.unit.inputs = old_unit.inputs

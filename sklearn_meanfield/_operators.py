@@ -293,6 +293,16 @@ def tensor_axes(P):
     return None
 
 
+def khatri_rao(factors):
+    """The row-wise Kronecker product of the (n, q_k) ``factors``, shape
+    (n, q_1 ... q_K), the last factor's column varying fastest: row ``j``
+    is ``F_1[j] (x) ... (x) F_K[j]``."""
+    out = factors[0]
+    for F in factors[1:]:
+        out = (out[:, :, None] * F[:, None, :]).reshape(out.shape[0], -1)
+    return out
+
+
 def grid_and_random(domain, n, random_state):
     """A grid of ``floor(n ** (1/d))`` points per axis of ``domain``
     completed by ``n - floor(n ** (1/d))**d`` uniform random points
@@ -827,10 +837,7 @@ class SpikeUnit:
                 np.square(np.abs(f) if np.iscomplexobj(f) else f)
                 for f in self.operator.grid_factors(X, axes)
             ]
-            kr = G[1]
-            for g in G[2:]:
-                kr = (kr[:, :, None] * g[:, None, :]).reshape(n, -1)
-            norms2 = (s[:n] * G[0].T) @ kr
+            norms2 = (s[:n] * G[0].T) @ khatri_rao(G[1:])
             return float(abs(self.scale) * np.sqrt(norms2.max()))
         A = self.values(Xp, self.probe_points())
         return float(np.sqrt(np.max(s @ np.square(A))))

@@ -81,6 +81,7 @@ from scipy.linalg.lapack import dposv, dpotrf, dpotrs
 from sklearn.exceptions import ConvergenceWarning
 
 from ._objective import Particles
+from ._operators import khatri_rao
 
 __all__ = [
     "CertificateGrid",
@@ -298,9 +299,7 @@ class CertificateGrid:
         else:
             kr = self.kr
             if kr is None:
-                kr = self.factors[1]
-                for F in self.factors[2:]:
-                    kr = (kr[:, :, None] * F[:, None, :]).reshape(kr.shape[0], -1)
+                kr = khatri_rao(self.factors[1:])
                 if kr.size <= MAX_KHATRI_RAO:
                     self.kr = kr
             M = (v[:, None] * self.factors[0]).T @ kr
@@ -540,6 +539,7 @@ def certificate_search(
         lo = min(float(values.min(initial=0.0)), 0.0)
         start_values = values - lo
         start_floor = max(max(floor, top, best) - (1 - START_FLOOR) * spread - lo, 0.0)
+    ell = unit.length_scale
     idx = grid.starts(start_values, None, start_floor)
     # (where Newton's method starts: the grid's quadratic model's maxima)
     T = grid.refined(start_values, idx)
@@ -552,7 +552,6 @@ def certificate_search(
         # start, after the others. (Left out before the n_starts largest
         # are taken: with many spikes, the starts go to the peaks between
         # them.)
-        ell = unit.length_scale
         D = unit.differences(grid.point_at(idx), exclude)
         same = np.sign(values[idx])[:, None] == np.sign(exclude_values)[None, :]
         below = absval[idx][:, None] <= np.abs(exclude_values)[None, :]
@@ -567,7 +566,6 @@ def certificate_search(
             )
             idx, T = idx[order], T[order]
     idx, T = idx[:n_starts], T[:n_starts]
-    ell = unit.length_scale
     h = FD_STEP * ell
     peaks_c = np.zeros(T.shape[0])
     moving = np.arange(T.shape[0])
